@@ -1,0 +1,3 @@
+module github.com/trustplane/trustplane
+
+go 1.26.8
