@@ -1,0 +1,320 @@
+// Package runtime is the plumbing every trustplane function shares: configuration from the
+// environment, JSON logs, the HTTP server with health, readiness and metrics endpoints, and a
+// graceful shutdown that drains in-flight requests before flushing buffers.
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Common is the configuration every function reads from its environment.
+type Common struct {
+	Port            int           `envconfig:"PORT" default:"8080"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+	// TLSCertFile and TLSKeyFile make the function serve HTTPS itself. Usually TLS ends at the
+	// cluster's ingress and both stay empty.
+	TLSCertFile string `envconfig:"TLS_CERT_FILE"`
+	TLSKeyFile  string `envconfig:"TLS_KEY_FILE"`
+}
+
+// Validate checks the shared settings.
+func (c Common) Validate() error {
+	var errs []error
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("PORT must be between 0 and 65535, got %d", c.Port))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE must be set together"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validator is implemented by configuration structs that check themselves after loading.
+type Validator interface{ Validate() error }
+
+// LoadConfig fills cfg from the environment and validates it, so that a function refuses to
+// start with a message naming every bad variable rather than failing later.
+func LoadConfig(cfg any) error {
+	if err := envconfig.Process("", cfg); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if v, ok := cfg.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("LOG_LEVEL must be one of debug, info, warn, error, got %q", s)
+	}
+	return l, nil
+}
+
+// NewLogger returns a JSON logger tagged with the function's name.
+func NewLogger(function, level string, w io.Writer) *slog.Logger {
+	l, err := parseLevel(level)
+	if err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("function", function)
+}
+
+// ReadyCheck reports whether a dependency can be reached.
+type ReadyCheck func(ctx context.Context) error
+
+// Server is a function's HTTP server: its own routes plus /healthz, /readyz and /metrics.
+type Server struct {
+	name     string
+	cfg      Common
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+
+	mux      *http.ServeMux
+	mu       sync.Mutex
+	checks   map[string]ReadyCheck
+	shutdown []func(context.Context) error
+	draining atomic.Bool
+	inflight *prometheus.GaugeVec
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	listener net.Listener
+	ready    chan struct{}
+}
+
+// NewServer builds a server for the named function.
+func NewServer(name string, cfg Common, logger *slog.Logger) *Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{
+		name: name, cfg: cfg, Logger: logger, Registry: reg,
+		mux:    http.NewServeMux(),
+		checks: map[string]ReadyCheck{},
+		ready:  make(chan struct{}),
+		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "trustplane", Name: "http_requests_in_flight", Help: "Requests being served.",
+		}, []string{"function", "route"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "trustplane", Name: "http_requests_total", Help: "Requests served, by route and status code.",
+		}, []string{"function", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "trustplane", Name: "http_request_duration_seconds", Help: "Time to answer a request.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"function", "route"}),
+	}
+	reg.MustRegister(s.inflight, s.requests, s.duration)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return s
+}
+
+// Handle routes pattern to h, counting and timing its requests.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	route := pattern
+	inflight := s.inflight.WithLabelValues(s.name, route)
+	duration := s.duration.WithLabelValues(s.name, route)
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		inflight.Inc()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			inflight.Dec()
+			duration.Observe(time.Since(start).Seconds())
+			s.requests.WithLabelValues(s.name, route, fmt.Sprint(rec.code)).Inc()
+		}()
+		h.ServeHTTP(rec, r)
+	}))
+}
+
+// AddReadyCheck makes /readyz depend on a dependency being reachable.
+func (s *Server) AddReadyCheck(name string, check ReadyCheck) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = check
+}
+
+// OnShutdown registers fn to run after the HTTP server has drained; hooks run in reverse order
+// of registration, so a buffer registered after its sink is flushed before the sink closes.
+func (s *Server) OnShutdown(fn func(context.Context) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shutdown = append(s.shutdown, fn)
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "shutting down\n")
+		return
+	}
+	s.mu.Lock()
+	checks := make(map[string]ReadyCheck, len(s.checks))
+	for k, v := range s.checks {
+		checks[k] = v
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var failed []string
+	for name, check := range checks {
+		if err := check(ctx); err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", name, err))
+		}
+	}
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, strings.Join(failed, "\n")+"\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// Addr is the address the server listens on, once Run has started listening.
+func (s *Server) Addr() string {
+	<-s.ready
+	return s.listener.Addr().String()
+}
+
+// Run serves until ctx is cancelled, then stops accepting, drains in-flight requests, and runs
+// the shutdown hooks, all within the configured shutdown timeout.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", s.cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", s.cfg.Port, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.listener = ln
+	close(s.ready)
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	tlsOn := s.cfg.TLSCertFile != ""
+	if tlsOn {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if tlsOn {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+		close(errc)
+	}()
+	s.Logger.Info("serving", "addr", ln.Addr().String(), "tls", tlsOn)
+
+	select {
+	case err := <-errc:
+		return errors.Join(err, s.runShutdown(context.Background()))
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.Logger.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	err = errors.Join(err, s.runShutdown(sctx))
+	s.Logger.Info("stopped", "error", err)
+	return err
+}
+
+func (s *Server) runShutdown(ctx context.Context) error {
+	s.mu.Lock()
+	hooks := s.shutdown
+	s.shutdown = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(hooks) - 1; i >= 0; i-- {
+		errs = append(errs, hooks[i](ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Main runs a function until SIGTERM or SIGINT and exits with a non-zero status on failure. It is
+// the only place that calls os.Exit.
+func Main(function string, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", function, err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code    int
+	written bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.written {
+		r.code, r.written = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.written = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming handlers flush through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
