@@ -1,0 +1,249 @@
+// Package catalog is trustplane's event catalog: the CloudEvents types functions exchange, the
+// JSON Schema each type's data must satisfy, and the Go type it decodes into.
+package catalog
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Telemetry event types. The version suffix changes only for incompatible changes to data.
+const (
+	TypeTrace       = "io.trustplane.telemetry.trace.v1"
+	TypeObservation = "io.trustplane.telemetry.observation.v1"
+	TypeScore       = "io.trustplane.telemetry.score.v1"
+
+	// TelemetryPrefix is shared by every telemetry type; the persist Trigger filters on it.
+	TelemetryPrefix = "io.trustplane.telemetry."
+)
+
+// Extension attributes trustplane sets on events. CloudEvents extension names are lower-case
+// letters and digits only.
+const (
+	// ExtPartitionKey carries the trace id, so all events of a trace share a Kafka partition.
+	ExtPartitionKey = "partitionkey"
+	// ExtTenant and ExtProject come from the API key that posted the event, never from the payload.
+	ExtTenant  = "tenantid"
+	ExtProject = "projectid"
+	// ExtKeyID names the API key that posted the event (its public id, not the secret).
+	ExtKeyID = "keyid"
+)
+
+// Payload is the decoded data of a telemetry event.
+type Payload interface {
+	// PartitionKey is the id of the trace the event belongs to: all events of a trace share a
+	// Kafka partition and a ClickHouse shard.
+	PartitionKey() string
+}
+
+// Trace is the data of TypeTrace.
+type Trace struct {
+	ID          string            `json:"id"`
+	Timestamp   time.Time         `json:"timestamp"`
+	Name        string            `json:"name,omitempty"`
+	UserID      string            `json:"user_id,omitempty"`
+	SessionID   string            `json:"session_id,omitempty"`
+	Release     string            `json:"release,omitempty"`
+	Version     string            `json:"version,omitempty"`
+	Environment string            `json:"environment,omitempty"`
+	Tags        []string          `json:"tags,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Input       json.RawMessage   `json:"input,omitempty"`
+	Output      json.RawMessage   `json:"output,omitempty"`
+}
+
+// PartitionKey implements Payload.
+func (t *Trace) PartitionKey() string { return t.ID }
+
+// Usage counts the tokens of an LLM generation.
+type Usage struct {
+	PromptTokens     uint64 `json:"prompt_tokens,omitempty"`
+	CompletionTokens uint64 `json:"completion_tokens,omitempty"`
+	TotalTokens      uint64 `json:"total_tokens,omitempty"`
+}
+
+// Cost is what an LLM generation cost, in USD.
+type Cost struct {
+	Input  float64 `json:"input,omitempty"`
+	Output float64 `json:"output,omitempty"`
+	Total  float64 `json:"total,omitempty"`
+}
+
+// Observation is the data of TypeObservation.
+type Observation struct {
+	ID                  string            `json:"id"`
+	TraceID             string            `json:"trace_id"`
+	ParentObservationID string            `json:"parent_observation_id,omitempty"`
+	Type                string            `json:"type"`
+	Name                string            `json:"name,omitempty"`
+	StartTime           time.Time         `json:"start_time"`
+	EndTime             *time.Time        `json:"end_time,omitempty"`
+	CompletionStartTime *time.Time        `json:"completion_start_time,omitempty"`
+	Model               string            `json:"model,omitempty"`
+	ModelParameters     json.RawMessage   `json:"model_parameters,omitempty"`
+	Input               json.RawMessage   `json:"input,omitempty"`
+	Output              json.RawMessage   `json:"output,omitempty"`
+	Usage               Usage             `json:"usage,omitzero"`
+	Cost                Cost              `json:"cost,omitzero"`
+	Level               string            `json:"level,omitempty"`
+	StatusMessage       string            `json:"status_message,omitempty"`
+	Metadata            map[string]string `json:"metadata,omitempty"`
+}
+
+// PartitionKey implements Payload.
+func (o *Observation) PartitionKey() string { return o.TraceID }
+
+// Score is the data of TypeScore.
+type Score struct {
+	ID            string            `json:"id"`
+	TraceID       string            `json:"trace_id"`
+	ObservationID string            `json:"observation_id,omitempty"`
+	Name          string            `json:"name"`
+	Value         float64           `json:"value,omitempty"`
+	StringValue   string            `json:"string_value,omitempty"`
+	DataType      string            `json:"data_type,omitempty"`
+	Source        string            `json:"source,omitempty"`
+	Comment       string            `json:"comment,omitempty"`
+	Timestamp     time.Time         `json:"timestamp"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+}
+
+// PartitionKey implements Payload.
+func (s *Score) PartitionKey() string { return s.TraceID }
+
+// Type describes one event type of the catalog.
+type Type struct {
+	Name        string
+	Description string
+	SchemaFile  string
+	schema      *jsonschema.Schema
+	newPayload  func() Payload
+}
+
+//go:embed schemas/*.json
+var schemaFiles embed.FS
+
+var types = map[string]*Type{}
+
+func init() {
+	register(TypeTrace, "trace.v1.json", func() Payload { return new(Trace) })
+	register(TypeObservation, "observation.v1.json", func() Payload { return new(Observation) })
+	register(TypeScore, "score.v1.json", func() Payload { return new(Score) })
+}
+
+func register(name, file string, newPayload func() Payload) {
+	raw, err := schemaFiles.ReadFile("schemas/" + file)
+	if err != nil {
+		panic(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		panic(fmt.Sprintf("schema %s: %v", file, err))
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(file, doc); err != nil {
+		panic(fmt.Sprintf("schema %s: %v", file, err))
+	}
+	sch, err := c.Compile(file)
+	if err != nil {
+		panic(fmt.Sprintf("schema %s: %v", file, err))
+	}
+	desc, _ := doc.(map[string]any)["description"].(string)
+	types[name] = &Type{Name: name, Description: desc, SchemaFile: "schemas/" + file, schema: sch, newPayload: newPayload}
+}
+
+// Lookup returns the catalog entry for an event type.
+func Lookup(name string) (*Type, bool) {
+	t, ok := types[name]
+	return t, ok
+}
+
+// Types lists the catalog, sorted by name.
+func Types() []*Type {
+	out := make([]*Type, 0, len(types))
+	for _, t := range types {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Schema returns the JSON Schema document of the type.
+func (t *Type) Schema() []byte {
+	raw, _ := schemaFiles.ReadFile(t.SchemaFile)
+	return raw
+}
+
+// Problem is one reason an event's data is invalid.
+type Problem struct {
+	// Pointer is the JSON pointer of the offending value inside data ("" for the whole document).
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+func (p Problem) String() string {
+	if p.Pointer == "" {
+		return p.Detail
+	}
+	return p.Pointer + ": " + p.Detail
+}
+
+// Decode validates data against the type's schema and decodes it. It returns either the
+// payload or the list of problems, never both.
+func (t *Type) Decode(data []byte) (Payload, []Problem) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, []Problem{{Detail: "data is not valid JSON: " + err.Error()}}
+	}
+	if err := t.schema.Validate(doc); err != nil {
+		return nil, problemsOf(err)
+	}
+	p := t.newPayload()
+	if err := json.Unmarshal(data, p); err != nil {
+		// The schema accepted it, so this is a value JSON Schema cannot express (e.g. a
+		// timestamp out of Go's range).
+		return nil, []Problem{{Detail: err.Error()}}
+	}
+	return p, nil
+}
+
+func problemsOf(err error) []Problem {
+	verr, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return []Problem{{Detail: err.Error()}}
+	}
+	var out []Problem
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			out = append(out, Problem{Pointer: pointer(e.InstanceLocation), Detail: e.ErrorKind.LocalizedString(englishPrinter)})
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(verr)
+	return out
+}
+
+var englishPrinter = message.NewPrinter(language.English)
+
+func pointer(tokens []string) string {
+	var b strings.Builder
+	for _, tok := range tokens {
+		b.WriteByte('/')
+		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(tok))
+	}
+	return b.String()
+}

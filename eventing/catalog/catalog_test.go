@@ -1,0 +1,171 @@
+package catalog
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustDecode(t *testing.T, typ, file string) Payload {
+	t.Helper()
+	ct, ok := Lookup(typ)
+	if !ok {
+		t.Fatalf("type %s not in catalog", typ)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, problems := ct.Decode(raw)
+	if len(problems) > 0 {
+		t.Fatalf("%s: unexpected problems: %v", file, problems)
+	}
+	return p
+}
+
+func TestDecodeValidExamples(t *testing.T) {
+	tr := mustDecode(t, TypeTrace, "testdata/trace.json").(*Trace)
+	if tr.ID != "trace-1" || tr.PartitionKey() != "trace-1" || tr.Metadata["region"] != "eu-west-1" || len(tr.Tags) != 2 {
+		t.Errorf("trace decoded wrongly: %+v", tr)
+	}
+	if want := time.Date(2026, 11, 29, 10, 0, 0, 123e6, time.UTC); !tr.Timestamp.Equal(want) {
+		t.Errorf("timestamp = %v, want %v", tr.Timestamp, want)
+	}
+	if string(tr.Input) != `{"question":"hi"}` || string(tr.Output) != `"hello"` {
+		t.Errorf("input/output = %s / %s", tr.Input, tr.Output)
+	}
+
+	ob := mustDecode(t, TypeObservation, "testdata/observation.json").(*Observation)
+	if ob.PartitionKey() != "trace-1" || ob.Usage.TotalTokens != 15 || ob.Cost.Total != 0.0000036 || ob.Model != "gpt-4o-mini" {
+		t.Errorf("observation decoded wrongly: %+v", ob)
+	}
+	if ob.EndTime == nil || ob.CompletionStartTime == nil || !ob.EndTime.After(ob.StartTime) {
+		t.Errorf("observation times wrong: %+v", ob)
+	}
+
+	sc := mustDecode(t, TypeScore, "testdata/score.json").(*Score)
+	if sc.PartitionKey() != "trace-1" || sc.Value != 0.9 || sc.ObservationID != "obs-1" {
+		t.Errorf("score decoded wrongly: %+v", sc)
+	}
+}
+
+func TestDecodeNamesEachProblem(t *testing.T) {
+	cases := []struct {
+		name, typ, data string
+		wantPointer     string
+		wantDetail      string
+	}{
+		{"not json", TypeTrace, `{"id":`, "", "not valid JSON"},
+		{"not an object", TypeTrace, `[1,2]`, "", "object"},
+		{"missing id", TypeTrace, `{"timestamp":"2026-11-29T10:00:00Z"}`, "", "id"},
+		{"empty id", TypeTrace, `{"id":"","timestamp":"2026-11-29T10:00:00Z"}`, "/id", "minLength"},
+		{"id with space", TypeTrace, `{"id":"a b","timestamp":"2026-11-29T10:00:00Z"}`, "/id", "pattern"},
+		{"bad timestamp", TypeTrace, `{"id":"t","timestamp":"yesterday"}`, "/timestamp", "date-time"},
+		{"unknown field", TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z","tenant":"other"}`, "", "tenant"},
+		{"metadata not strings", TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z","metadata":{"a":1}}`, "/metadata/a", "string"},
+		{"bad observation type", TypeObservation, `{"id":"o","trace_id":"t","type":"LLM","start_time":"2026-11-29T10:00:00Z"}`, "/type", "SPAN"},
+		{"negative tokens", TypeObservation, `{"id":"o","trace_id":"t","type":"SPAN","start_time":"2026-11-29T10:00:00Z","usage":{"prompt_tokens":-1}}`, "/usage/prompt_tokens", "minimum"},
+		{"fractional tokens", TypeObservation, `{"id":"o","trace_id":"t","type":"SPAN","start_time":"2026-11-29T10:00:00Z","usage":{"total_tokens":1.5}}`, "/usage/total_tokens", "integer"},
+		{"negative cost", TypeObservation, `{"id":"o","trace_id":"t","type":"SPAN","start_time":"2026-11-29T10:00:00Z","cost":{"total":-2}}`, "/cost/total", "minimum"},
+		{"score without name", TypeScore, `{"id":"s","trace_id":"t","timestamp":"2026-11-29T10:00:00Z"}`, "", "name"},
+		{"score bad source", TypeScore, `{"id":"s","trace_id":"t","name":"n","timestamp":"2026-11-29T10:00:00Z","source":"ME"}`, "/source", "API"},
+		{"label too long", TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z","name":"` + strings.Repeat("x", 513) + `"}`, "/name", "maxLength"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ct, _ := Lookup(c.typ)
+			p, problems := ct.Decode([]byte(c.data))
+			if p != nil {
+				t.Fatalf("accepted invalid data: %+v", p)
+			}
+			for _, pr := range problems {
+				if pr.Pointer == c.wantPointer && strings.Contains(pr.Detail, c.wantDetail) {
+					return
+				}
+			}
+			t.Fatalf("problems %v do not name %q with %q", problems, c.wantPointer, c.wantDetail)
+		})
+	}
+}
+
+// The schema is the contract users read; the Go type is what functions use. They must describe
+// the same fields.
+func TestSchemasMatchGoTypes(t *testing.T) {
+	for _, ct := range Types() {
+		var schema struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+			Required   []string                   `json:"required"`
+		}
+		if err := json.Unmarshal(ct.Schema(), &schema); err != nil {
+			t.Fatalf("%s: %v", ct.Name, err)
+		}
+		var fromSchema []string
+		for k := range schema.Properties {
+			fromSchema = append(fromSchema, k)
+		}
+		var fromGo []string
+		required := map[string]bool{}
+		rt := reflect.TypeOf(ct.newPayload()).Elem()
+		for i := 0; i < rt.NumField(); i++ {
+			tag := rt.Field(i).Tag.Get("json")
+			name, opts, _ := strings.Cut(tag, ",")
+			fromGo = append(fromGo, name)
+			if !strings.Contains(opts, "omit") {
+				required[name] = true
+			}
+		}
+		sort.Strings(fromSchema)
+		sort.Strings(fromGo)
+		if !reflect.DeepEqual(fromSchema, fromGo) {
+			t.Errorf("%s: schema properties %v, Go fields %v", ct.Name, fromSchema, fromGo)
+		}
+		for _, r := range schema.Required {
+			if !required[r] {
+				t.Errorf("%s: %s is required by the schema but optional in Go", ct.Name, r)
+			}
+		}
+	}
+}
+
+func TestCatalogIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ct := range Types() {
+		if !strings.Contains(string(doc), "`"+ct.Name+"`") {
+			t.Errorf("README.md does not document %s", ct.Name)
+		}
+		if !strings.HasPrefix(ct.Name, TelemetryPrefix) || !strings.HasSuffix(ct.Name, ".v1") {
+			t.Errorf("%s does not follow io.trustplane.telemetry.<name>.v<N>", ct.Name)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, file := range []string{"testdata/trace.json", "testdata/observation.json", "testdata/score.json"} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"id":"t","timestamp":"0000-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"id":"t","timestamp":"9999-12-31T23:59:60Z"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, ct := range Types() {
+			p, problems := ct.Decode(data)
+			if (p == nil) == (len(problems) == 0) {
+				t.Fatalf("%s: payload %v with problems %v", ct.Name, p, problems)
+			}
+			if p != nil && p.PartitionKey() == "" {
+				t.Fatalf("%s: accepted data without a trace id", ct.Name)
+			}
+		}
+	})
+}
