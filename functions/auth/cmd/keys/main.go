@@ -1,0 +1,118 @@
+// Command keys manages the auth key file: create a key (printed once), revoke one, list them.
+// The pepper comes from AUTH_PEPPER or AUTH_PEPPER_FILE, as for the auth function.
+//
+//	keys create --file keys.json --tenant acme --project web --scopes ingest,query [--description "..."]
+//	keys revoke --file keys.json --id <key id>
+//	keys list   --file keys.json
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trustplane/trustplane/functions/auth"
+)
+
+const usage = `usage:
+  keys create --file FILE --tenant TENANT --project PROJECT --scopes ingest,query,llm [--description TEXT]
+  keys revoke --file FILE --id KEYID
+  keys list   --file FILE
+create prints the new API key once on stdout; it cannot be shown again.`
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr, time.Now); err != nil {
+		fmt.Fprintln(os.Stderr, "keys:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", "key file (JSON, or YAML if it ends in .yaml/.yml)")
+	switch args[0] {
+	case "create":
+		tenant := fs.String("tenant", "", "tenant the key belongs to")
+		project := fs.String("project", "", "project the key belongs to")
+		scopes := fs.String("scopes", "", "comma-separated scopes: ingest, query, llm")
+		desc := fs.String("description", "", "free text shown by list")
+		if err := parse(fs, args[1:], file); err != nil {
+			return err
+		}
+		sc, err := auth.ParseScopes(*scopes)
+		if err != nil {
+			return fmt.Errorf("--scopes: %w", err)
+		}
+		pepper, err := auth.LoadPepper(getenv("AUTH_PEPPER"), getenv("AUTH_PEPPER_FILE"))
+		if err != nil {
+			return err
+		}
+		key, rec, err := auth.AddKey(*file, pepper, auth.NewKey{
+			Tenant: *tenant, Project: *project, Scopes: sc, Description: *desc,
+		}, now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "created key %s for %s/%s with scopes %v in %s; store it now, it is not shown again\n",
+			rec.ID, rec.Tenant, rec.Project, rec.Scopes, *file)
+		_, err = fmt.Fprintln(stdout, key)
+		return err
+	case "revoke":
+		id := fs.String("id", "", "key id to revoke")
+		if err := parse(fs, args[1:], file); err != nil {
+			return err
+		}
+		if *id == "" {
+			return errors.New("--id is required")
+		}
+		rec, err := auth.RevokeKey(*file, *id)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "revoked key %s (%s/%s)\n", rec.ID, rec.Tenant, rec.Project)
+		return err
+	case "list":
+		if err := parse(fs, args[1:], file); err != nil {
+			return err
+		}
+		kf, err := auth.ReadKeyFile(*file)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTENANT\tPROJECT\tSCOPES\tSTATUS\tCREATED\tDESCRIPTION")
+		for _, r := range kf.Keys {
+			sc := make([]string, len(r.Scopes))
+			for i, s := range r.Scopes {
+				sc[i] = string(s)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Tenant, r.Project, strings.Join(sc, ","),
+				r.Status, r.CreatedAt.Format(time.RFC3339), r.Description)
+		}
+		return tw.Flush()
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+func parse(fs *flag.FlagSet, args []string, file *string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *file == "" {
+		return errors.New("--file is required")
+	}
+	return nil
+}

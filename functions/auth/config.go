@@ -1,0 +1,36 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trustplane/trustplane/functions/runtime"
+)
+
+// Config is the auth function's environment.
+type Config struct {
+	runtime.Common
+	KeysFile       string        `envconfig:"AUTH_KEYS_FILE" required:"true"`
+	Pepper         string        `envconfig:"AUTH_PEPPER"`
+	PepperFile     string        `envconfig:"AUTH_PEPPER_FILE"`
+	ReloadInterval time.Duration `envconfig:"AUTH_RELOAD_INTERVAL" default:"5s"`
+}
+
+// Validate checks the settings, including the pepper's presence and length.
+func (c Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	if c.KeysFile == "" {
+		errs = append(errs, errors.New("AUTH_KEYS_FILE is required"))
+	}
+	if _, err := LoadPepper(c.Pepper, c.PepperFile); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ReloadInterval <= 0 {
+		errs = append(errs, fmt.Errorf("AUTH_RELOAD_INTERVAL must be positive, got %s", c.ReloadInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// LoadPepper returns the configured pepper.
+func (c Config) LoadPepper() (Pepper, error) { return LoadPepper(c.Pepper, c.PepperFile) }
