@@ -1,0 +1,170 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustplane/trustplane/functions/runtime"
+)
+
+var testPepper = mustPepper("0123456789abcdef0123456789abcdef-test-pepper")
+
+func mustPepper(s string) Pepper {
+	p, err := NewPepper([]byte(s))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// value reads a counter or gauge.
+func value(t testing.TB, m prometheus.Metric) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
+}
+
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is a key file in a temp dir, a store over it, and a real auth HTTP server.
+type env struct {
+	path     string
+	store    *Store
+	metrics  *StoreMetrics
+	logs     *syncBuffer
+	server   *httptest.Server
+	requests atomic.Int64 // verify requests that reached the server
+	// gate, when set, holds every request until it is closed.
+	gate atomic.Pointer[chan struct{}]
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{path: filepath.Join(t.TempDir(), "keys.json"), logs: &syncBuffer{}}
+	if err := WriteKeyFile(e.path, KeyFile{}); err != nil {
+		t.Fatal(err)
+	}
+	logger := runtime.NewLogger("auth", "debug", e.logs)
+	e.metrics = NewStoreMetrics(prometheus.NewRegistry())
+	var err error
+	if e.store, err = OpenStore(e.path, testPepper, logger, e.metrics); err != nil {
+		t.Fatal(err)
+	}
+	h, err := runtime.CloudEventsHandler(context.Background(), NewHandler(e.store, logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.requests.Add(1)
+		if g := e.gate.Load(); g != nil {
+			<-*g
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.server.Close)
+	return e
+}
+
+// addKey creates a key in the file and reloads the store.
+func (e *env) addKey(t testing.TB, tenant string, scopes ...Scope) (string, Record) {
+	t.Helper()
+	key, rec, err := AddKey(e.path, testPepper, NewKey{Tenant: tenant, Project: "web", Scopes: scopes}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reload(t)
+	return key, rec
+}
+
+func (e *env) revoke(t testing.TB, id string) {
+	t.Helper()
+	if _, err := RevokeKey(e.path, id); err != nil {
+		t.Fatal(err)
+	}
+	e.reload(t)
+}
+
+func (e *env) reload(t testing.TB) {
+	t.Helper()
+	if changed, err := e.store.Reload(); err != nil || !changed {
+		t.Fatalf("reload: changed=%v err=%v", changed, err)
+	}
+}
+
+func (e *env) client(t testing.TB, clock *fakeClock, mutate func(*ClientConfig)) *Client {
+	t.Helper()
+	cfg := ClientConfig{URL: e.server.URL, CacheTTL: 30 * time.Second, NegativeCacheTTL: 2 * time.Second,
+		CacheSize: 10000, Timeout: 5 * time.Second}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	opts := ClientOptions{Registerer: prometheus.NewRegistry()}
+	if clock != nil {
+		opts.Now = clock.Now
+	}
+	c, err := NewClient(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestGenerateAndParseKey(t *testing.T) {
+	key, id, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(key) != 64 || !strings.HasPrefix(key, "tp_"+id+"_") {
+		t.Fatalf("key shape: len %d, id %s", len(key), id)
+	}
+	got, err := ParseKey(key)
+	if err != nil || got != id {
+		t.Fatalf("ParseKey = %q, %v; want %q", got, err, id)
+	}
+	other, _, _ := GenerateKey()
+	if other == key {
+		t.Fatal("two generated keys are equal")
+	}
+}
+
+func TestParseKeyRejects(t *testing.T) {
+	key, _, _ := GenerateKey()
+	for name, bad := range map[string]string{
+		"empty":          "",
+		"no prefix":      "xx" + key[2:],
+		"upper case":     strings.ToUpper(key),
+		"short":          key[:63],
+		"long":           key + "a",
+		"bad separator":  key[:11] + "-" + key[12:],
+		"bad id char":    "tp_0" + key[4:],
+		"bad secret chr": key[:63] + "1",
+		"whitespace":     " " + key[1:],
+	} {
+		if _, err := ParseKey(bad); err != ErrMalformedKey {
+			t.Errorf("%s: ParseKey err = %v, want ErrMalformedKey", name, err)
+		}
+		if strings.Contains(ErrMalformedKey.Error(), key[12:]) {
+			t.Errorf("%s: error echoes the secret", name)
+		}
+	}
+}
+
+func TestHashAndMatch(t *testing.T) {
+	key, _, _ := GenerateKey()
+	h := testPepper.Hash(key)
+	if !testPepper.Matches(key, h) {
+		t.Fatal("key does not match its own hash")
+	}
+	other, _, _ := GenerateKey()
+	if testPepper.Matches(other, h) {
+		t.Fatal("another key matches")
+	}
+	if mustPepper(strings.Repeat("x", 32)).Matches(key, h) {
+		t.Fatal("the same key under another pepper matches")
+	}
+	if got := testPepper.HashHex(key); len(got) != 64 || strings.ToLower(got) != got {
+		t.Fatalf("HashHex = %q, want 64 lowercase hex", got)
+	}
+	if testPepper.HashHex(key) == testPepper.HashHex(key[:63]+"a") && key[63] != 'a' {
+		t.Fatal("different keys hash alike")
+	}
+}
+
+func TestPepper(t *testing.T) {
+	if _, err := NewPepper([]byte("short")); err == nil {
+		t.Fatal("short pepper accepted")
+	}
+	secret := strings.Repeat("s", 40)
+	p := mustPepper(secret)
+	for _, s := range []string{p.String(), fmt.Sprintf("%v %+v %#v %s", p, p, p, p)} {
+		if strings.Contains(s, secret) {
+			t.Fatalf("pepper printed: %s", s)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "pepper")
+	writeFile(t, file, secret+"\n")
+	fromFile, err := LoadPepper("", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, _ := GenerateKey()
+	if fromFile.HashHex(key) != p.HashHex(key) {
+		t.Fatal("pepper file with a trailing newline differs from the value")
+	}
+	cases := []struct{ value, file, want string }{
+		{"", "", "one of AUTH_PEPPER and AUTH_PEPPER_FILE is required"},
+		{secret, file, "set only one"},
+		{"short", "", "AUTH_PEPPER: pepper must be at least 32 bytes"},
+		{"", filepath.Join(t.TempDir(), "missing"), "AUTH_PEPPER_FILE"},
+	}
+	for _, c := range cases {
+		_, err := LoadPepper(c.value, c.file)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("LoadPepper(%q, %q) = %v, want %q", c.value, c.file, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("error leaks the pepper: %v", err)
+		}
+	}
+	short := filepath.Join(t.TempDir(), "short")
+	writeFile(t, short, "tiny")
+	if _, err := LoadPepper("", short); err == nil || strings.Contains(err.Error(), "tiny") {
+		t.Fatalf("short pepper file: %v", err)
+	}
+	_ = os.Remove(short)
+}
