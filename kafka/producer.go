@@ -212,6 +212,11 @@ func (p *AsyncProducer) enqueue(ctx context.Context, timeout <-chan time.Time, e
 	}
 	pending := 0
 	for i := range events {
+		if err := events[i].Validate(); err != nil {
+			errs[i] = fmt.Errorf("kafka: encode event %q: invalid CloudEvent: %w", events[i].ID(), err)
+			p.metrics.failed.WithLabelValues("encode").Inc()
+			continue
+		}
 		msg := &sarama.ProducerMessage{Topic: p.topic}
 		if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&events[i]), msg); err != nil {
 			errs[i] = fmt.Errorf("kafka: encode event %q: %w", events[i].ID(), err)

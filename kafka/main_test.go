@@ -1,0 +1,136 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/trustplane/trustplane/kafka/kafkatest"
+)
+
+// broker is one real Apache Kafka node shared by the tests of this package.
+var broker *kafkatest.Broker
+
+func TestMain(m *testing.M) {
+	b, stop, err := kafkatest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "kafka tests: Apache Kafka %s started in %s\n", kafkatest.KafkaVersion, b.StartupTime().Round(time.Millisecond))
+	broker = b
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// newEvent returns a valid event whose partitionkey is its trace.
+func newEvent(i int, trace string) cloudevents.Event {
+	e := cloudevents.New()
+	e.SetID("evt-" + strconv.Itoa(i))
+	e.SetSource("urn:trustplane:test")
+	e.SetType("ai.trustplane.span.v1")
+	e.SetSubject("trace/" + trace)
+	e.SetTime(time.Date(2026, 11, 29, 12, 0, 0, i, time.UTC))
+	e.SetExtension("partitionkey", trace)
+	e.SetExtension("tenant", "t1")
+	if err := e.SetData("application/json", map[string]any{"n": i, "trace": trace}); err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// ensureTestTopic creates a fresh topic with the given partitions on the
+// addresses, fitted to one broker.
+func ensureTestTopic(t testing.TB, addrs []string, name string, partitions int32) Topic {
+	t.Helper()
+	topic := EventsTopic().ForBrokers(1)
+	topic.Name = name
+	topic.Partitions = partitions
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := EnsureTopics(ctx, addrs, topic); err != nil {
+		t.Fatal(err)
+	}
+	return topic
+}
+
+func newProducer(t testing.TB, addrs []string, opts ...Option) *AsyncProducer {
+	t.Helper()
+	p, err := NewAsyncProducer(addrs, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// readAll consumes every partition of the topic from the start until it has
+// n records, failing the test if they do not come within a minute.
+func readAll(t testing.TB, addrs []string, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	c, err := sarama.NewConsumer(addrs, NewConfig("test-reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make(chan *sarama.ConsumerMessage)
+	for _, part := range parts {
+		pc, err := c.ConsumePartition(topic, part, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				recs <- m
+			}
+		}()
+	}
+	var out []*sarama.ConsumerMessage
+	deadline := time.After(time.Minute)
+	for len(out) < n {
+		select {
+		case m := <-recs:
+			out = append(out, m)
+		case <-deadline:
+			t.Fatalf("read %d of %d records from %s", len(out), n, topic)
+		}
+	}
+	// Anything beyond n is a duplicate or a stranger: wait briefly for it.
+	select {
+	case m := <-recs:
+		t.Fatalf("unexpected extra record at %s/%d@%d", m.Topic, m.Partition, m.Offset)
+	case <-time.After(500 * time.Millisecond):
+	}
+	return out
+}
+
+func eventJSON(t testing.TB, e *cloudevents.Event) string {
+	t.Helper()
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func header(rec *sarama.ConsumerMessage, key string) (string, bool) {
+	for _, h := range rec.Headers {
+		if string(h.Key) == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
