@@ -1,0 +1,76 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/runtime"
+)
+
+// Config is ingest's configuration, read from the environment.
+type Config struct {
+	runtime.Common
+	auth.ClientConfig
+
+	KafkaBrokers []string `envconfig:"KAFKA_BROKERS" required:"true"`
+	KafkaTopic   string   `envconfig:"KAFKA_TOPIC" default:"trustplane-events"`
+
+	MaxEventBytes   int64 `envconfig:"MAX_EVENT_BYTES" default:"262144"`
+	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"5242880"`
+	MaxBatchEvents  int   `envconfig:"MAX_BATCH_EVENTS" default:"1000"`
+
+	// RetryAfter is what a 503 tells clients to wait before retrying.
+	RetryAfter time.Duration `envconfig:"RETRY_AFTER" default:"2s"`
+}
+
+// Limits are the request limits the configuration sets.
+func (c Config) Limits() Limits {
+	return Limits{MaxEventBytes: c.MaxEventBytes, MaxRequestBytes: c.MaxRequestBytes, MaxBatchEvents: c.MaxBatchEvents}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	errs := []error{c.Common.Validate(), c.ClientConfig.Validate()}
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	if c.KafkaTopic == "" {
+		errs = append(errs, errors.New("KAFKA_TOPIC must not be empty"))
+	}
+	if c.RetryAfter < time.Second {
+		errs = append(errs, fmt.Errorf("RETRY_AFTER must be at least 1s, got %s", c.RetryAfter))
+	}
+	errs = append(errs, c.Limits().Validate())
+	return errors.Join(errs...)
+}
+
+// Limits bound what one request may carry.
+type Limits struct {
+	// MaxEventBytes bounds one event: its JSON in structured and batch mode, its body plus
+	// ce- headers in binary mode.
+	MaxEventBytes int64
+	// MaxRequestBytes bounds a request body.
+	MaxRequestBytes int64
+	// MaxBatchEvents bounds the events of one batch.
+	MaxBatchEvents int
+}
+
+// DefaultLimits are the limits ingest runs with unless configured otherwise.
+var DefaultLimits = Limits{MaxEventBytes: 256 << 10, MaxRequestBytes: 5 << 20, MaxBatchEvents: 1000}
+
+// Validate checks the limits are usable.
+func (l Limits) Validate() error {
+	var errs []error
+	if l.MaxEventBytes < 1024 {
+		errs = append(errs, fmt.Errorf("MAX_EVENT_BYTES must be at least 1024, got %d", l.MaxEventBytes))
+	}
+	if l.MaxRequestBytes < l.MaxEventBytes {
+		errs = append(errs, fmt.Errorf("MAX_REQUEST_BYTES (%d) must be at least MAX_EVENT_BYTES (%d)", l.MaxRequestBytes, l.MaxEventBytes))
+	}
+	if l.MaxBatchEvents < 1 {
+		errs = append(errs, fmt.Errorf("MAX_BATCH_EVENTS must be at least 1, got %d", l.MaxBatchEvents))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,356 @@
+// Package ingest is trustplane's public telemetry endpoint. It authenticates the caller,
+// validates CloudEvents posted in binary, structured or batch mode, stamps them with the
+// caller's tenant and project, and answers only once Kafka has acknowledged them.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/kafka"
+)
+
+// Outcomes of one event, as reported in batch results.
+const (
+	StatusAccepted    = "accepted"
+	StatusRejected    = "rejected"
+	StatusUnavailable = "unavailable"
+)
+
+// Result is what happened to one event of a request.
+type Result struct {
+	Index    int               `json:"index"`
+	ID       string            `json:"id,omitempty"`
+	Source   string            `json:"source,omitempty"`
+	Status   string            `json:"status"`
+	Problems []catalog.Problem `json:"problems,omitempty"`
+}
+
+// Handler serves ingest's HTTP endpoint.
+type Handler struct {
+	verifier   auth.Verifier
+	producer   kafka.Producer
+	limits     Limits
+	retryAfter time.Duration
+	logger     *slog.Logger
+	events     *prometheus.CounterVec
+}
+
+// NewHandler builds the endpoint. reg may be nil.
+func NewHandler(v auth.Verifier, p kafka.Producer, limits Limits, retryAfter time.Duration, logger *slog.Logger, reg prometheus.Registerer) *Handler {
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "trustplane", Subsystem: "ingest", Name: "events_total",
+		Help: "Events received, by content mode and outcome (accepted, rejected, unavailable).",
+	}, []string{"mode", "outcome"})
+	if reg != nil {
+		reg.MustRegister(events)
+	}
+	return &Handler{verifier: v, producer: p, limits: limits, retryAfter: retryAfter, logger: logger, events: events}
+}
+
+type mode string
+
+const (
+	modeBinary     mode = "binary"
+	modeStructured mode = "structured"
+	modeBatch      mode = "batch"
+)
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeProblem(w, problem{Type: problemMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail: "post CloudEvents to this endpoint"})
+		return
+	}
+	principal, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	m, err := modeOf(r.Header)
+	if err != nil {
+		writeProblem(w, problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.limits.MaxRequestBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, problem{Type: problemTooLarge, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
+				Detail: fmt.Sprintf("the request body exceeds %d bytes", h.limits.MaxRequestBytes)})
+			return
+		}
+		writeProblem(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+
+	if m == modeBatch {
+		h.serveBatch(w, r.Context(), principal, body)
+		return
+	}
+	var e cloudevents.Event
+	var problems []catalog.Problem
+	var size int64
+	if m == modeBinary {
+		e, size, problems = decodeBinary(r.Context(), r.Header, body)
+	} else {
+		e, problems = decodeStructured(body)
+		size = int64(len(body))
+	}
+	if size > h.limits.MaxEventBytes {
+		h.events.WithLabelValues(string(m), StatusRejected).Inc()
+		writeProblem(w, problem{Type: problemTooLarge, Title: "Event too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the event is %d bytes, the limit is %d", size, h.limits.MaxEventBytes)})
+		return
+	}
+	if problems == nil {
+		problems = prepare(&e, principal)
+	}
+	if len(problems) > 0 {
+		h.events.WithLabelValues(string(m), StatusRejected).Inc()
+		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid event", Status: http.StatusBadRequest,
+			Detail: summarize(problems), Errors: problems})
+		return
+	}
+	if err := h.producer.Send(r.Context(), []cloudevents.Event{e})[0]; err != nil {
+		h.events.WithLabelValues(string(m), StatusUnavailable).Inc()
+		h.logger.Warn("event not acknowledged by Kafka", "event_id", e.ID(), "error", err)
+		h.unavailable(w, "the event could not be stored durably; retry later")
+		return
+	}
+	h.events.WithLabelValues(string(m), StatusAccepted).Inc()
+	writeJSON(w, http.StatusAccepted, contentTypeJSON, Result{ID: e.ID(), Source: e.Source(), Status: StatusAccepted})
+}
+
+func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, principal auth.Principal, body []byte) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest,
+			Detail: "a batch must be a JSON array of CloudEvents: " + err.Error()})
+		return
+	}
+	if len(raws) == 0 {
+		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest, Detail: "the batch is empty"})
+		return
+	}
+	if len(raws) > h.limits.MaxBatchEvents {
+		writeProblem(w, problem{Type: problemTooLarge, Title: "Batch too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the batch holds %d events, the limit is %d", len(raws), h.limits.MaxBatchEvents)})
+		return
+	}
+	results := make([]Result, len(raws))
+	valid := make([]cloudevents.Event, 0, len(raws))
+	validIdx := make([]int, 0, len(raws))
+	for i, raw := range raws {
+		e, problems := decodeStructured(raw)
+		if int64(len(raw)) > h.limits.MaxEventBytes {
+			problems = []catalog.Problem{{Detail: fmt.Sprintf("the event is %d bytes, the limit is %d", len(raw), h.limits.MaxEventBytes)}}
+		}
+		if problems == nil {
+			problems = prepare(&e, principal)
+		}
+		results[i] = Result{Index: i, ID: e.ID(), Source: e.Source()}
+		if len(problems) > 0 {
+			results[i].Status, results[i].Problems = StatusRejected, problems
+			continue
+		}
+		valid = append(valid, e)
+		validIdx = append(validIdx, i)
+	}
+	var accepted, unavailable int
+	if len(valid) > 0 {
+		for j, err := range h.producer.Send(ctx, valid) {
+			i := validIdx[j]
+			if err != nil {
+				results[i].Status = StatusUnavailable
+				results[i].Problems = []catalog.Problem{{Detail: "not stored durably; retry this event"}}
+				unavailable++
+				continue
+			}
+			results[i].Status = StatusAccepted
+			accepted++
+		}
+	}
+	rejected := len(raws) - len(valid)
+	h.events.WithLabelValues(string(modeBatch), StatusAccepted).Add(float64(accepted))
+	h.events.WithLabelValues(string(modeBatch), StatusRejected).Add(float64(rejected))
+	h.events.WithLabelValues(string(modeBatch), StatusUnavailable).Add(float64(unavailable))
+
+	switch {
+	case unavailable > 0:
+		h.logger.Warn("batch events not acknowledged by Kafka", "unavailable", unavailable, "accepted", accepted)
+		setRetryAfter(w, h.retryAfter)
+		writeProblem(w, problem{Type: problemUnavailable, Title: "Events not stored", Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: they are de-duplicated by source and id)", unavailable, len(raws)),
+			Results: results})
+	case accepted == 0:
+		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("all %d events were rejected", len(raws)), Results: results})
+	case rejected > 0:
+		writeJSON(w, http.StatusMultiStatus, contentTypeJSON, batchResponse{Accepted: accepted, Rejected: rejected, Results: results})
+	default:
+		writeJSON(w, http.StatusAccepted, contentTypeJSON, batchResponse{Accepted: accepted, Results: results})
+	}
+}
+
+type batchResponse struct {
+	Accepted int      `json:"accepted"`
+	Rejected int      `json:"rejected"`
+	Results  []Result `json:"results"`
+}
+
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
+	key, err := auth.BearerKey(r)
+	if err == nil {
+		var p auth.Principal
+		p, err = h.verifier.Verify(r.Context(), key, auth.ScopeIngest)
+		if err == nil {
+			return p, true
+		}
+	}
+	switch status := auth.HTTPStatus(err); status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="trustplane"`)
+		writeProblem(w, problem{Type: problemAuth, Title: "Unauthorized", Status: status, Detail: err.Error()})
+	case http.StatusForbidden:
+		writeProblem(w, problem{Type: problemForbidden, Title: "Forbidden", Status: status, Detail: err.Error()})
+	case http.StatusServiceUnavailable:
+		h.logger.Warn("auth unavailable", "error", err)
+		h.unavailable(w, "API keys cannot be verified right now; retry later")
+	default:
+		h.logger.Error("auth failed", "error", err)
+		writeProblem(w, problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
+	}
+	return auth.Principal{}, false
+}
+
+func (h *Handler) unavailable(w http.ResponseWriter, detail string) {
+	setRetryAfter(w, h.retryAfter)
+	writeProblem(w, problem{Type: problemUnavailable, Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: detail})
+}
+
+func modeOf(header http.Header) (mode, error) {
+	if header.Get("Ce-Specversion") != "" {
+		return modeBinary, nil
+	}
+	ct := header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	switch {
+	case err == nil && mt == contentTypeBatch:
+		return modeBatch, nil
+	case err == nil && mt == contentTypeCEStruct:
+		return modeStructured, nil
+	}
+	return "", fmt.Errorf("content type %q is not a CloudEvents mode: send binary mode (ce-* headers), %s or %s",
+		ct, contentTypeCEStruct, contentTypeBatch)
+}
+
+// decodeBinary reads a binary-mode event; size counts the body and the ce- headers.
+func decodeBinary(ctx context.Context, header http.Header, body []byte) (cloudevents.Event, int64, []catalog.Problem) {
+	size := int64(len(body))
+	for k, vs := range header {
+		if len(k) > 3 && strings.EqualFold(k[:3], "ce-") {
+			for _, v := range vs {
+				size += int64(len(k) + len(v))
+			}
+		}
+	}
+	if v := header.Get("Ce-Specversion"); v != cloudevents.VersionV1 {
+		return cloudevents.Event{}, size, []catalog.Problem{{Pointer: "/specversion", Detail: fmt.Sprintf("specversion must be %s, got %q", cloudevents.VersionV1, v)}}
+	}
+	msg := cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body)))
+	e, err := binding.ToEvent(ctx, msg)
+	if err != nil {
+		return cloudevents.Event{}, size, []catalog.Problem{{Detail: "not a valid binary-mode CloudEvent: " + err.Error()}}
+	}
+	return *e, size, nil
+}
+
+func decodeStructured(raw []byte) (cloudevents.Event, []catalog.Problem) {
+	var probe struct {
+		SpecVersion *string `json:"specversion"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return cloudevents.Event{}, []catalog.Problem{{Detail: "an event must be a JSON object: " + err.Error()}}
+	}
+	if probe.SpecVersion == nil || *probe.SpecVersion != cloudevents.VersionV1 {
+		got := "missing"
+		if probe.SpecVersion != nil {
+			got = fmt.Sprintf("%q", *probe.SpecVersion)
+		}
+		return cloudevents.Event{}, []catalog.Problem{{Pointer: "/specversion", Detail: fmt.Sprintf("specversion must be %s, got %s", cloudevents.VersionV1, got)}}
+	}
+	var e cloudevents.Event
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return cloudevents.Event{}, []catalog.Problem{{Detail: "not a valid structured CloudEvent: " + err.Error()}}
+	}
+	return e, nil
+}
+
+// prepare validates a decoded event against the catalog and stamps it with the caller's
+// identity. The tenant and project always come from the key, whatever the event claimed.
+func prepare(e *cloudevents.Event, p auth.Principal) []catalog.Problem {
+	var problems []catalog.Problem
+	if err := e.Validate(); err != nil {
+		var verr event.ValidationError
+		if errors.As(err, &verr) {
+			for attr, aerr := range verr {
+				problems = append(problems, catalog.Problem{Pointer: "/" + attr, Detail: aerr.Error()})
+			}
+		} else {
+			problems = append(problems, catalog.Problem{Detail: err.Error()})
+		}
+	}
+	t, known := catalog.Lookup(e.Type())
+	if e.Type() != "" && !known {
+		problems = append(problems, catalog.Problem{Pointer: "/type", Detail: fmt.Sprintf("unknown event type %q; see the event catalog", e.Type())})
+	}
+	if ct := e.DataContentType(); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != contentTypeJSON {
+			problems = append(problems, catalog.Problem{Pointer: "/datacontenttype", Detail: fmt.Sprintf("data must be application/json, got %q", ct)})
+		}
+	}
+	if e.DataBase64 {
+		problems = append(problems, catalog.Problem{Pointer: "/data_base64", Detail: "data must be JSON, not base64"})
+	}
+	if len(problems) > 0 || !known {
+		return problems
+	}
+	payload, dataProblems := t.Decode(e.Data())
+	for _, dp := range dataProblems {
+		problems = append(problems, catalog.Problem{Pointer: "/data" + dp.Pointer, Detail: dp.Detail})
+	}
+	if len(problems) > 0 {
+		return problems
+	}
+	e.SetDataContentType(contentTypeJSON)
+	e.SetExtension(catalog.ExtTenant, p.Tenant)
+	e.SetExtension(catalog.ExtProject, p.Project)
+	e.SetExtension(catalog.ExtKeyID, p.KeyID)
+	e.SetExtension(catalog.ExtPartitionKey, payload.PartitionKey())
+	return nil
+}
+
+func summarize(problems []catalog.Problem) string {
+	if len(problems) == 1 {
+		return problems[0].String()
+	}
+	return fmt.Sprintf("%s (and %d more problems)", problems[0].String(), len(problems)-1)
+}

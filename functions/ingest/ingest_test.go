@@ -1,0 +1,421 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/kafka"
+	"github.com/trustplane/trustplane/kafka/kafkatest"
+)
+
+var brokers []string
+
+func TestMain(m *testing.M) {
+	b, stop, err := kafkatest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	brokers = b.Addrs()
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// keys are real API keys in a real key store: one per situation the handler must tell apart.
+type keys struct {
+	ingest, queryOnly, revoked string
+	store                      *auth.Store
+}
+
+var testPepper = bytes.Repeat([]byte("p"), 32)
+
+func newKeys(t *testing.T) keys {
+	t.Helper()
+	pepper, err := auth.NewPepper(testPepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "keys.json")
+	add := func(tenant string, scopes ...auth.Scope) (string, auth.Record) {
+		key, rec, err := auth.AddKey(path, pepper, auth.NewKey{Tenant: tenant, Project: "proj", Scopes: scopes}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key, rec
+	}
+	var k keys
+	k.ingest, _ = add("acme", auth.ScopeIngest)
+	k.queryOnly, _ = add("acme", auth.ScopeQuery)
+	var revoked auth.Record
+	k.revoked, revoked = add("acme", auth.ScopeIngest)
+	if _, err := auth.RevokeKey(path, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	k.store, err = auth.OpenStore(path, pepper, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+var topicSeq atomic.Int64
+
+// newTopic creates a topic of its own for one test, so tests never see each other's events.
+func newTopic(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("ingest-test-%d-%d", time.Now().UnixNano(), topicSeq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, brokers, kafka.Topic{Name: name, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+type fixture struct {
+	keys  keys
+	topic string
+	srv   *httptest.Server
+}
+
+func newFixture(t *testing.T, limits Limits) fixture {
+	t.Helper()
+	f := fixture{keys: newKeys(t), topic: newTopic(t)}
+	p, err := kafka.NewAsyncProducer(brokers, kafka.WithTopic(f.topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	h := NewHandler(f.keys.store, p, limits, 2*time.Second, slog.New(slog.DiscardHandler), nil)
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f fixture) post(t *testing.T, key string, header map[string]string, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// readTopic consumes every partition of topic from the start until want events arrived.
+func readTopic(t *testing.T, topic string, want int) []cloudevents.Event {
+	t.Helper()
+	cfg := kafka.NewConfig("ingest-test-reader")
+	consumer, err := sarama.NewConsumer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := consumer.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *sarama.ConsumerMessage)
+	for _, p := range parts {
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				out <- m
+			}
+		}()
+	}
+	var events []cloudevents.Event
+	deadline := time.After(30 * time.Second)
+	for len(events) < want {
+		select {
+		case m := <-out:
+			e, err := kafka.EventFromRecord(m)
+			if err != nil {
+				t.Fatalf("record at %s/%d/%d is not an event: %v", m.Topic, m.Partition, m.Offset, err)
+			}
+			if key := string(m.Key); key != e.Extensions()[catalog.ExtPartitionKey] {
+				t.Errorf("record key %q differs from partitionkey %v", key, e.Extensions()[catalog.ExtPartitionKey])
+			}
+			events = append(events, *e)
+		case <-deadline:
+			t.Fatalf("read %d events from %s, want %d", len(events), topic, want)
+		}
+	}
+	// Nothing more must follow: extra events would mean a rejected one slipped through.
+	select {
+	case m := <-out:
+		t.Fatalf("unexpected extra record at offset %d, key %q", m.Offset, m.Key)
+	case <-time.After(500 * time.Millisecond):
+	}
+	return events
+}
+
+const traceData = `{"id":"trace-1","timestamp":"2026-11-29T10:00:00Z","name":"chat"}`
+
+func structured(id, typ, data string) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/app","type":%q,"datacontenttype":"application/json","data":%s}`, id, typ, data)
+}
+
+func decodeJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("response %s: %v", b, err)
+	}
+}
+
+func TestBinaryModeIsAcceptedAndStampedWithTheKeysTenant(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	resp, body := f.post(t, f.keys.ingest, map[string]string{
+		"Ce-Specversion": "1.0", "Ce-Id": "e-1", "Ce-Source": "/app", "Ce-Type": catalog.TypeTrace,
+		"Ce-Tenantid": "someone-else", "Ce-Projectid": "not-mine", // claims the key must override
+		"Content-Type": "application/json",
+	}, traceData)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	got := readTopic(t, f.topic, 1)[0]
+	ext := got.Extensions()
+	if got.ID() != "e-1" || ext[catalog.ExtTenant] != "acme" || ext[catalog.ExtProject] != "proj" || ext[catalog.ExtPartitionKey] != "trace-1" {
+		t.Fatalf("event in Kafka: id %s, extensions %v", got.ID(), ext)
+	}
+	if ext[catalog.ExtKeyID] == "" || strings.Contains(fmt.Sprint(ext), f.keys.ingest) {
+		t.Fatalf("keyid extension wrong or the secret leaked: %v", ext)
+	}
+	var data catalog.Trace
+	if err := got.DataAs(&data); err != nil || data.Name != "chat" {
+		t.Fatalf("data %s: %v", got.Data(), err)
+	}
+}
+
+func TestStructuredModeIsAccepted(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	obs := `{"id":"o-1","trace_id":"trace-9","type":"GENERATION","start_time":"2026-11-29T10:00:00Z","model":"m","usage":{"total_tokens":7}}`
+	resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": "application/cloudevents+json; charset=utf-8"},
+		structured("e-2", catalog.TypeObservation, obs))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	got := readTopic(t, f.topic, 1)[0]
+	if got.Type() != catalog.TypeObservation || got.Extensions()[catalog.ExtPartitionKey] != "trace-9" {
+		t.Fatalf("event in Kafka: %v", got)
+	}
+}
+
+func TestBatchReportsEachEventAndStoresOnlyTheValidOnes(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	batch := "[" + strings.Join([]string{
+		structured("ok-1", catalog.TypeTrace, traceData),
+		structured("bad-type", "com.example.unknown", traceData),
+		structured("bad-data", catalog.TypeScore, `{"id":"s","trace_id":"t","name":"n","timestamp":"2026-11-29T10:00:00Z","value":"high"}`),
+		`{"specversion":"1.0","id":"no-source","type":"` + catalog.TypeTrace + `","data":` + traceData + `}`,
+		structured("ok-2", catalog.TypeScore, `{"id":"s","trace_id":"t","name":"n","timestamp":"2026-11-29T10:00:00Z","value":1}`),
+	}, ",") + "]"
+	resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeBatch}, batch)
+	if resp.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var got batchResponse
+	decodeJSON(t, body, &got)
+	if got.Accepted != 2 || got.Rejected != 3 || len(got.Results) != 5 {
+		t.Fatalf("response %s", body)
+	}
+	wantStatus := []string{StatusAccepted, StatusRejected, StatusRejected, StatusRejected, StatusAccepted}
+	wantPointer := []string{"", "/type", "/data/value", "/source", ""}
+	for i, r := range got.Results {
+		if r.Index != i || r.Status != wantStatus[i] {
+			t.Errorf("result %d: %+v, want status %s", i, r, wantStatus[i])
+		}
+		if wantPointer[i] != "" && (len(r.Problems) == 0 || r.Problems[0].Pointer != wantPointer[i]) {
+			t.Errorf("result %d problems %+v, want one at %s", i, r.Problems, wantPointer[i])
+		}
+	}
+	ids := map[string]bool{}
+	for _, e := range readTopic(t, f.topic, 2) {
+		ids[e.ID()] = true
+	}
+	if !ids["ok-1"] || !ids["ok-2"] {
+		t.Fatalf("stored %v, want ok-1 and ok-2", ids)
+	}
+}
+
+func TestBatchOfOnlyInvalidEventsIsABadRequest(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeBatch},
+		"["+structured("x", catalog.TypeTrace, `{"id":"t"}`)+"]")
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != contentTypeProblem {
+		t.Fatalf("status %d (%s): %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var p problem
+	decodeJSON(t, body, &p)
+	if len(p.Results) != 1 || p.Results[0].Status != StatusRejected || !strings.Contains(p.Results[0].Problems[0].Detail, "timestamp") {
+		t.Fatalf("problem %s", body)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	f := newFixture(t, Limits{MaxEventBytes: 2048, MaxRequestBytes: 8192, MaxBatchEvents: 3})
+	ceJSON := map[string]string{"Content-Type": contentTypeCEStruct}
+	batch := map[string]string{"Content-Type": contentTypeBatch}
+	valid := structured("e", catalog.TypeTrace, traceData)
+	big := structured("big", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z","name":"`+strings.Repeat("x", 3000)+`"}`)
+	cases := []struct {
+		name       string
+		key        string
+		header     map[string]string
+		body       string
+		wantStatus int
+		wantDetail string
+	}{
+		{"no key", "", ceJSON, valid, 401, "Authorization"},
+		{"unknown key", "tp_nope", ceJSON, valid, 401, "denied"},
+		{"revoked key", f.keys.revoked, ceJSON, valid, 401, "revoked"},
+		{"key without ingest scope", f.keys.queryOnly, ceJSON, valid, 403, "scope"},
+		{"plain json", f.keys.ingest, map[string]string{"Content-Type": "application/json"}, valid, 415, "CloudEvents"},
+		{"no content type", f.keys.ingest, nil, valid, 415, "CloudEvents"},
+		{"event over the limit", f.keys.ingest, ceJSON, big, 413, "limit is 2048"},
+		{"request over the limit", f.keys.ingest, batch, "[" + strings.Repeat(valid+",", 60) + valid + "]", 413, "8192"},
+		{"too many events", f.keys.ingest, batch, "[" + valid + "," + valid + "," + valid + "," + valid + "]", 413, "limit is 3"},
+		{"not json", f.keys.ingest, ceJSON, `{"specversion":`, 400, "JSON object"},
+		{"old spec version", f.keys.ingest, ceJSON, strings.Replace(valid, `"1.0"`, `"0.3"`, 1), 400, "specversion must be 1.0"},
+		{"binary without id", f.keys.ingest, map[string]string{"Ce-Specversion": "1.0", "Ce-Source": "/a", "Ce-Type": catalog.TypeTrace, "Content-Type": "application/json"}, traceData, 400, "id"},
+		{"unknown type", f.keys.ingest, ceJSON, structured("e", "com.example.x", traceData), 400, "unknown event type"},
+		{"data violates schema", f.keys.ingest, ceJSON, structured("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z","tags":"x"}`), 400, "/data/tags"},
+		{"data not json", f.keys.ingest, map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "/a", "Ce-Type": catalog.TypeTrace, "Content-Type": "text/plain"}, "hello", 400, "application/json"},
+		{"empty batch", f.keys.ingest, batch, "[]", 400, "empty"},
+		{"batch not an array", f.keys.ingest, batch, valid, 400, "JSON array"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := f.post(t, c.key, c.header, c.body)
+			if resp.StatusCode != c.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.wantStatus, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != contentTypeProblem {
+				t.Errorf("content type %q, want %s", ct, contentTypeProblem)
+			}
+			if !strings.Contains(string(body), c.wantDetail) {
+				t.Errorf("body does not mention %q: %s", c.wantDetail, body)
+			}
+			if c.wantStatus == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+	// Not one of those requests may have stored anything.
+	consumer, err := sarama.NewConsumer(brokers, kafka.NewConfig("ingest-test-count"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, _ := consumer.Partitions(f.topic)
+	client, err := sarama.NewClient(brokers, kafka.NewConfig("ingest-test-count"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	for _, p := range parts {
+		if off, err := client.GetOffset(f.topic, p, sarama.OffsetNewest); err != nil || off != 0 {
+			t.Errorf("partition %d holds %d records (err %v), want 0", p, off, err)
+		}
+	}
+}
+
+func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
+	own := kafkatest.Start(t)
+	topic := "down-test"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, own.Addrs(), kafka.Topic{Name: topic, Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kafka.NewAsyncProducer(own.Addrs(), kafka.WithTopic(topic), kafka.WithAckTimeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	k := newKeys(t)
+	srv := httptest.NewServer(NewHandler(k.store, p, DefaultLimits, 3*time.Second, slog.New(slog.DiscardHandler), nil))
+	defer srv.Close()
+	f := fixture{keys: k, srv: srv}
+	if err := own.StopBroker(0); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.post(t, k.ingest, map[string]string{"Content-Type": contentTypeCEStruct}, structured("e", catalog.TypeTrace, traceData))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "3" {
+		t.Fatalf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	resp, body = f.post(t, k.ingest, map[string]string{"Content-Type": contentTypeBatch}, "["+structured("e", catalog.TypeTrace, traceData)+"]")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), StatusUnavailable) {
+		t.Fatalf("batch: status %d: %s", resp.StatusCode, body)
+	}
+}
+
+func TestAuthUnavailableAnswers503(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens there any more
+	client, err := auth.NewClient(auth.ClientConfig{URL: dead.URL, CacheTTL: time.Second, NegativeCacheTTL: time.Second, CacheSize: 10, Timeout: time.Second}, auth.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := kafka.NewAsyncProducer(brokers, kafka.WithTopic(newTopic(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	srv := httptest.NewServer(NewHandler(client, p, DefaultLimits, 2*time.Second, slog.New(slog.DiscardHandler), nil))
+	defer srv.Close()
+	f := fixture{srv: srv}
+	wellFormed, _, err := auth.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.post(t, wellFormed, map[string]string{"Content-Type": contentTypeCEStruct}, structured("e", catalog.TypeTrace, traceData))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+func TestOnlyPostIsAllowed(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	resp, err := http.Get(f.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+		t.Fatalf("GET: status %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
