@@ -198,7 +198,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, princip
 		h.logger.Warn("batch events not acknowledged by Kafka", "unavailable", unavailable, "accepted", accepted)
 		setRetryAfter(w, h.retryAfter)
 		writeProblem(w, problem{Type: problemUnavailable, Title: "Events not stored", Status: http.StatusServiceUnavailable,
-			Detail: fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: they are de-duplicated by source and id)", unavailable, len(raws)),
+			Detail:  fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: they are de-duplicated by source and id)", unavailable, len(raws)),
 			Results: results})
 	case accepted == 0:
 		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest,
