@@ -105,6 +105,9 @@ func HTTPStatus(err error) int {
 // "malformed" denial, not a bad request.
 func ParseVerifyRequest(data []byte) (VerifyRequest, error) {
 	var req VerifyRequest
+	if len(bytes.TrimSpace(data)) == 0 {
+		return VerifyRequest{}, errors.New(`verify request data is missing: want {"key": "...", "scope": "..."}`)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {

@@ -1,0 +1,124 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+)
+
+// post sends a structured-mode CloudEvent body and returns status and body.
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/cloudevents+json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func verifyEvent(typ, data string) string {
+	return `{"specversion":"1.0","id":"1","source":"/test","type":"` + typ +
+		`","datacontenttype":"application/json","data":` + data + `}`
+}
+
+// request sends a verify request through the CloudEvents client and decodes the reply.
+func request(t *testing.T, url string, req VerifyRequest) (string, json.RawMessage) {
+	t.Helper()
+	c, err := cloudevents.NewClientHTTP(cloudevents.WithTarget(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := cloudevents.NewEvent()
+	ev.SetID("req-1")
+	ev.SetSource("/test")
+	ev.SetType(VerifyType)
+	if err := ev.SetData(cloudevents.ApplicationJSON, req); err != nil {
+		t.Fatal(err)
+	}
+	reply, res := c.Request(context.Background(), ev)
+	if !cloudevents.IsACK(res) || reply == nil {
+		t.Fatalf("request: %v, reply %v", res, reply)
+	}
+	if reply.Extensions()["requestid"] != "req-1" || reply.Source() != EventSource {
+		t.Errorf("reply attributes: %v", reply)
+	}
+	return reply.Type(), reply.Data()
+}
+
+func TestHandlerVerifiedAndDenied(t *testing.T) {
+	e := newEnv(t)
+	key, rec := e.addKey(t, "acme", ScopeIngest)
+	revokedKey, revoked := e.addKey(t, "acme", ScopeIngest)
+	e.revoke(t, revoked.ID)
+	unknown, unknownID, _ := GenerateKey()
+
+	typ, data := request(t, e.server.URL, VerifyRequest{Key: key, Scope: ScopeIngest})
+	var p Principal
+	if err := json.Unmarshal(data, &p); err != nil || typ != VerifiedType {
+		t.Fatalf("verified: %s %s %v", typ, data, err)
+	}
+	if p.KeyID != rec.ID || p.Tenant != "acme" || p.Project != "web" || len(p.Scopes) != 1 {
+		t.Fatalf("principal %+v", p)
+	}
+
+	for _, c := range []struct {
+		key    string
+		scope  Scope
+		reason Reason
+		keyID  string
+	}{
+		{key, ScopeQuery, ReasonMissingScope, rec.ID},
+		{unknown, ScopeIngest, ReasonUnknownKey, unknownID},
+		{revokedKey, ScopeIngest, ReasonRevoked, revoked.ID},
+		{"not-a-key", ScopeIngest, ReasonMalformed, ""},
+	} {
+		typ, data := request(t, e.server.URL, VerifyRequest{Key: c.key, Scope: c.scope})
+		var d Denial
+		if err := json.Unmarshal(data, &d); err != nil || typ != DeniedType {
+			t.Fatalf("%s: %s %s %v", c.reason, typ, data, err)
+		}
+		if d.Reason != c.reason || d.KeyID != c.keyID || d.Message == "" {
+			t.Errorf("denial %+v, want reason %s key id %q", d, c.reason, c.keyID)
+		}
+	}
+
+	// Every key crossed the handler and the store: none may appear in the logs.
+	logs := e.logs.String()
+	for _, k := range []string{key, revokedKey, unknown} {
+		if strings.Contains(logs, k) || strings.Contains(logs, k[12:]) {
+			t.Fatalf("a key appears in the logs:\n%s", logs)
+		}
+	}
+	if !strings.Contains(logs, revoked.ID) {
+		t.Fatalf("key ids should be logged:\n%s", logs)
+	}
+}
+
+func TestHandlerMalformedRequests(t *testing.T) {
+	e := newEnv(t)
+	key, _, _ := GenerateKey()
+	for _, c := range []struct{ name, body, want string }{
+		{"wrong type", verifyEvent("io.trustplane.other.v1", `{"key":"`+key+`","scope":"ingest"}`), "event type must be"},
+		{"data not an object", verifyEvent(VerifyType, `"hello"`), "verify request data"},
+		{"unknown field", verifyEvent(VerifyType, `{"key":"`+key+`","scope":"ingest","tenant":"x"}`), "unknown field"},
+		{"key missing", verifyEvent(VerifyType, `{"scope":"ingest"}`), "key is required"},
+		{"scope unknown", verifyEvent(VerifyType, `{"key":"`+key+`","scope":"admin"}`), "scope must be one of"},
+		{"no data", `{"specversion":"1.0","id":"1","source":"/t","type":"` + VerifyType + `"}`, "data is missing"},
+		{"not a cloudevent", `{"hello":"world"}`, ""},
+	} {
+		code, body := post(t, e.server.URL, c.body)
+		if code != http.StatusBadRequest || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %q, want 400 containing %q", c.name, code, body, c.want)
+		}
+		if strings.Contains(body, key[12:]) {
+			t.Errorf("%s: answer echoes the key", c.name)
+		}
+	}
+}
