@@ -1,0 +1,53 @@
+# trustplane: the two commands are `make run` (the whole data plane on this machine) and
+# `make test` (the whole test suite, installing and starting what it needs).
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+FUNCTIONS := auth ingest persist
+# Every main package, built into bin/ by `make build`.
+MAINS := ./functions/auth/cmd/auth ./functions/auth/cmd/keys ./functions/ingest/cmd/ingest \
+	./functions/persist/cmd/persist ./eventing/cmd/dispatcher ./clickhouse/cmd/migrate ./deploy/local
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+include kafka/kafka.mk
+include clickhouse/clickhouse.mk
+
+.PHONY: all build run deps test test-short lint fuzz bench clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(MAINS)
+
+# Everything the tests need that is not Go: the ClickHouse server and the Apache Kafka jars.
+deps: clickhouse-server kafka-jars
+
+# The whole data plane on embedded defaults. Set KAFKA_BROKERS or CLICKHOUSE_ADDR to use
+# servers of your own instead of the embedded broker and the local ClickHouse server.
+run: build clickhouse-server
+	./$(BIN)/local -bin $(BIN)
+
+# The whole test suite, against a real ClickHouse server and a real Apache Kafka broker that
+# the tests start themselves.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -p 2 -timeout 20m ./...
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# A short run of every fuzz target (go test -fuzz runs one target at a time).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN) .run

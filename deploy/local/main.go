@@ -1,0 +1,284 @@
+// Command local runs the whole trustplane data plane on one machine: an embedded Kafka-protocol
+// broker (unless KAFKA_BROKERS is set), a local ClickHouse server (unless CLICKHOUSE_ADDR is
+// set), and every function plus the trigger dispatcher as child processes, wired as the
+// Kubernetes manifests wire them. Ctrl-C stops everything.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/trustplane/trustplane/clickhouse/localserver"
+	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/kafka"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	dir, bin, triggers string
+	ingestPort, authPort, persistPort, dispatcherPort int
+	kafkaBrokers, clickhouseAddr string
+	ready chan<- string // receives the demo key once everything is ready (tests)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o := options{}
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.StringVar(&o.dir, "dir", ".run", "directory for local state: Kafka and ClickHouse data, keys, logs")
+	fs.StringVar(&o.bin, "bin", "bin", "directory holding the function binaries (make build)")
+	fs.StringVar(&o.triggers, "triggers", "eventing/config", "Trigger manifests the dispatcher follows")
+	fs.IntVar(&o.ingestPort, "ingest-port", envInt("INGEST_PORT", 8080), "ingest's port (public)")
+	fs.IntVar(&o.authPort, "auth-port", envInt("AUTH_PORT", 8081), "auth's port")
+	fs.IntVar(&o.persistPort, "persist-port", envInt("PERSIST_PORT", 8082), "persist's port")
+	fs.IntVar(&o.dispatcherPort, "dispatcher-port", envInt("DISPATCHER_PORT", 8083), "the dispatcher's port (health and metrics)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.kafkaBrokers = os.Getenv("KAFKA_BROKERS")
+	o.clickhouseAddr = os.Getenv("CLICKHOUSE_ADDR")
+	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "local")
+	return start(ctx, o, logger, stdout, stderr)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr io.Writer) error {
+	for _, d := range []string{o.dir, filepath.Join(o.dir, "auth")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+
+	brokers := o.kafkaBrokers
+	if brokers == "" {
+		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(o.dir, "kafka"), Partitions: 12})
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		brokers = strings.Join(emb.Addrs(), ",")
+		logger.Info("embedded Kafka-protocol broker started", "brokers", brokers)
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	n := len(strings.Split(brokers, ","))
+	err := kafka.EnsureTopics(tctx, strings.Split(brokers, ","), kafka.EventsTopic().ForBrokers(n), kafka.DeadLetterTopic().ForBrokers(n))
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	chAddr := o.clickhouseAddr
+	if chAddr == "" {
+		srv, err := localserver.Start(ctx, localserver.Config{Dir: filepath.Join(o.dir, "clickhouse")})
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		chAddr = srv.Addr()
+		logger.Info("local ClickHouse server started", "addr", chAddr, "dir", filepath.Join(o.dir, "clickhouse"))
+	}
+
+	pepperFile := filepath.Join(o.dir, "auth", "pepper")
+	keysFile := filepath.Join(o.dir, "auth", "keys.json")
+	pepper, err := ensurePepper(pepperFile)
+	if err != nil {
+		return err
+	}
+	demoKey, rec, err := auth.AddKey(keysFile, pepper, auth.NewKey{
+		Tenant: "demo", Project: "demo", Scopes: []auth.Scope{auth.ScopeIngest, auth.ScopeQuery, auth.ScopeLLM},
+		Description: "demo key created by the local run",
+	}, time.Now())
+	if err != nil {
+		return err
+	}
+
+	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+	procs := []proc{
+		{name: "auth", port: o.authPort, env: []string{"AUTH_KEYS_FILE=" + keysFile, "AUTH_PEPPER_FILE=" + pepperFile}},
+		{name: "persist", port: o.persistPort, env: []string{"CLICKHOUSE_ADDR=" + chAddr}},
+		{name: "dispatcher", port: o.dispatcherPort, env: []string{
+			"KAFKA_BROKERS=" + brokers, "DISPATCHER_TRIGGERS=" + o.triggers,
+			"DISPATCHER_SUBSCRIBERS=persist=" + local(o.persistPort),
+		}},
+		{name: "ingest", port: o.ingestPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort)}},
+	}
+	g := &group{logger: logger, exited: make(chan string, len(procs))}
+	defer g.stop()
+	for i := range procs {
+		if err := g.start(ctx, o.bin, &procs[i], stderr); err != nil {
+			return err
+		}
+		if err := waitReady(ctx, local(procs[i].port)+"/readyz", g.exited); err != nil {
+			return fmt.Errorf("%s did not become ready: %w", procs[i].name, err)
+		}
+	}
+	fmt.Fprintf(stdout, `
+trustplane is running.
+  ingest      %s  (public telemetry endpoint)
+  auth        %s
+  persist     %s
+  dispatcher  %s  (Kafka %s -> Triggers in %s)
+  ClickHouse  %s  (native protocol)
+
+Demo API key (tenant demo, project demo; shown once, stored hashed in %s, id %s):
+  %s
+
+Send a trace:
+  curl -i %s \
+    -H 'Authorization: Bearer %s' \
+    -H 'Content-Type: application/cloudevents+json' \
+    -d '{"specversion":"1.0","id":"'$(date +%%s%%N)'","source":"/demo","type":"io.trustplane.telemetry.trace.v1","data":{"id":"trace-1","timestamp":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","name":"hello"}}'
+
+Ctrl-C stops everything.
+`, local(o.ingestPort), local(o.authPort), local(o.persistPort), local(o.dispatcherPort), brokers, o.triggers, chAddr,
+		keysFile, rec.ID, demoKey, local(o.ingestPort), demoKey)
+	if o.ready != nil {
+		o.ready <- demoKey
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping")
+		return nil
+	case name := <-g.exited:
+		return fmt.Errorf("%s exited unexpectedly; see its log above", name)
+	}
+}
+
+func ensurePepper(path string) (auth.Pepper, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		raw = make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return auth.Pepper{}, err
+		}
+		raw = []byte(fmt.Sprintf("%x", raw))
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			return auth.Pepper{}, err
+		}
+	} else if err != nil {
+		return auth.Pepper{}, err
+	}
+	return auth.LoadPepper("", path)
+}
+
+type proc struct {
+	name string
+	port int
+	env  []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// group runs the functions as child processes and stops them in reverse order of start, so
+// ingest stops taking events before the dispatcher and persist drain.
+type group struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	procs  []*proc
+	exited chan string
+}
+
+func (g *group) start(ctx context.Context, bin string, p *proc, stderr io.Writer) error {
+	path := filepath.Join(bin, p.name)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%s: %w (run `make build` first)", p.name, err)
+	}
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), append([]string{"PORT=" + strconv.Itoa(p.port)}, p.env...)...)
+	cmd.Stdout = stderr
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	p.cmd, p.done = cmd, make(chan struct{})
+	g.mu.Lock()
+	g.procs = append(g.procs, p)
+	g.mu.Unlock()
+	g.logger.Info("started", "function", p.name, "pid", cmd.Process.Pid, "port", p.port)
+	go func() {
+		err := cmd.Wait()
+		close(p.done)
+		select {
+		case <-ctx.Done():
+		default:
+			g.logger.Error("exited", "function", p.name, "error", err)
+			g.exited <- p.name
+		}
+	}()
+	return nil
+}
+
+func (g *group) stop() {
+	g.mu.Lock()
+	procs := g.procs
+	g.procs = nil
+	g.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(40 * time.Second):
+			g.logger.Warn("did not stop in time; killing", "function", p.name)
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+		g.logger.Info("stopped", "function", p.name)
+	}
+}
+
+func waitReady(ctx context.Context, url string, exited <-chan string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case name := <-exited:
+			return fmt.Errorf("%s exited", name)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return last
+}
