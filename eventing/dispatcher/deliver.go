@@ -1,0 +1,384 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+)
+
+const (
+	// errorDataMax bounds knativeerrordata, as the Kafka broker does.
+	errorDataMax = 1024
+	// responseMax bounds how much of a subscriber's response is read (a reply event's size).
+	responseMax = 8 << 20
+	// errorHeaderPrefix marks response headers copied onto a dead-lettered event.
+	errorHeaderPrefix = "kne-"
+)
+
+// trigger is one Trigger being dispatched: a consumer group delivering to one subscriber.
+type trigger struct {
+	d              *Dispatcher
+	name, group    string
+	filter         *Filter
+	target         *url.URL
+	delivery       delivery
+	deadLetter     deadLetter
+	deadLetterName string
+	stats          triggerMetrics
+
+	producer sarama.SyncProducer
+	requests context.Context // cancelled ShutdownGrace after Run's context
+	assigned atomic.Bool
+}
+
+func (t *trigger) joined() bool { return t.assigned.Load() }
+
+func (t *trigger) consume(ctx context.Context, g sarama.ConsumerGroup) {
+	for ctx.Err() == nil {
+		if err := g.Consume(ctx, []string{t.d.cfg.Topic}, t); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				return
+			}
+			t.d.log.Warn("consumer group session ended", "trigger", t.name, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// Setup is called by sarama when the group has assigned this member its partitions.
+func (t *trigger) Setup(s sarama.ConsumerGroupSession) error {
+	t.assigned.Store(true)
+	t.d.log.Info("consumer group joined", "trigger", t.name, "group", t.group, "claims", s.Claims())
+	return nil
+}
+
+// Cleanup is called by sarama at the end of a session.
+func (t *trigger) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim delivers one partition in order: the next record is taken only once the
+// previous one is done, and an offset is marked (committed) only once its record is done.
+func (t *trigger) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := s.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return nil // stopping: leave the record for the next session
+			}
+			if !t.process(ctx, msg) {
+				return nil
+			}
+			s.MarkMessage(msg, "")
+		}
+	}
+}
+
+// process handles one record and reports whether it is done (its offset may be committed).
+// It is not done only when the dispatcher stops (or the partition is revoked) first.
+func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool {
+	log := t.d.log.With("trigger", t.name, "partition", msg.Partition, "offset", msg.Offset)
+	ev, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(msg))
+	if err == nil {
+		err = ev.Validate()
+	}
+	if err != nil {
+		log.Error("record is not a valid CloudEvent: copying it to the dead-letter topic", "error", err)
+		if !t.retryKafka(ctx, log, "copy invalid record", func() error { return t.copyInvalid(msg, err) }) {
+			return false
+		}
+		t.stats.invalid.Inc()
+		return true
+	}
+	log = log.With("event_id", ev.ID(), "event_type", ev.Type())
+	if !t.filter.Match(ev) {
+		t.stats.filtered.Inc()
+		return true
+	}
+
+	start := time.Now()
+	res, done := t.deliver(ctx, log, ev)
+	if !done {
+		return false
+	}
+	if res.ok() {
+		if res.reply != nil {
+			reply := res.reply
+			if !t.retryKafka(ctx, log, "produce reply", func() error {
+				return t.d.produce(ctx, t.producer, t.d.cfg.Topic, reply, msg.Key)
+			}) {
+				return false
+			}
+			t.stats.replies.Inc()
+		}
+		t.stats.delivered.Inc()
+		t.stats.latency.WithLabelValues("delivered").Observe(time.Since(start).Seconds())
+		return true
+	}
+
+	log = log.With("status", res.status, "error", res.err)
+	if t.deadLetter == nil {
+		// Knative's behaviour without a dead-letter sink.
+		log.Error("delivery failed and the Trigger has no deadLetterSink: event dropped")
+		t.stats.dropped.Inc()
+		return true
+	}
+	dead := t.deadLetterEvent(ev, res)
+	if !t.retryKafka(ctx, log, "write to dead-letter sink", func() error {
+		return t.deadLetter.send(ctx, t, dead, msg.Key)
+	}) {
+		return false
+	}
+	log.Warn("delivery failed: event sent to the dead-letter sink", "dead_letter", t.deadLetterName)
+	t.stats.deadLettered.Inc()
+	t.stats.latency.WithLabelValues("dead_lettered").Observe(time.Since(start).Seconds())
+	return true
+}
+
+// retryKafka runs fn until it succeeds; false means the dispatcher stopped first.
+func (t *trigger) retryKafka(ctx context.Context, log *slog.Logger, what string, fn func() error) bool {
+	wait := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return true
+		}
+		log.Error(what+" failed: will retry; offset not committed", "error", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
+}
+
+// outcome is the result of delivering one event, after retries.
+type outcome struct {
+	status int // 0 when no response was received
+	header http.Header
+	body   []byte
+	reply  *cloudevents.Event
+	err    error
+}
+
+func (o outcome) ok() bool { return o.err == nil && o.status >= 200 && o.status < 300 }
+
+// retryable mirrors the Kafka broker: no response at all (connection error, timeout), server
+// errors, and 404, 408, 409, 429.
+func (o outcome) retryable() bool {
+	switch {
+	case o.status == 0:
+		return true
+	case o.status >= 500, o.status == http.StatusNotFound, o.status == http.StatusRequestTimeout,
+		o.status == http.StatusConflict, o.status == http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
+// deliver sends ev with retries; done is false when the dispatcher stopped before an outcome.
+func (t *trigger) deliver(ctx context.Context, log *slog.Logger, ev *cloudevents.Event) (outcome, bool) {
+	for n := 0; ; n++ {
+		res := t.attempt(ev)
+		if t.requests.Err() != nil {
+			return res, false // the request was cut off by shutdown, not failed by the subscriber
+		}
+		if res.ok() || !res.retryable() || n >= t.delivery.retry {
+			return res, true
+		}
+		wait := t.delivery.backoff(n + 1)
+		if ra := retryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
+			wait = min(ra, t.delivery.retryAfterMax)
+		}
+		log.Info("delivery failed: retrying", "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())
+		t.stats.retries.Inc()
+		select {
+		case <-ctx.Done():
+			return res, false
+		case <-time.After(wait):
+		}
+	}
+}
+
+// attempt POSTs the event once in binary mode and reads the response.
+func (t *trigger) attempt(ev *cloudevents.Event) outcome {
+	ctx, cancel := context.WithTimeout(t.requests, t.delivery.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.target.String(), nil)
+	if err != nil {
+		return outcome{err: err}
+	}
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(ev), req); err != nil {
+		return outcome{err: fmt.Errorf("encode event: %w", err)}
+	}
+	req.Header.Set("Prefer", "reply")
+	resp, err := t.d.client.Do(req)
+	if err != nil {
+		return outcome{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, responseMax))
+	res := outcome{status: resp.StatusCode, header: resp.Header, body: body}
+	if err != nil {
+		res.status, res.err = 0, fmt.Errorf("read response: %w", err)
+		return res
+	}
+	if !res.ok() {
+		res.err = fmt.Errorf("subscriber answered %d", resp.StatusCode)
+		return res
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	m := cehttp.NewMessageFromHttpResponse(resp)
+	if m.ReadEncoding() == binding.EncodingUnknown {
+		return res // a plain acknowledgement, no reply
+	}
+	reply, err := binding.ToEvent(ctx, m)
+	if err == nil {
+		err = reply.Validate()
+	}
+	if err != nil {
+		// The Kafka broker fails the delivery when the reply cannot be read; 502 says the
+		// subscriber, not the dispatcher, sent something wrong (and it is not retried).
+		res.status, res.err = http.StatusBadGateway, fmt.Errorf("invalid reply event: %w", err)
+		return res
+	}
+	res.reply = reply
+	return res
+}
+
+// retryAfter reads a Retry-After header (seconds or HTTP date); zero when absent or invalid.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}
+
+// deadLetterEvent is the original event with the Kafka broker's error extensions.
+func (t *trigger) deadLetterEvent(ev *cloudevents.Event, res outcome) *cloudevents.Event {
+	dead := ev.Clone()
+	dead.SetExtension("knativeerrordest", t.target.String())
+	if res.status == 0 {
+		return &dead
+	}
+	for name, values := range res.header {
+		lower := strings.ToLower(name)
+		ext := strings.TrimPrefix(lower, errorHeaderPrefix)
+		if strings.HasPrefix(lower, errorHeaderPrefix) && len(values) > 0 && validExtensionName(ext) {
+			dead.SetExtension(ext, values[0])
+		}
+	}
+	dead.SetExtension("knativeerrorcode", strconv.Itoa(res.status))
+	if len(res.body) > 0 {
+		data := res.body[:min(len(res.body), errorDataMax)]
+		dead.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(data))
+	}
+	return &dead
+}
+
+// copyInvalid copies a record that is not a CloudEvent to the dead-letter topic unchanged,
+// plus a header saying why.
+func (t *trigger) copyInvalid(msg *sarama.ConsumerMessage, reason error) error {
+	pm := &sarama.ProducerMessage{Topic: t.d.cfg.DeadLetterTopic, Value: sarama.ByteEncoder(msg.Value)}
+	if msg.Key != nil {
+		pm.Key = sarama.ByteEncoder(msg.Key)
+	}
+	for _, h := range msg.Headers {
+		pm.Headers = append(pm.Headers, *h)
+	}
+	pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: []byte("trustplane-dispatch-error"), Value: []byte(reason.Error())})
+	_, _, err := t.producer.SendMessage(pm)
+	return err
+}
+
+// produce writes ev to topic in binary mode; the key is its partitionkey extension, else key.
+func (d *Dispatcher) produce(ctx context.Context, p sarama.SyncProducer, topic string, ev *cloudevents.Event, key []byte) error {
+	pm := &sarama.ProducerMessage{Topic: topic}
+	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(ev), pm); err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if pm.Key == nil && key != nil {
+		pm.Key = sarama.ByteEncoder(key)
+	}
+	_, _, err := p.SendMessage(pm)
+	return err
+}
+
+// deadLetter is where failed events go: the Kafka dead-letter topic or an HTTP endpoint.
+type deadLetter interface {
+	send(ctx context.Context, t *trigger, ev *cloudevents.Event, key []byte) error
+}
+
+type kafkaDeadLetter struct{ topic string }
+
+func (k kafkaDeadLetter) send(ctx context.Context, t *trigger, ev *cloudevents.Event, key []byte) error {
+	return t.d.produce(ctx, t.producer, k.topic, ev, key)
+}
+
+type httpDeadLetter struct{ url *url.URL }
+
+func (h httpDeadLetter) send(ctx context.Context, t *trigger, ev *cloudevents.Event, _ []byte) error {
+	rctx, cancel := context.WithTimeout(ctx, t.delivery.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, h.url.String(), nil)
+	if err != nil {
+		return err
+	}
+	if err := cehttp.WriteRequest(rctx, binding.ToMessage(ev), req); err != nil {
+		return err
+	}
+	resp, err := t.d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, responseMax))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("dead-letter sink %s answered %d", h.url, resp.StatusCode)
+	}
+	return nil
+}
+
+// validExtensionName is the CloudEvents rule: lower-case letters and digits only.
+func validExtensionName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
