@@ -1,0 +1,75 @@
+package localserver
+
+import (
+	"context"
+	"testing"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// A server restarted on the same directory keeps its data, which the local run relies on.
+func TestRestartKeepsData(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	mustExec(t, s.Addr(), "CREATE TABLE default.kept (n UInt64) ENGINE = MergeTree ORDER BY n")
+	// 18.16 waits for data blocks after an INSERT query, so rows go in as a batch.
+	b, err := open(t, s.Addr()).PrepareBatch(ctx, "INSERT INTO default.kept (n)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(uint64(42)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Start(ctx, s.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s2.Stop() })
+	if s2.Addr() != s.Addr() {
+		t.Fatalf("restart moved the server from %s to %s", s.Addr(), s2.Addr())
+	}
+	conn := open(t, s2.Addr())
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT n FROM default.kept").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 42 {
+		t.Fatalf("after restart n = %d, want 42", n)
+	}
+}
+
+func TestMissingBinaryNamesMakeTarget(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := Start(context.Background(), Config{Dir: t.TempDir()})
+	if err != ErrNotInstalled {
+		t.Fatalf("err = %v, want ErrNotInstalled", err)
+	}
+}
+
+func open(t *testing.T, addr string) ch.Conn {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func mustExec(t *testing.T, addr, query string) {
+	t.Helper()
+	if err := open(t, addr).Exec(context.Background(), query); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
