@@ -39,10 +39,10 @@ func main() {
 }
 
 type options struct {
-	dir, bin, triggers string
+	dir, bin, triggers                                string
 	ingestPort, authPort, persistPort, dispatcherPort int
-	kafkaBrokers, clickhouseAddr string
-	ready chan<- string // receives the demo key once everything is ready (tests)
+	kafkaBrokers, clickhouseAddr                      string
+	ready                                             chan<- string // receives the demo key once everything is ready (tests)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
