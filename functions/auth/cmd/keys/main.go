@@ -34,7 +34,8 @@ func main() {
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
 	}
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -100,7 +101,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, no
 		}
 		return tw.Flush()
 	default:
-		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("unknown command %q (want create, revoke or list)", args[0])
 	}
 }
 

@@ -86,7 +86,7 @@ func TestCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "usage"},
+		{nil, "no command given"},
 		{[]string{"rotate"}, `unknown command "rotate"`},
 		{[]string{"create", "--tenant", "a", "--project", "b", "--scopes", "ingest"}, "--file is required"},
 		{[]string{"create", "--file", file, "--tenant", "a", "--project", "b", "--scopes", "admin"}, `--scopes: unknown scope "admin"`},
