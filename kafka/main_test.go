@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +16,35 @@ import (
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
 
-// broker is one real Apache Kafka node shared by the tests of this package.
-var broker *kafkatest.Broker
+// The package's tests share one real Apache Kafka node, started by the first
+// test that needs it (so fuzzing and pure tests start none) and stopped in
+// TestMain.
+var (
+	brokerOnce sync.Once
+	broker     *kafkatest.Broker
+	stopBroker func()
+	brokerErr  error
+)
+
+func sharedBroker(t testing.TB) *kafkatest.Broker {
+	t.Helper()
+	brokerOnce.Do(func() {
+		broker, stopBroker, brokerErr = kafkatest.StartMain()
+		if brokerErr == nil {
+			fmt.Fprintf(os.Stderr, "kafka tests: Apache Kafka %s started in %s\n", kafkatest.KafkaVersion, broker.StartupTime().Round(time.Millisecond))
+		}
+	})
+	if brokerErr != nil {
+		t.Fatal(brokerErr)
+	}
+	return broker
+}
 
 func TestMain(m *testing.M) {
-	b, stop, err := kafkatest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Fprintf(os.Stderr, "kafka tests: Apache Kafka %s started in %s\n", kafkatest.KafkaVersion, b.StartupTime().Round(time.Millisecond))
-	broker = b
 	code := m.Run()
-	stop()
+	if stopBroker != nil {
+		stopBroker()
+	}
 	os.Exit(code)
 }
 

@@ -16,15 +16,16 @@ import (
 )
 
 func TestAsyncProducerConcurrentSendsRoundTrip(t *testing.T) {
+	addrs := sharedBroker(t).Addrs()
 	const (
 		callers      = 16
 		callsEach    = 20
 		eventsInCall = 10
 		total        = callers * callsEach * eventsInCall
 	)
-	topic := ensureTestTopic(t, broker.Addrs(), "roundtrip", 4)
+	topic := ensureTestTopic(t, addrs, "roundtrip", 4)
 	reg := prometheus.NewRegistry()
-	p := newProducer(t, broker.Addrs(), WithTopic(topic.Name), WithRegisterer(reg))
+	p := newProducer(t, addrs, WithTopic(topic.Name), WithRegisterer(reg))
 
 	sent := make(map[string]cloudevents.Event, total)
 	var mu sync.Mutex
@@ -56,7 +57,7 @@ func TestAsyncProducerConcurrentSendsRoundTrip(t *testing.T) {
 		return
 	}
 
-	recs := readAll(t, broker.Addrs(), topic.Name, total)
+	recs := readAll(t, addrs, topic.Name, total)
 	seen := make(map[string]bool, total)
 	partitionOfTrace := map[string]int32{}
 	for _, rec := range recs {
@@ -131,8 +132,9 @@ func TestSendReportsErrorsWhenBrokerIsDown(t *testing.T) {
 }
 
 func TestSendHonoursCancelledContext(t *testing.T) {
-	topic := ensureTestTopic(t, broker.Addrs(), "cancelled", 1)
-	p := newProducer(t, broker.Addrs(), WithTopic(topic.Name))
+	addrs := sharedBroker(t).Addrs()
+	topic := ensureTestTopic(t, addrs, "cancelled", 1)
+	p := newProducer(t, addrs, WithTopic(topic.Name))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	errs := p.Send(ctx, []cloudevents.Event{newEvent(1, "a"), newEvent(2, "a")})
@@ -149,7 +151,7 @@ func TestSendHonoursCancelledContext(t *testing.T) {
 }
 
 func TestSendAfterCloseFails(t *testing.T) {
-	p, err := NewAsyncProducer(broker.Addrs(), WithTopic("closed"))
+	p, err := NewAsyncProducer(sharedBroker(t).Addrs(), WithTopic("closed"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +168,9 @@ func TestSendAfterCloseFails(t *testing.T) {
 }
 
 func TestSendRejectsEventThatCannotBeEncoded(t *testing.T) {
-	topic := ensureTestTopic(t, broker.Addrs(), "encode", 1)
-	p := newProducer(t, broker.Addrs(), WithTopic(topic.Name))
+	addrs := sharedBroker(t).Addrs()
+	topic := ensureTestTopic(t, addrs, "encode", 1)
+	p := newProducer(t, addrs, WithTopic(topic.Name))
 	bad := cloudevents.New() // no id, source or type
 	good := newEvent(1, "a")
 	errs := p.Send(context.Background(), []cloudevents.Event{bad, good})
@@ -186,8 +189,8 @@ func TestNewAsyncProducerValidates(t *testing.T) {
 		want    string
 	}{
 		"no brokers":  {nil, nil, "no broker"},
-		"bad topic":   {broker.Addrs(), []Option{WithTopic("a b")}, "topic name"},
-		"bad timeout": {broker.Addrs(), []Option{WithAckTimeout(0)}, "ack timeout"},
+		"bad topic":   {[]string{unreachable}, []Option{WithTopic("a b")}, "topic name"},
+		"bad timeout": {[]string{unreachable}, []Option{WithAckTimeout(0)}, "ack timeout"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -218,3 +221,7 @@ func metricSum(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// unreachable is an address nothing listens on, for checks that must fail
+// before any connection is made.
+const unreachable = "127.0.0.1:9"
