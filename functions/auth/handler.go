@@ -17,6 +17,9 @@ import (
 // denied reply. A request that is not a well-formed verify request gets a 400 result.
 // Serve it with runtime.CloudEventsHandler.
 func NewHandler(v Verifier, logger *slog.Logger) func(context.Context, cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	return func(ctx context.Context, in cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
 		if in.Type() != VerifyType {
 			return nil, runtime.Status(http.StatusBadRequest, "event type must be %s, got %q", VerifyType, in.Type())

@@ -163,6 +163,9 @@ func (s *Store) Reload() (changed bool, err error) {
 // Watch polls the key file every interval until ctx ends. Polling, not file notifications:
 // Kubernetes updates Secret volumes by swapping a symlink, which watches on the file miss.
 func (s *Store) Watch(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
