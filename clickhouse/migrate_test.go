@@ -1,0 +1,153 @@
+package clickhouse
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestMigrateAppliesOnceAndIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	st := openMigrated(t)
+	if err := Migrate(ctx, st.Conn(), st.MigrateOptions()); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	plan, err := Render(st.Features(), st.MigrateOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Conn().Query(ctx, "SELECT version, count() FROM "+st.db+".schema_migrations GROUP BY version ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []uint32
+	for rows.Next() {
+		var v uint32
+		var n uint64
+		if err := rows.Scan(&v, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("version %d recorded %d times", v, n)
+		}
+		got = append(got, v)
+	}
+	if len(got) != len(plan.Migrations) {
+		t.Fatalf("schema_migrations has versions %v, want %d migrations", got, len(plan.Migrations))
+	}
+	for i, m := range plan.Migrations {
+		if got[i] != m.Version {
+			t.Errorf("schema_migrations[%d] = %d, want %d", i, got[i], m.Version)
+		}
+	}
+}
+
+// The server in the tests is 18.16 with LowCardinality switched on in its profile.
+func TestMigrateUsesDetectedColumnTypes(t *testing.T) {
+	ctx := context.Background()
+	st := openMigrated(t)
+	want := map[string]string{
+		"start_time": "DateTime('UTC')",
+		"level":      "LowCardinality(String)",
+		"input":      "String",
+	}
+	if st.Features().DateTime64 {
+		want["start_time"] = "DateTime64(3, 'UTC')"
+	}
+	if !st.Features().LowCardinality {
+		t.Fatalf("features %+v on %s: LowCardinality not detected although the test profile enables it", st.Features(), st.ServerVersion())
+	}
+	for col, typ := range want {
+		var got string
+		err := st.Conn().QueryRow(ctx, "SELECT type FROM system.columns WHERE database = ? AND table = 'observations' AND name = ?", st.db, col).Scan(&got)
+		if err != nil {
+			t.Fatalf("%s: %v", col, err)
+		}
+		if got != typ {
+			t.Errorf("observations.%s is %s, want %s (server %s)", col, got, typ, st.ServerVersion())
+		}
+	}
+}
+
+func TestRenderFor1816And24(t *testing.T) {
+	old, err := FeaturesFor("18.16.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old != (Features{}) {
+		t.Fatalf("18.16.1 features = %+v, want none", old)
+	}
+	sql := renderAll(t, old, Options{})
+	for _, s := range []string{"DateTime64", "CODEC", "LowCardinality", "TTL", "ON CLUSTER", "Distributed"} {
+		if strings.Contains(sql, s) {
+			t.Errorf("18.16 single-node schema contains %s:\n%s", s, sql)
+		}
+	}
+	for _, s := range []string{"timestamp DateTime('UTC')", "ENGINE = ReplacingMergeTree(version)", "PARTITION BY toYYYYMM(start_time)",
+		"ORDER BY (tenant_id, project_id, toDate(start_time), id)", "CREATE TABLE IF NOT EXISTS trustplane.scores ("} {
+		if !strings.Contains(sql, s) {
+			t.Errorf("18.16 schema lacks %q:\n%s", s, sql)
+		}
+	}
+	if _, err := Render(old, Options{RetentionDays: 30}); err == nil {
+		t.Error("retention on 18.16 rendered without error; it has no TTL")
+	}
+
+	current, err := FeaturesFor("24.3.2.23")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if current != (Features{DateTime64: true, Codecs: true, LowCardinality: true, TTL: true}) {
+		t.Fatalf("24.3 features = %+v, want all", current)
+	}
+	sql = renderAll(t, current, Options{RetentionDays: 30})
+	for _, s := range []string{"start_time DateTime64(3, 'UTC')", "input String CODEC(ZSTD(3))", "level LowCardinality(String)",
+		"TTL toDateTime(start_time) + toIntervalDay(30)"} {
+		if !strings.Contains(sql, s) {
+			t.Errorf("24.3 schema lacks %q:\n%s", s, sql)
+		}
+	}
+	if _, err := FeaturesFor("banana"); err == nil {
+		t.Error("FeaturesFor accepted a bad version")
+	}
+}
+
+func TestRenderClusterMode(t *testing.T) {
+	f, _ := FeaturesFor("23.8.1.1")
+	sql := renderAll(t, f, Options{Database: "tp", Cluster: "main"})
+	for _, s := range []string{
+		"CREATE DATABASE IF NOT EXISTS tp ON CLUSTER main",
+		"CREATE TABLE IF NOT EXISTS tp.observations_local ON CLUSTER main (",
+		"ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tp/observations', '{replica}', version)",
+		"ENGINE = Distributed(main, tp, observations_local, cityHash64(tenant_id, trace_id))",
+		"ENGINE = Distributed(main, tp, traces_local, cityHash64(tenant_id, id))",
+		"ENGINE = Distributed(main, tp, scores_local, cityHash64(tenant_id, trace_id))",
+		"'/clickhouse/tables/all/tp/schema_migrations', '{shard}-{replica}'",
+	} {
+		if !strings.Contains(sql, s) {
+			t.Errorf("cluster schema lacks %q:\n%s", s, sql)
+		}
+	}
+}
+
+func TestOptionsRejectUnsafeNames(t *testing.T) {
+	for _, o := range []Options{{Database: "x; DROP TABLE y"}, {Cluster: "a b"}, {RetentionDays: -1}} {
+		if _, err := Render(Features{}, o); err == nil {
+			t.Errorf("Render accepted %+v", o)
+		}
+	}
+}
+
+func renderAll(t *testing.T, f Features, o Options) string {
+	t.Helper()
+	p, err := Render(f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append([]string(nil), p.Bootstrap...)
+	for _, m := range p.Migrations {
+		all = append(all, m.Statements...)
+	}
+	return strings.Join(all, ";\n")
+}

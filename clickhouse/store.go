@@ -1,0 +1,265 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Writer stores batches of telemetry rows.
+type Writer interface {
+	Write(ctx context.Context, b Batch) error
+}
+
+// Config says how to reach ClickHouse.
+type Config struct {
+	// Addr is one or more native-protocol addresses, host:port, separated by commas.
+	Addr     string
+	Database string // default DefaultDatabase
+	User     string // default "default"
+	Password string
+	// Cluster is the remote_servers cluster name when the tables are Distributed; empty for a
+	// single node.
+	Cluster      string
+	DialTimeout  time.Duration // default 5s
+	MaxOpenConns int           // default 10
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Addr) == "" {
+		errs = append(errs, errors.New("clickhouse address is required"))
+	}
+	if _, err := (Options{Database: c.Database, Cluster: c.Cluster}).withDefaults(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DialTimeout < 0 {
+		errs = append(errs, fmt.Errorf("dial timeout must not be negative, got %s", c.DialTimeout))
+	}
+	if c.MaxOpenConns < 0 {
+		errs = append(errs, fmt.Errorf("max open connections must not be negative, got %d", c.MaxOpenConns))
+	}
+	return errors.Join(errs...)
+}
+
+// Store writes and reads telemetry rows over one native connection pool.
+type Store struct {
+	conn     driver.Conn
+	db       string
+	cluster  string
+	version  string
+	features Features
+}
+
+var _ Writer = (*Store)(nil)
+
+// Open connects, pings and reads the server version. The database need not exist yet (Migrate
+// creates it): the connection uses the server's default database and every query names its
+// tables in full.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	if cfg.Database == "" {
+		cfg.Database = DefaultDatabase
+	}
+	if cfg.User == "" {
+		cfg.User = "default"
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.MaxOpenConns == 0 {
+		cfg.MaxOpenConns = 10
+	}
+	var addrs []string
+	for _, a := range strings.Split(cfg.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	conn, err := ch.Open(&ch.Options{
+		Addr:         addrs,
+		Auth:         ch.Auth{Username: cfg.User, Password: cfg.Password},
+		DialTimeout:  cfg.DialTimeout,
+		MaxOpenConns: cfg.MaxOpenConns,
+		MaxIdleConns: cfg.MaxOpenConns,
+		Compression:  &ch.Compression{Method: ch.CompressionLZ4},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open %s: %w", cfg.Addr, err)
+	}
+	s, err := NewStore(ctx, conn, cfg.Database, cfg.Cluster)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewStore wraps an open connection. database and cluster are as in Config.
+func NewStore(ctx context.Context, conn driver.Conn, database, cluster string) (*Store, error) {
+	opts, err := Options{Database: database, Cluster: cluster}.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("clickhouse: ping: %w", err)
+	}
+	f, v, err := Detect(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{conn: conn, db: opts.Database, cluster: opts.Cluster, version: v, features: f}, nil
+}
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Conn is the underlying connection, for Migrate and for queries this package does not offer.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// ServerVersion is the server's version() as read at Open.
+func (s *Store) ServerVersion() string { return s.version }
+
+// Features are the server features detected at Open.
+func (s *Store) Features() Features { return s.features }
+
+// MigrateOptions are the Options matching this store's database and cluster.
+func (s *Store) MigrateOptions() Options { return Options{Database: s.db, Cluster: s.cluster} }
+
+// Write validates the whole batch, then sends one INSERT per non-empty table (traces,
+// observations, scores, in that order) and stops at the first failure.
+//
+// Each INSERT goes to the server as one block, which ClickHouse stores atomically per
+// partition (month): a table's rows are either all stored or, if they span months and the
+// insert fails half way, stored for some months only. Tables are not atomic with each other.
+// On any error the caller retries the whole batch: rows already stored come back as
+// duplicates with the same key, which ReplacingMergeTree collapses (keeping the highest
+// version), and readers use FINAL, so a retried batch never counts twice.
+func (s *Store) Write(ctx context.Context, b Batch) error {
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("clickhouse: invalid batch: %w", err)
+	}
+	if s.cluster != "" {
+		// Wait for the shards to store the rows instead of queueing them on this node, so
+		// success means stored.
+		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_distributed_sync": 1}))
+	}
+	now := uint64(time.Now().UnixMilli())
+	if err := insert(ctx, s, TableTraces, traceColumns, b.Traces, func(t *Trace) []any { return t.values(now) }); err != nil {
+		return err
+	}
+	if err := insert(ctx, s, TableObservations, observationColumns, b.Observations, func(o *Observation) []any { return o.values(now) }); err != nil {
+		return err
+	}
+	return insert(ctx, s, TableScores, scoreColumns, b.Scores, func(sc *Score) []any { return sc.values(now) })
+}
+
+// insert names the columns: without the list some servers (18.x) accept a batch with no
+// columns at all.
+func insert[T any](ctx context.Context, s *Store, table Table, columns []string, rows []T, values func(*T) []any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	query := fmt.Sprintf("INSERT INTO %s.%s (%s)", s.db, table, strings.Join(columns, ", "))
+	batch, err := s.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("clickhouse: insert %s: %w", table, err)
+	}
+	for i := range rows {
+		if err := batch.Append(values(&rows[i])...); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("clickhouse: insert %s row %d: %w", table, i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("clickhouse: insert %d rows into %s: %w", len(rows), table, err)
+	}
+	return nil
+}
+
+// Table names a telemetry table. Only these constants are accepted where a table is chosen
+// at run time, so no caller input ever becomes SQL.
+type Table string
+
+// The telemetry tables.
+const (
+	TableTraces       Table = "traces"
+	TableObservations Table = "observations"
+	TableScores       Table = "scores"
+)
+
+func (t Table) check() error {
+	switch t {
+	case TableTraces, TableObservations, TableScores:
+		return nil
+	}
+	return fmt.Errorf("clickhouse: unknown table %q", string(t))
+}
+
+// CountRows counts a tenant's rows in table after collapsing duplicates (FINAL).
+func (s *Store) CountRows(ctx context.Context, table Table, tenant string) (uint64, error) {
+	if err := table.check(); err != nil {
+		return 0, err
+	}
+	var n uint64
+	q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE tenant_id = ?", s.db, table)
+	if err := s.conn.QueryRow(ctx, q, tenant).Scan(&n); err != nil {
+		return 0, fmt.Errorf("clickhouse: count %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// Traces returns a project's traces, duplicates collapsed, ordered by time then id.
+func (s *Store) Traces(ctx context.Context, tenant, project string) ([]Trace, error) {
+	return selectRows(ctx, s, TableTraces, traceColumns, "timestamp", tenant, project,
+		(*Trace).targets, (*Trace).finish)
+}
+
+// Observations returns a project's observations, duplicates collapsed, ordered by start time
+// then id.
+func (s *Store) Observations(ctx context.Context, tenant, project string) ([]Observation, error) {
+	return selectRows(ctx, s, TableObservations, observationColumns, "start_time", tenant, project,
+		(*Observation).targets, (*Observation).finish)
+}
+
+// Scores returns a project's scores, duplicates collapsed, ordered by time then id.
+func (s *Store) Scores(ctx context.Context, tenant, project string) ([]Score, error) {
+	return selectRows(ctx, s, TableScores, scoreColumns, "timestamp", tenant, project,
+		(*Score).targets, (*Score).finish)
+}
+
+func selectRows[T any](ctx context.Context, s *Store, table Table, columns []string, timeColumn, tenant, project string,
+	targets func(*T, *scanEnvelope) []any, finish func(*T, *scanEnvelope)) ([]T, error) {
+	q := fmt.Sprintf("SELECT %s FROM %s.%s FINAL WHERE tenant_id = ? AND project_id = ? ORDER BY %s, id",
+		strings.Join(columns, ", "), s.db, table, timeColumn)
+	rows, err := s.conn.Query(ctx, q, tenant, project)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: select %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var row T
+		var env scanEnvelope
+		if err := rows.Scan(targets(&row, &env)...); err != nil {
+			return nil, fmt.Errorf("clickhouse: scan %s: %w", table, err)
+		}
+		finish(&row, &env)
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: select %s: %w", table, err)
+	}
+	return out, nil
+}
