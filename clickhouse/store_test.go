@@ -21,7 +21,7 @@ func sampleBatch(tenant string) Batch {
 			Release: "v1.2.3", AppVersion: "2.0", Environment: "production", Tags: []string{"a", "b"},
 			Input: `{"q":"hello"}`, Output: `{"a":"héllo ✓"}`,
 		}, {
-			Envelope: Envelope{TenantID: tenant, ProjectID: "proj-1", ID: "trace-2", Version: 1700000000002},
+			Envelope:  Envelope{TenantID: tenant, ProjectID: "proj-1", ID: "trace-2", Version: 1700000000002},
 			Timestamp: ts.Add(time.Hour), Name: "bare",
 		}},
 		Observations: []Observation{{
