@@ -20,7 +20,8 @@ import (
 )
 
 // ClientConfig is the environment of a function that verifies keys through the auth function.
-// Embed it in the function's config and call its Validate from the function's Validate.
+// Embed it (anonymously, so the variable names stay AUTH_*) in the function's config and call
+// its Validate from the function's Validate.
 type ClientConfig struct {
 	URL string `envconfig:"AUTH_URL" required:"true"`
 	// CacheTTL is how long a verified answer is reused. A revoked key keeps working for at most
