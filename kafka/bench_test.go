@@ -21,7 +21,7 @@ func benchEvents(n int) []cloudevents.Event {
 		"model": "gpt-4o-mini", "prompt_tokens": 812, "completion_tokens": 97,
 		"latency_ms": 412.5, "status": "ok",
 		"attributes": map[string]string{"route": "/v1/chat/completions", "provider": "openai", "region": "eu-west-1", "user": "u-12345"},
-		"text": "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog. The quick brown fox jumps.",
+		"text":       "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog. The quick brown fox jumps.",
 	}
 	for i := range events {
 		e := newEvent(i, fmt.Sprintf("trace-%d", i%100))
