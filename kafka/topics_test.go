@@ -35,13 +35,18 @@ func TestEnsureTopicsIsIdempotent(t *testing.T) {
 		if got := int32(len(m.Partitions)); got != want[m.Name].Partitions {
 			t.Errorf("%s: %d partitions, want %d", m.Name, got, want[m.Name].Partitions)
 		}
-		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: m.Name})
+		results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: m.Name}}, sarama.DescribeConfigsOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := map[string]string{}
-		for _, e := range entries {
-			got[e.Name] = e.Value
+		for _, r := range results {
+			if r.ErrorCode != sarama.ErrNoError {
+				t.Fatalf("%s: describe configs: %v %s", m.Name, r.ErrorCode, r.ErrorMsg)
+			}
+			for _, e := range r.Configs {
+				got[e.Name] = e.Value
+			}
 		}
 		for k, v := range want[m.Name].Config {
 			if got[k] != v {

@@ -463,7 +463,7 @@ func LibsDir() (string, error) {
 	}
 	dir := filepath.Join(root, ".cache", "kafka", KafkaVersion, "libs")
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
-		return "", fmt.Errorf("Apache Kafka %s jars not found in %s: run `make kafka-jars`", KafkaVersion, dir)
+		return "", fmt.Errorf("jars of Apache Kafka %s not found in %s: run `make kafka-jars`", KafkaVersion, dir)
 	}
 	return dir, nil
 }
