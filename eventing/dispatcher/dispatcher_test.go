@@ -1,0 +1,664 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/trustplane/trustplane/kafka"
+	"github.com/trustplane/trustplane/kafka/kafkatest"
+)
+
+// One real Apache Kafka broker, started on first use (the unit tests and the fuzzer do not
+// need it) and stopped when the package's tests end.
+var (
+	kafkaOnce   sync.Once
+	kafkaBroker *kafkatest.Broker
+	kafkaStop   func()
+	kafkaErr    error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if kafkaStop != nil {
+		kafkaStop()
+	}
+	os.Exit(code)
+}
+
+func kafkaAddrs(t testing.TB) []string {
+	t.Helper()
+	kafkaOnce.Do(func() { kafkaBroker, kafkaStop, kafkaErr = kafkatest.StartMain() })
+	if kafkaErr != nil {
+		t.Fatalf("cannot start Apache Kafka (run `make kafka-jars` to fetch the broker jars): %v", kafkaErr)
+	}
+	return kafkaBroker.Addrs()
+}
+
+// env is a fresh broker topic and dead-letter topic for one test.
+type env struct {
+	addrs      []string
+	topic, dlq string
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
+
+func newEnv(t testing.TB, partitions int32) env {
+	t.Helper()
+	addrs := kafkaAddrs(t)
+	base := fmt.Sprintf("%s-%d", strings.ToLower(unsafeChars.ReplaceAllString(t.Name(), "-")), time.Now().UnixNano())
+	e := env{addrs: addrs, topic: base, dlq: base + "-dlq"}
+	events := kafka.EventsTopic().ForBrokers(1)
+	events.Name, events.Partitions = e.topic, partitions
+	dlq := kafka.DeadLetterTopic().ForBrokers(1)
+	dlq.Name, dlq.Partitions = e.dlq, 1
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, addrs, events, dlq); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// triggerYAML is a Trigger for the "sub" subscriber with the given filters and delivery.
+func triggerYAML(name, filters, delivery string) string {
+	return fmt.Sprintf(`apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: %s
+  namespace: test
+spec:
+  broker: default
+  filters: %s
+  subscriber:
+    ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: sub}
+  delivery:
+%s    deadLetterSink:
+      ref: {apiVersion: eventing.kafka.knative.dev/v1alpha1, kind: KafkaSink, name: dlq}
+`, name, filters, delivery)
+}
+
+type running struct {
+	d    *Dispatcher
+	stop func()
+}
+
+// startDispatcher runs a dispatcher for the manifests until the test ends (or stop is called)
+// and waits until its consumer groups have joined.
+func startDispatcher(t testing.TB, e env, manifests string, subURL string, tweak func(*Config)) running {
+	t.Helper()
+	m, err := DecodeManifests(context.Background(), "test.yaml", []byte(manifests))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := ParseSubscribers("sub=" + subURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Brokers: e.addrs, Topic: e.topic, DeadLetterTopic: e.dlq, Subscribers: subs,
+		GroupPrefix: "g-" + e.topic, ShutdownGrace: 5 * time.Second,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	d, err := New(cfg, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	waitFor(t, "consumer groups to join", func() bool { return d.Ready(ctx) == nil })
+	return running{d: d, stop: stop}
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func newEvent(id, typ, key string) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource("urn:trustplane:test")
+	e.SetType(typ)
+	e.SetExtension("partitionkey", key)
+	if err := e.SetData("application/json", map[string]string{"id": id}); err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func produce(t testing.TB, addrs []string, topic string, events ...cloudevents.Event) {
+	t.Helper()
+	p, err := sarama.NewSyncProducer(addrs, kafka.NewConfig("test-producer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	msgs := make([]*sarama.ProducerMessage, len(events))
+	for i := range events {
+		msgs[i] = &sarama.ProducerMessage{Topic: topic}
+		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&events[i]), msgs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTopic reads the first n records of every partition of topic, in partition order.
+func readTopic(t testing.TB, addrs []string, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	c, err := sarama.NewConsumer(addrs, kafka.NewConfig("test-reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *sarama.ConsumerMessage, n)
+	var pcs []sarama.PartitionConsumer
+	for _, p := range parts {
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcs = append(pcs, pc)
+		go func() {
+			for m := range pc.Messages() {
+				out <- m
+			}
+		}()
+	}
+	var got []*sarama.ConsumerMessage
+	timeout := time.After(2 * time.Minute)
+	for len(got) < n {
+		select {
+		case m := <-out:
+			got = append(got, m)
+		case <-timeout:
+			t.Fatalf("read %d records from %s, want %d", len(got), topic, n)
+		}
+	}
+	for _, pc := range pcs {
+		pc.AsyncClose()
+	}
+	return got
+}
+
+func recordEvent(t testing.TB, m *sarama.ConsumerMessage) *cloudevents.Event {
+	t.Helper()
+	ev, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m))
+	if err != nil {
+		t.Fatalf("record at offset %d is not a CloudEvent: %v", m.Offset, err)
+	}
+	return ev
+}
+
+// subscriber is a real HTTP CloudEvents endpoint that records what it receives and answers
+// as answer says (n is the 1-based attempt number for that event id).
+type subscriber struct {
+	*httptest.Server
+	mu        sync.Mutex
+	delivered []cloudevents.Event // answered 2xx
+	attempts  map[string]int
+	answer    func(w http.ResponseWriter, r *http.Request, ev *cloudevents.Event, n int)
+}
+
+func newSubscriber(t testing.TB, answer func(w http.ResponseWriter, r *http.Request, ev *cloudevents.Event, n int)) *subscriber {
+	s := &subscriber{attempts: map[string]int{}, answer: answer}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+		if err != nil || r.Header.Get("ce-specversion") == "" {
+			t.Errorf("delivery is not a binary-mode CloudEvent: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.attempts[ev.ID()]++
+		n := s.attempts[ev.ID()]
+		s.mu.Unlock()
+		rec := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		if s.answer != nil {
+			s.answer(rec, r, ev, n)
+		}
+		if rec.code < 300 {
+			s.mu.Lock()
+			s.delivered = append(s.delivered, *ev)
+			s.mu.Unlock()
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+
+func (s *subscriber) deliveredIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, len(s.delivered))
+	for i, e := range s.delivered {
+		ids[i] = e.ID()
+	}
+	return ids
+}
+
+func (s *subscriber) attemptsOf(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts[id]
+}
+
+func count(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+const telemetryFilter = `[{prefix: {type: io.trustplane.telemetry.}}]`
+
+func TestDeliversMatchingEventsInOrderPerPartition(t *testing.T) {
+	e := newEnv(t, 3)
+	sub := newSubscriber(t, nil)
+	r := startDispatcher(t, e, triggerYAML("persist", telemetryFilter, "    retry: 2\n"), sub.URL, nil)
+
+	const traces, perTrace = 3, 30
+	var events []cloudevents.Event
+	for i := 0; i < perTrace; i++ {
+		for tr := 0; tr < traces; tr++ {
+			key := fmt.Sprintf("trace-%d", tr)
+			events = append(events, newEvent(fmt.Sprintf("%s/%03d", key, i), "io.trustplane.telemetry.observation.v1", key))
+		}
+		if i%3 == 0 {
+			events = append(events, newEvent(fmt.Sprintf("other-%d", i), "io.trustplane.finding.v1", "trace-0"))
+		}
+	}
+	produce(t, e.addrs, e.topic, events...)
+
+	filtered := r.d.metrics.filtered.WithLabelValues("test/persist")
+	waitFor(t, "every telemetry event delivered and the others filtered", func() bool {
+		return len(sub.deliveredIDs()) >= traces*perTrace && count(filtered) == perTrace/3
+	})
+	ids := sub.deliveredIDs()
+	if len(ids) != traces*perTrace {
+		t.Fatalf("delivered %d events, want %d", len(ids), traces*perTrace)
+	}
+	next := map[string]int{}
+	for _, id := range ids {
+		if strings.HasPrefix(id, "other-") {
+			t.Fatalf("non-matching event %s was delivered", id)
+		}
+		key, seq, _ := strings.Cut(id, "/")
+		n, _ := strconv.Atoi(seq)
+		if n != next[key] {
+			t.Fatalf("%s delivered out of order: got %d, want %d (order %v)", key, n, next[key], ids)
+		}
+		next[key]++
+	}
+	if got := count(r.d.metrics.delivered.WithLabelValues("test/persist")); got != traces*perTrace {
+		t.Fatalf("delivered metric = %v", got)
+	}
+}
+
+func TestRetriesUntilTheSubscriberSucceeds(t *testing.T) {
+	e := newEnv(t, 1)
+	sub := newSubscriber(t, func(w http.ResponseWriter, _ *http.Request, ev *cloudevents.Event, n int) {
+		if ev.ID() != "flaky" {
+			return
+		}
+		switch n {
+		case 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 2:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	r := startDispatcher(t, e, triggerYAML("persist", telemetryFilter,
+		"    retry: 5\n    backoffPolicy: linear\n    backoffDelay: PT0.01S\n"), sub.URL, nil)
+	produce(t, e.addrs, e.topic,
+		newEvent("flaky", "io.trustplane.telemetry.trace.v1", "k"),
+		newEvent("after", "io.trustplane.telemetry.trace.v1", "k"))
+
+	waitFor(t, "both events delivered", func() bool { return len(sub.deliveredIDs()) == 2 })
+	if got := sub.deliveredIDs(); got[0] != "flaky" || got[1] != "after" {
+		t.Fatalf("delivered %v, want [flaky after]", got)
+	}
+	if n := sub.attemptsOf("flaky"); n != 3 {
+		t.Fatalf("flaky was attempted %d times, want 3 (two failures, one success)", n)
+	}
+	m := r.d.metrics
+	if got := count(m.retries.WithLabelValues("test/persist")); got != 2 {
+		t.Fatalf("retries metric = %v, want 2", got)
+	}
+	if got := count(m.deadLettered.WithLabelValues("test/persist")); got != 0 {
+		t.Fatalf("dead-lettered metric = %v, want 0", got)
+	}
+}
+
+func TestPoisonEventsGoToTheDeadLetterTopic(t *testing.T) {
+	e := newEnv(t, 1)
+	bigBody := strings.Repeat("x", 2000)
+	sub := newSubscriber(t, func(w http.ResponseWriter, _ *http.Request, ev *cloudevents.Event, _ int) {
+		switch ev.ID() {
+		case "poison-500":
+			w.Header().Set("Kne-Reason", "database down")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, bigBody)
+		case "poison-400":
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, "missing trace id")
+		}
+	})
+	r := startDispatcher(t, e, triggerYAML("persist", telemetryFilter,
+		"    retry: 2\n    backoffPolicy: exponential\n    backoffDelay: PT0.005S\n"), sub.URL, nil)
+	produce(t, e.addrs, e.topic,
+		newEvent("poison-500", "io.trustplane.telemetry.trace.v1", "k1"),
+		newEvent("poison-400", "io.trustplane.telemetry.trace.v1", "k2"),
+		newEvent("good", "io.trustplane.telemetry.trace.v1", "k3"))
+
+	waitFor(t, "the event after the poison ones", func() bool { return len(sub.deliveredIDs()) == 1 })
+	if got := sub.deliveredIDs()[0]; got != "good" {
+		t.Fatalf("delivered %q", got)
+	}
+	if n := sub.attemptsOf("poison-500"); n != 3 {
+		t.Fatalf("the 500 event was attempted %d times, want 1 + 2 retries", n)
+	}
+	if n := sub.attemptsOf("poison-400"); n != 1 {
+		t.Fatalf("the 400 event was attempted %d times, want 1 (400 is not retried)", n)
+	}
+
+	recs := readTopic(t, e.addrs, e.dlq, 2)
+	want := map[string]struct{ code, data, key string }{
+		"poison-500": {"500", base64.StdEncoding.EncodeToString([]byte(bigBody[:1024])), "k1"},
+		"poison-400": {"400", base64.StdEncoding.EncodeToString([]byte("missing trace id")), "k2"},
+	}
+	for _, rec := range recs {
+		ev := recordEvent(t, rec)
+		w, ok := want[ev.ID()]
+		if !ok {
+			t.Fatalf("unexpected event %q in the dead-letter topic", ev.ID())
+		}
+		ext := ev.Extensions()
+		if ext["knativeerrorcode"] != w.code || ext["knativeerrordata"] != w.data || ext["knativeerrordest"] != sub.URL {
+			t.Errorf("%s: error extensions = code %v, data %v, dest %v; want %s, %s, %s",
+				ev.ID(), ext["knativeerrorcode"], ext["knativeerrordata"], ext["knativeerrordest"], w.code, w.data, sub.URL)
+		}
+		if string(rec.Key) != w.key {
+			t.Errorf("%s: key = %q, want %q", ev.ID(), rec.Key, w.key)
+		}
+		if ev.ID() == "poison-500" && ext["reason"] != "database down" {
+			t.Errorf("kne-reason header not copied: %v", ext["reason"])
+		}
+		if string(ev.Data()) != `{"id":"`+ev.ID()+`"}` || ev.Type() != "io.trustplane.telemetry.trace.v1" {
+			t.Errorf("%s: the dead-lettered event is not the original: %s %s", ev.ID(), ev.Type(), ev.Data())
+		}
+	}
+	if got := count(r.d.metrics.deadLettered.WithLabelValues("test/persist")); got != 2 {
+		t.Fatalf("dead-lettered metric = %v, want 2", got)
+	}
+}
+
+func TestReplyIsProducedBackToTheBrokerTopic(t *testing.T) {
+	e := newEnv(t, 1)
+	sub := newSubscriber(t, func(w http.ResponseWriter, r *http.Request, ev *cloudevents.Event, _ int) {
+		reply := cloudevents.NewEvent()
+		reply.SetID("reply-to-" + ev.ID())
+		reply.SetSource("urn:trustplane:guard")
+		reply.SetType("io.trustplane.finding.v1")
+		if err := reply.SetData("application/json", map[string]string{"finding": "pii"}); err != nil {
+			panic(err)
+		}
+		ctx := r.Context()
+		if ev.ID() == "binary" {
+			reply.SetExtension("partitionkey", "reply-key")
+		} else {
+			ctx = binding.WithForceStructured(ctx)
+		}
+		if err := cehttp.WriteResponseWriter(ctx, binding.ToMessage(&reply), http.StatusOK, w); err != nil {
+			panic(err)
+		}
+	})
+	r := startDispatcher(t, e, triggerYAML("guard", telemetryFilter, "    retry: 1\n"), sub.URL, nil)
+	produce(t, e.addrs, e.topic,
+		newEvent("binary", "io.trustplane.telemetry.trace.v1", "k1"),
+		newEvent("structured", "io.trustplane.telemetry.trace.v1", "k2"))
+
+	recs := readTopic(t, e.addrs, e.topic, 4)
+	keys := map[string]string{}
+	for _, rec := range recs[2:] {
+		ev := recordEvent(t, rec)
+		if ev.Type() != "io.trustplane.finding.v1" || string(ev.Data()) != `{"finding":"pii"}` {
+			t.Fatalf("unexpected reply record: %s %s", ev.Type(), ev.Data())
+		}
+		keys[ev.ID()] = string(rec.Key)
+	}
+	if keys["reply-to-binary"] != "reply-key" || keys["reply-to-structured"] != "k2" {
+		t.Fatalf("reply keys = %v; want the reply's partitionkey, else the original's key", keys)
+	}
+	// The replies are on the topic too; the Trigger's filter keeps them from the subscriber.
+	waitFor(t, "the replies to be filtered", func() bool {
+		return count(r.d.metrics.filtered.WithLabelValues("test/guard")) == 2
+	})
+	if got := count(r.d.metrics.replies.WithLabelValues("test/guard")); got != 2 {
+		t.Fatalf("replies metric = %v", got)
+	}
+}
+
+func TestRestartResumesFromCommittedOffsets(t *testing.T) {
+	e := newEnv(t, 1)
+	var hang sync.Map // id -> true while the subscriber hangs on it
+	hang.Store("evt-06", true)
+	sub := newSubscriber(t, func(w http.ResponseWriter, r *http.Request, ev *cloudevents.Event, _ int) {
+		if _, ok := hang.Load(ev.ID()); ok {
+			<-r.Context().Done() // never answers: the dispatcher gives up when it stops
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	manifest := triggerYAML("persist", telemetryFilter, "    retry: 3\n")
+	var events []cloudevents.Event
+	for i := 1; i <= 10; i++ {
+		events = append(events, newEvent(fmt.Sprintf("evt-%02d", i), "io.trustplane.telemetry.trace.v1", "k"))
+	}
+	produce(t, e.addrs, e.topic, events...)
+
+	// First run: stopped while evt-06 is in flight, with no grace for it.
+	first := startDispatcher(t, e, manifest, sub.URL, func(c *Config) { c.ShutdownGrace = 0 })
+	waitFor(t, "evt-06 to be in flight", func() bool { return sub.attemptsOf("evt-06") == 1 })
+	first.stop()
+	if got := sub.deliveredIDs(); strings.Join(got, ",") != "evt-01,evt-02,evt-03,evt-04,evt-05" {
+		t.Fatalf("first run delivered %v", got)
+	}
+
+	// Second run, same consumer group: resumes at evt-06, which was never acknowledged.
+	hang.Delete("evt-06")
+	startDispatcher(t, e, manifest, sub.URL, nil)
+	waitFor(t, "the remaining events", func() bool { return len(sub.deliveredIDs()) >= 10 })
+	got := sub.deliveredIDs()
+	want := make([]string, 10)
+	for i := range want {
+		want[i] = fmt.Sprintf("evt-%02d", i+1)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("delivered %v, want each of %v once, in order", got, want)
+	}
+	if n := sub.attemptsOf("evt-06"); n != 2 {
+		t.Fatalf("evt-06 attempted %d times, want 2 (cut off, then redelivered)", n)
+	}
+}
+
+func TestInvalidRecordIsCopiedToTheDeadLetterTopic(t *testing.T) {
+	e := newEnv(t, 1)
+	sub := newSubscriber(t, nil)
+	startDispatcher(t, e, triggerYAML("persist", telemetryFilter, "    retry: 1\n"), sub.URL, nil)
+
+	p, err := sarama.NewSyncProducer(e.addrs, kafka.NewConfig("test-raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: e.topic, Key: sarama.StringEncoder("raw"), Value: sarama.StringEncoder("not an event")}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, e.addrs, e.topic, newEvent("next", "io.trustplane.telemetry.trace.v1", "k"))
+
+	waitFor(t, "the event after the invalid record", func() bool { return len(sub.deliveredIDs()) == 1 })
+	rec := readTopic(t, e.addrs, e.dlq, 1)[0]
+	if string(rec.Value) != "not an event" || string(rec.Key) != "raw" {
+		t.Fatalf("dead-letter copy = %q key %q", rec.Value, rec.Key)
+	}
+	var reason string
+	for _, h := range rec.Headers {
+		if string(h.Key) == "trustplane-dispatch-error" {
+			reason = string(h.Value)
+		}
+	}
+	if reason == "" {
+		t.Fatal("the copy does not say why it was dead-lettered")
+	}
+}
+
+func TestNewChecksSubscribersAndDelivery(t *testing.T) {
+	m, err := LoadManifests(context.Background(), "../config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{Brokers: []string{"127.0.0.1:1"}, Subscribers: Subscribers{}}, m)
+	if err == nil || !strings.Contains(err.Error(), "Trigger trustplane/persist") ||
+		!strings.Contains(err.Error(), "persist=http://127.0.0.1:PORT to DISPATCHER_SUBSCRIBERS") {
+		t.Fatalf("error = %v, want one saying how to map the persist Service", err)
+	}
+	if _, err := New(Config{Subscribers: Subscribers{}}, m); err == nil {
+		t.Fatal("no brokers: no error")
+	}
+
+	subs, err := ParseSubscribers("persist=http://127.0.0.1:8082, trustplane/guard=http://127.0.0.1:8083/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Subscribers: subs}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := d.Target("trustplane/persist"); !ok || u.String() != "http://127.0.0.1:8082" {
+		t.Fatalf("persist target = %v", u)
+	}
+	tr := d.triggers[0]
+	if tr.delivery.retry != 8 || tr.delivery.timeout != 30*time.Second || tr.deadLetter != (kafkaDeadLetter{topic: DefaultDeadLetterTopic}) {
+		t.Fatalf("delivery = %+v, dead letter %v", tr.delivery, tr.deadLetter)
+	}
+	if got := tr.delivery.backoff(1); got != 400*time.Millisecond {
+		t.Fatalf("first exponential backoff = %v, want 2*200ms", got)
+	}
+
+	for _, bad := range []string{"persist", "persist=", "=http://x", "persist=ftp://x", "persist=/relative", "a=http://x,a=http://y"} {
+		if _, err := ParseSubscribers(bad); err == nil {
+			t.Errorf("ParseSubscribers(%q): no error", bad)
+		}
+	}
+}
+
+func TestResolveDestinations(t *testing.T) {
+	subs, err := ParseSubscribers("persist=http://127.0.0.1:8082,https://guard.example/in=http://127.0.0.1:9000/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := func(y string) *Manifests {
+		m, err := DecodeManifests(context.Background(), "t.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	base := strings.Replace(validTrigger, "      name: persist\n", "      name: persist\n    uri: /batch\n", 1)
+	m := dec(base)
+	u, err := subs.Resolve("default", m.Triggers[0].Spec.Subscriber)
+	if err != nil || u.String() != "http://127.0.0.1:8082/batch" {
+		t.Fatalf("ref + relative uri = %v, %v", u, err)
+	}
+	withURI := strings.Replace(validTrigger, "    ref:\n      apiVersion: serving.knative.dev/v1\n      kind: Service\n      name: persist\n", "    uri: https://guard.example/in\n", 1)
+	m = dec(withURI)
+	u, err = subs.Resolve("default", m.Triggers[0].Spec.Subscriber)
+	if err != nil || u.String() != "http://127.0.0.1:9000/x" {
+		t.Fatalf("redirected absolute uri = %v, %v", u, err)
+	}
+	plain, _ := url.Parse("https://other.example/")
+	m = dec(strings.Replace(withURI, "https://guard.example/in", plain.String(), 1))
+	u, err = subs.Resolve("default", m.Triggers[0].Spec.Subscriber)
+	if err != nil || u.String() != plain.String() {
+		t.Fatalf("absolute uri = %v, %v", u, err)
+	}
+}
+
+func TestBackoffAndRetryAfter(t *testing.T) {
+	lin := delivery{policy: "linear", delay: 100 * time.Millisecond}
+	exp := delivery{policy: "exponential", delay: 100 * time.Millisecond}
+	for n, want := range map[int][2]time.Duration{1: {100 * time.Millisecond, 200 * time.Millisecond}, 3: {300 * time.Millisecond, 800 * time.Millisecond}} {
+		if got := lin.backoff(n); got != want[0] {
+			t.Errorf("linear backoff(%d) = %v, want %v", n, got, want[0])
+		}
+		if got := exp.backoff(n); got != want[1] {
+			t.Errorf("exponential backoff(%d) = %v, want %v", n, got, want[1])
+		}
+	}
+	if got := (delivery{}).backoff(4); got != 0 {
+		t.Errorf("no backoffDelay: backoff = %v, want 0", got)
+	}
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"": 0, "7": 7 * time.Second, "-3": 0, "soon": 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
+	} {
+		if got := retryAfter(http.Header{"Retry-After": {v}}, now); got != want {
+			t.Errorf("Retry-After %q = %v, want %v", v, got, want)
+		}
+	}
+}
