@@ -14,8 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"text/template"
 	"time"
 
@@ -40,7 +38,7 @@ type Config struct {
 	// Cluster settings, all optional. Remote lists the clusters this server knows
 	// (remote_servers), ZooKeeper the coordination servers ("host:port") and Macros the values
 	// of {shard}, {replica} and the like used by replicated table paths.
-	Remote    []Cluster
+	Remote    []RemoteCluster
 	ZooKeeper []string
 	Macros    map[string]string
 
@@ -48,9 +46,9 @@ type Config struct {
 	StartTimeout time.Duration
 }
 
-// Cluster is one entry of remote_servers: shards, each a list of replica addresses
+// RemoteCluster is one entry of remote_servers: shards, each a list of replica addresses
 // ("host:tcpport").
-type Cluster struct {
+type RemoteCluster struct {
 	Name   string
 	Shards [][]string
 }
@@ -58,11 +56,8 @@ type Cluster struct {
 // Server is a running clickhouse-server process.
 type Server struct {
 	cfg     Config
-	cmd     *exec.Cmd
+	proc    *proc
 	started time.Duration
-	done    chan struct{}
-	waitErr error
-	stop    sync.Once
 }
 
 // Start writes the configuration into cfg.Dir, starts the server and waits until it answers a
@@ -135,53 +130,28 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := writeConfig(cfg); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(cfg.Dir, "log", "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("localserver: %w", err)
-	}
-	defer logf.Close() // the child keeps its own descriptor
-
 	begin := time.Now()
-	cmd := exec.Command(cfg.Binary, "--config-file="+filepath.Join(cfg.Dir, "config.xml"))
-	cmd.Dir = cfg.Dir
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("localserver: start %s: %w", cfg.Binary, err)
+	p, err := startProc(filepath.Join(cfg.Dir, "log", "stderr.log"), cfg.Dir,
+		cfg.Binary, "--config-file="+filepath.Join(cfg.Dir, "config.xml"))
+	if err != nil {
+		return nil, err
 	}
-	s := &Server{cfg: cfg, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.done)
-	}()
-	if err := s.waitReady(ctx); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, s.logTail())
+	s := &Server{cfg: cfg, proc: p}
+	err = p.waitFor(cfg.StartTimeout, "clickhouse-server on "+s.Addr(), func() error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return Ping(ctx, s.Addr())
+	})
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		p.kill()
+		return nil, fmt.Errorf("%w\n%s", err, tail(p.logPath, filepath.Join(cfg.Dir, "log", "clickhouse-server.err.log")))
 	}
 	s.started = time.Since(begin)
 	return s, nil
-}
-
-func (s *Server) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
-	defer cancel()
-	for {
-		select {
-		case <-s.done:
-			return fmt.Errorf("localserver: clickhouse-server exited during start: %v", s.waitErr)
-		default:
-		}
-		if err := Ping(ctx, s.Addr()); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("localserver: clickhouse-server on %s did not answer within %s", s.Addr(), s.cfg.StartTimeout)
-		case <-s.done:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // Ping opens a native connection to addr and pings the server once.
@@ -198,23 +168,6 @@ func Ping(ctx context.Context, addr string) error {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	return conn.Ping(pctx)
-}
-
-// logTail returns the end of the server's error log, to explain a failed start.
-func (s *Server) logTail() string {
-	var out []byte
-	for _, name := range []string{"stderr.log", "clickhouse-server.err.log"} {
-		b, err := os.ReadFile(filepath.Join(s.cfg.Dir, "log", name))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		if len(b) > 4000 {
-			b = b[len(b)-4000:]
-		}
-		out = append(out, "--- "+name+" ---\n"...)
-		out = append(out, b...)
-	}
-	return string(out)
 }
 
 // Addr is the native protocol address, host:port.
@@ -234,18 +187,12 @@ func (s *Server) StartupTime() time.Duration { return s.started }
 // Stop terminates the server's process group: SIGTERM, then SIGKILL after 10 seconds. It is
 // safe to call more than once.
 func (s *Server) Stop() error {
-	s.stop.Do(func() {
-		pgid := s.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-s.done
-		}
-	})
+	s.proc.terminate(10 * time.Second)
 	return nil
 }
+
+// Kill ends the server's process group at once, as a crash would.
+func (s *Server) Kill() { s.proc.kill() }
 
 func writeConfig(cfg Config) error {
 	var buf bytes.Buffer
