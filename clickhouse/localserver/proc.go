@@ -1,6 +1,7 @@
 package localserver
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,22 +77,22 @@ func (p *proc) kill() {
 	})
 }
 
-// waitFor polls ready until it succeeds, the process exits, or timeout passes.
-func (p *proc) waitFor(timeout time.Duration, what string, ready func() error) error {
-	deadline := time.Now().Add(timeout)
+// waitFor polls ready until it succeeds, the process exits, ctx ends or timeout passes.
+func (p *proc) waitFor(ctx context.Context, timeout time.Duration, what string, ready func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for {
 		if ended, err := p.exited(); ended {
 			return fmt.Errorf("localserver: %s exited during start: %v", what, err)
 		}
-		err := ready()
+		err := ready(ctx)
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("localserver: %s did not become ready within %s: %v", what, timeout, err)
-		}
 		select {
 		case <-p.done:
+		case <-ctx.Done():
+			return fmt.Errorf("localserver: %s not ready (%v): %v", what, ctx.Err(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -137,15 +137,9 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, proc: p}
-	err = p.waitFor(cfg.StartTimeout, "clickhouse-server on "+s.Addr(), func() error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	err = p.waitFor(ctx, cfg.StartTimeout, "clickhouse-server on "+s.Addr(), func(ctx context.Context) error {
 		return Ping(ctx, s.Addr())
 	})
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
 	if err != nil {
 		p.kill()
 		return nil, fmt.Errorf("%w\n%s", err, tail(p.logPath, filepath.Join(cfg.Dir, "log", "clickhouse-server.err.log")))

@@ -2,6 +2,8 @@ package localserver
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -15,9 +17,12 @@ func TestRestartKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop() })
-	mustExec(t, s.Addr(), "CREATE TABLE default.kept (n UInt64) ENGINE = MergeTree ORDER BY n")
+	conn := open(t, s.Addr())
+	if err := conn.Exec(ctx, "CREATE TABLE default.kept (n UInt64) ENGINE = MergeTree ORDER BY n"); err != nil {
+		t.Fatal(err)
+	}
 	// 18.16 waits for data blocks after an INSERT query, so rows go in as a batch.
-	b, err := open(t, s.Addr()).PrepareBatch(ctx, "INSERT INTO default.kept (n)")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO default.kept (n)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +32,7 @@ func TestRestartKeepsData(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
+	conn.Close() // an open connection delays the server's shutdown
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,9 +45,8 @@ func TestRestartKeepsData(t *testing.T) {
 	if s2.Addr() != s.Addr() {
 		t.Fatalf("restart moved the server from %s to %s", s.Addr(), s2.Addr())
 	}
-	conn := open(t, s2.Addr())
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT n FROM default.kept").Scan(&n); err != nil {
+	if err := open(t, s2.Addr()).QueryRow(ctx, "SELECT n FROM default.kept").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 42 {
@@ -67,9 +72,18 @@ func open(t *testing.T, addr string) ch.Conn {
 	return conn
 }
 
-func mustExec(t *testing.T, addr, query string) {
-	t.Helper()
-	if err := open(t, addr).Exec(context.Background(), query); err != nil {
-		t.Fatalf("%s: %v", query, err)
+func TestCanceledStartReturns(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if s, err := Start(ctx, Config{Dir: t.TempDir()}); err == nil {
+		s.Stop()
+		t.Fatal("Start with a canceled context succeeded")
+	}
+}
+
+func TestZooKeeperMissingJarsNamesMakeTarget(t *testing.T) {
+	_, err := StartZooKeeper(context.Background(), ZooKeeperConfig{Dir: t.TempDir(), JarDir: t.TempDir()})
+	if !errors.Is(err, ErrZooKeeperNotInstalled) || !strings.Contains(err.Error(), "make zookeeper") {
+		t.Fatalf("err = %v, want ErrZooKeeperNotInstalled naming make zookeeper", err)
 	}
 }

@@ -93,10 +93,7 @@ admin.enableServer=false
 		return nil, err
 	}
 	z := &ZooKeeper{cfg: cfg, proc: p}
-	if err := p.waitFor(60*time.Second, "zookeeper on "+z.Addr(), func() error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	if err := p.waitFor(ctx, 60*time.Second, "zookeeper on "+z.Addr(), func(context.Context) error {
 		return serving(z.Addr())
 	}); err != nil {
 		p.kill()
