@@ -1,0 +1,273 @@
+package persist
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/clickhouse/chtest"
+	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/runtime"
+)
+
+var server *chtest.Server
+
+func TestMain(m *testing.M) {
+	s, stop, err := chtest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	server = s
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+func openStore(t *testing.T) *clickhouse.Store {
+	t.Helper()
+	ctx := context.Background()
+	db := "persist_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
+	st, err := clickhouse.Open(ctx, clickhouse.Config{Addr: server.Addr(), Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := clickhouse.Migrate(ctx, st.Conn(), st.MigrateOptions()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func telemetry(id, typ, data string) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource("/test")
+	e.SetType(typ)
+	_ = e.SetData(cloudevents.ApplicationJSON, []byte(data))
+	e.SetExtension(catalog.ExtTenant, "acme")
+	e.SetExtension(catalog.ExtProject, "web")
+	return e
+}
+
+func TestRowsMapsEveryType(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b, err := Rows(telemetry("e1", catalog.TypeObservation, `{"id":"o1","trace_id":"t1","type":"GENERATION","start_time":"2026-11-29T10:00:00Z",
+		"end_time":"2026-11-29T10:00:02Z","model":"gpt","input":{"q":1},"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},
+		"cost":{"total":0.25},"metadata":{"b":"2","a":"1"}}`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Observations) != 1 || b.Len() != 1 {
+		t.Fatalf("batch %+v", b)
+	}
+	o := b.Observations[0]
+	if o.TenantID != "acme" || o.ProjectID != "web" || o.ID != "o1" || o.TraceID != "t1" || o.EventID != "e1" || o.EventSource != "/test" ||
+		o.TotalTokens != 7 || o.TotalCost != 0.25 || o.Input != `{"q":1}` || o.Level != "DEFAULT" || o.Metadata["a"] != "1" ||
+		o.Version != uint64(now.UnixMilli()) || o.EndTime.Sub(o.StartTime) != 2*time.Second || !o.CompletionStartTime.IsZero() {
+		t.Fatalf("observation row %+v", o)
+	}
+	b, err = Rows(telemetry("e2", catalog.TypeTrace, `{"id":"t1","timestamp":"2026-11-29T10:00:00Z","version":"7","tags":["x"]}`), now)
+	if err != nil || len(b.Traces) != 1 || b.Traces[0].AppVersion != "7" || b.Traces[0].Tags[0] != "x" {
+		t.Fatalf("trace rows %+v, %v", b, err)
+	}
+	b, err = Rows(telemetry("e3", catalog.TypeScore, `{"id":"s1","trace_id":"t1","name":"q","value":0.5,"timestamp":"2026-11-29T10:00:00Z"}`), now)
+	if err != nil || len(b.Scores) != 1 || b.Scores[0].Value != 0.5 || b.Scores[0].Source != "API" {
+		t.Fatalf("score rows %+v, %v", b, err)
+	}
+}
+
+func TestRowsRejectsWhatCanNeverBeStored(t *testing.T) {
+	noTenant := telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`)
+	noTenant.SetExtension(catalog.ExtTenant, nil) // nil removes the extension
+	cases := map[string]struct {
+		e    cloudevents.Event
+		want string
+	}{
+		"unknown type":     {telemetry("e", "com.example.other", `{}`), "unknown event type"},
+		"bad data":         {telemetry("e", catalog.TypeTrace, `{"id":"t"}`), "timestamp"},
+		"no tenant":        {noTenant, "tenantid"},
+		"not json":         {telemetry("e", catalog.TypeTrace, `{`), "JSON"},
+		"invalid envelope": {func() cloudevents.Event { e := telemetry("", catalog.TypeTrace, `{}`); return e }(), "id"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Rows(c.e, time.Now()); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestGroupCommitSharesInsertsAndStoresEveryRow(t *testing.T) {
+	st := openStore(t)
+	reg := prometheus.NewRegistry()
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, MaxWait: 50 * time.Millisecond, MaxInflight: 2, InsertTimeout: 30 * time.Second}, reg)
+	const writers = 300
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := Rows(telemetry(fmt.Sprint(i), catalog.TypeTrace, fmt.Sprintf(`{"id":"t%d","timestamp":"2026-11-29T10:00:00Z"}`, i)), time.Now())
+			if err == nil {
+				err = g.Write(context.Background(), b)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.CountRows(context.Background(), clickhouse.TableTraces, "acme")
+	if err != nil || n != writers {
+		t.Fatalf("stored %d rows (%v), want %d", n, err, writers)
+	}
+	var m prometheusHistogram
+	m.read(t, reg, "trustplane_persist_batch_rows")
+	if m.count >= writers || m.sum != writers {
+		t.Fatalf("%d inserts for %d rows: concurrent deliveries did not share inserts", m.count, m.sum)
+	}
+	t.Logf("%d deliveries written in %d inserts", writers, m.count)
+	if err := g.Write(context.Background(), clickhouse.Batch{}); err != ErrClosed {
+		t.Fatalf("write after close: %v", err)
+	}
+}
+
+type prometheusHistogram struct{ count, sum uint64 }
+
+func (h *prometheusHistogram) read(t *testing.T, reg *prometheus.Registry, name string) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			m := f.GetMetric()[0].GetHistogram()
+			h.count, h.sum = m.GetSampleCount(), uint64(m.GetSampleSum())
+			return
+		}
+	}
+	t.Fatalf("no metric %s", name)
+}
+
+func TestCloseWritesWhatIsPending(t *testing.T) {
+	st := openStore(t)
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, MaxWait: time.Hour, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	b, err := Rows(telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Write(context.Background(), b) }()
+	time.Sleep(100 * time.Millisecond) // the row waits for a batch that will never fill
+	if err := g.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("pending write: %v", err)
+	}
+	if n, _ := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); n != 1 {
+		t.Fatalf("stored %d rows, want 1", n)
+	}
+}
+
+// serve runs the receive function behind the real CloudEvents HTTP handler, as in production.
+func serve(t *testing.T, w clickhouse.Writer) string {
+	t.Helper()
+	h, err := runtime.CloudEventsHandler(context.Background(), NewHandler(w, slog.New(slog.DiscardHandler), nil).Receive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func deliver(t *testing.T, url string, e cloudevents.Event) (int, string) {
+	t.Helper()
+	body, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(url, "application/cloudevents+json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := make([]byte, 4096)
+	n, _ := resp.Body.Read(b)
+	return resp.StatusCode, string(b[:n])
+}
+
+func TestRedeliveryCountsOnce(t *testing.T) {
+	st := openStore(t)
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 100, MaxWait: 10 * time.Millisecond, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	defer g.Close(context.Background())
+	url := serve(t, g)
+	e := telemetry("same-id", catalog.TypeObservation, `{"id":"o1","trace_id":"t1","type":"SPAN","start_time":"2026-11-29T10:00:00Z"}`)
+	for i := range 2 {
+		if code, body := deliver(t, url, e); code != http.StatusOK {
+			t.Fatalf("delivery %d: %d %s", i, code, body)
+		}
+	}
+	if n, err := st.CountRows(context.Background(), clickhouse.TableObservations, "acme"); err != nil || n != 1 {
+		t.Fatalf("observations in query results: %d (%v), want 1", n, err)
+	}
+}
+
+func TestInvalidDeliveryIs400WithTheReason(t *testing.T) {
+	st := openStore(t)
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 100, MaxWait: 10 * time.Millisecond, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	defer g.Close(context.Background())
+	url := serve(t, g)
+	code, _ := deliver(t, url, telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"yesterday"}`))
+	if code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", code)
+	}
+	if n, _ := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); n != 0 {
+		t.Fatalf("stored %d rows of an invalid event", n)
+	}
+}
+
+func TestClickHouseDownIs503(t *testing.T) {
+	own := chtest.Start(t)
+	st, err := clickhouse.Open(context.Background(), clickhouse.Config{Addr: own.Addr(), Database: "down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := clickhouse.Migrate(context.Background(), st.Conn(), st.MigrateOptions()); err != nil {
+		t.Fatal(err)
+	}
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 100, MaxWait: 10 * time.Millisecond, MaxInflight: 1, InsertTimeout: 5 * time.Second}, nil)
+	defer g.Close(context.Background())
+	url := serve(t, g)
+	if err := own.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := deliver(t, url, telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`))
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503 so the broker retries", code)
+	}
+}
