@@ -68,12 +68,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		stmts := plan.Bootstrap
-		for _, m := range plan.Migrations {
-			stmts = append(stmts, fmt.Sprintf("-- %04d_%s", m.Version, m.Name))
-			stmts = append(stmts, m.Statements...)
+		var b strings.Builder
+		for _, stmt := range plan.Bootstrap {
+			fmt.Fprintf(&b, "%s;\n\n", stmt)
 		}
-		_, err = fmt.Fprintln(stdout, strings.Join(stmts, ";\n\n")+";")
+		for _, m := range plan.Migrations {
+			fmt.Fprintf(&b, "-- %04d_%s\n", m.Version, m.Name)
+			for _, stmt := range m.Statements {
+				fmt.Fprintf(&b, "%s;\n\n", stmt)
+			}
+		}
+		_, err = io.WriteString(stdout, b.String())
 		return err
 	}
 
