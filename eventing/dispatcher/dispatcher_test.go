@@ -9,11 +9,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +41,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		os.Exit(runCrashChild())
+	}
 	code := m.Run()
 	if kafkaStop != nil {
 		kafkaStop()
@@ -691,4 +696,93 @@ func BenchmarkDispatch(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(partitions, "partitions")
+}
+
+// crashChildEnv makes the test binary run a dispatcher (configured from the environment)
+// instead of the tests, so that a test can kill it as a crash would.
+const crashChildEnv = "DISPATCHER_TEST_CHILD"
+
+func runCrashChild() int {
+	m, err := DecodeManifests(context.Background(), "child.yaml", []byte(os.Getenv("CHILD_MANIFEST")))
+	if err == nil {
+		var subs Subscribers
+		if subs, err = ParseSubscribers(os.Getenv("CHILD_SUBSCRIBERS")); err == nil {
+			var d *Dispatcher
+			d, err = New(Config{
+				Brokers: strings.Split(os.Getenv("CHILD_BROKERS"), ","), Topic: os.Getenv("CHILD_TOPIC"),
+				DeadLetterTopic: os.Getenv("CHILD_DLQ"), Subscribers: subs, GroupPrefix: os.Getenv("CHILD_GROUP_PREFIX"),
+			}, m)
+			if err == nil {
+				err = d.Run(context.Background()) // runs until killed
+			}
+		}
+	}
+	fmt.Fprintln(os.Stderr, "dispatcher child:", err)
+	return 1
+}
+
+func TestCrashRedeliversUnacknowledgedEvents(t *testing.T) {
+	e := newEnv(t, 1)
+	var hang atomic.Bool
+	hang.Store(true)
+	sub := newSubscriber(t, func(w http.ResponseWriter, r *http.Request, ev *cloudevents.Event, _ int) {
+		if ev.ID() == "evt-06" && hang.Load() {
+			<-r.Context().Done() // the dispatcher dies while waiting for this answer
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	manifest := triggerYAML("persist", telemetryFilter, "    retry: 3\n")
+	var events []cloudevents.Event
+	for i := 1; i <= 10; i++ {
+		events = append(events, newEvent(fmt.Sprintf("evt-%02d", i), "io.trustplane.telemetry.trace.v1", "k"))
+	}
+	produce(t, e.addrs, e.topic, events...)
+
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), crashChildEnv+"=1", "CHILD_MANIFEST="+manifest, "CHILD_SUBSCRIBERS=sub="+sub.URL,
+		"CHILD_BROKERS="+strings.Join(e.addrs, ","), "CHILD_TOPIC="+e.topic, "CHILD_DLQ="+e.dlq, "CHILD_GROUP_PREFIX=g-"+e.topic)
+	child.Stderr = os.Stderr
+	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	kill := func() {
+		if !killed {
+			killed = true
+			_ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
+			_ = child.Wait()
+		}
+	}
+	t.Cleanup(kill)
+	waitFor(t, "evt-06 to be in flight in the child", func() bool { return sub.attemptsOf("evt-06") == 1 })
+	kill()
+	firstRun := len(sub.deliveredIDs())
+
+	hang.Store(false)
+	startDispatcher(t, e, manifest, sub.URL, nil)
+	waitFor(t, "evt-10 after the restart", func() bool {
+		ids := sub.deliveredIDs()
+		return len(ids) > firstRun && ids[len(ids)-1] == "evt-10"
+	})
+	// At-least-once: whatever was not committed before the crash is delivered again, in order;
+	// nothing is skipped. So the deliveries are the first run (evt-01..05), then a replay
+	// starting at or before evt-06 and running to evt-10.
+	ids := sub.deliveredIDs()
+	if strings.Join(ids[:firstRun], ",") != "evt-01,evt-02,evt-03,evt-04,evt-05" {
+		t.Fatalf("before the crash: %v", ids[:firstRun])
+	}
+	replay := ids[firstRun:]
+	first, _ := strconv.Atoi(strings.TrimPrefix(replay[0], "evt-"))
+	if first > 6 {
+		t.Fatalf("after the crash delivery resumed at %s: evt-06 was skipped (%v)", replay[0], ids)
+	}
+	for i, id := range replay {
+		if want := fmt.Sprintf("evt-%02d", first+i); id != want {
+			t.Fatalf("after the crash: %v, want an in-order replay from evt-%02d to evt-10", replay, first)
+		}
+	}
+	if n := sub.attemptsOf("evt-06"); n != 2 {
+		t.Fatalf("evt-06 attempted %d times, want 2", n)
+	}
 }
