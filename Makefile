@@ -8,7 +8,7 @@ FUNCTIONS := auth ingest persist
 # Every main package, built into bin/ by `make build`.
 MAINS := ./functions/auth/cmd/auth ./functions/auth/cmd/keys ./functions/ingest/cmd/ingest \
 	./functions/persist/cmd/persist ./eventing/cmd/dispatcher ./clickhouse/cmd/migrate ./deploy/local
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 include kafka/kafka.mk
 include clickhouse/clickhouse.mk
