@@ -107,7 +107,7 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 	}
 	if err != nil {
 		log.Error("record is not a valid CloudEvent: copying it to the dead-letter topic", "error", err)
-		if !t.retryKafka(ctx, log, "copy invalid record", func() error { return t.copyInvalid(msg, err) }) {
+		if !t.retryUntilDone(ctx, log, "copy invalid record", func() error { return t.copyInvalid(msg, err) }) {
 			return false
 		}
 		t.stats.invalid.Inc()
@@ -127,7 +127,7 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 	if res.ok() {
 		if res.reply != nil {
 			reply := res.reply
-			if !t.retryKafka(ctx, log, "produce reply", func() error {
+			if !t.retryUntilDone(ctx, log, "produce reply", func() error {
 				return t.d.produce(ctx, t.producer, t.d.cfg.Topic, reply, msg.Key)
 			}) {
 				return false
@@ -147,7 +147,7 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 		return true
 	}
 	dead := t.deadLetterEvent(ev, res)
-	if !t.retryKafka(ctx, log, "write to dead-letter sink", func() error {
+	if !t.retryUntilDone(ctx, log, "write to dead-letter sink", func() error {
 		return t.deadLetter.send(ctx, t, dead, msg.Key)
 	}) {
 		return false
@@ -158,8 +158,9 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 	return true
 }
 
-// retryKafka runs fn until it succeeds; false means the dispatcher stopped first.
-func (t *trigger) retryKafka(ctx context.Context, log *slog.Logger, what string, fn func() error) bool {
+// retryUntilDone runs fn (a write to Kafka or to the dead-letter sink) until it succeeds;
+// false means the dispatcher stopped first, and the record stays uncommitted.
+func (t *trigger) retryUntilDone(ctx context.Context, log *slog.Logger, what string, fn func() error) bool {
 	wait := 100 * time.Millisecond
 	for {
 		err := fn()

@@ -786,3 +786,59 @@ func TestCrashRedeliversUnacknowledgedEvents(t *testing.T) {
 		t.Fatalf("evt-06 attempted %d times, want 2", n)
 	}
 }
+
+func TestDeadLetterSinkFailureKeepsTheOffset(t *testing.T) {
+	e := newEnv(t, 1)
+	sub := newSubscriber(t, func(w http.ResponseWriter, _ *http.Request, ev *cloudevents.Event, _ int) {
+		if ev.ID() == "poison" {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+		}
+	})
+	var dlsUp atomic.Bool
+	dls := newSubscriber(t, func(w http.ResponseWriter, _ *http.Request, _ *cloudevents.Event, _ int) {
+		if !dlsUp.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	manifest := strings.Replace(triggerYAML("persist", telemetryFilter, "    retry: 1\n"),
+		"      ref: {apiVersion: eventing.kafka.knative.dev/v1alpha1, kind: KafkaSink, name: dlq}",
+		"      uri: "+dls.URL, 1)
+	produce(t, e.addrs, e.topic,
+		newEvent("first", "io.trustplane.telemetry.trace.v1", "k"),
+		newEvent("poison", "io.trustplane.telemetry.trace.v1", "k"),
+		newEvent("last", "io.trustplane.telemetry.trace.v1", "k"))
+
+	// The dead-letter sink is down: the dispatcher keeps the poison event, commits nothing
+	// past it, and does not move on to the next event.
+	first := startDispatcher(t, e, manifest, sub.URL, nil)
+	waitFor(t, "the dead-letter sink to be tried twice", func() bool { return dls.attemptsOf("poison") >= 2 })
+	first.stop()
+	if got := sub.deliveredIDs(); strings.Join(got, ",") != "first" {
+		t.Fatalf("delivered %v while the dead-letter sink was down, want only [first]", got)
+	}
+	admin, err := sarama.NewClusterAdmin(e.addrs, kafka.NewConfig("test-admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	offsets, err := admin.ListConsumerGroupOffsets("g-"+e.topic+"-test-persist", map[string][]int32{e.topic: {0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed := offsets.GetBlock(e.topic, 0).Offset; committed != 1 {
+		t.Fatalf("committed offset = %d, want 1 (just past first, not past poison)", committed)
+	}
+
+	// Once the sink is back, the poison event reaches it and delivery goes on.
+	dlsUp.Store(true)
+	startDispatcher(t, e, manifest, sub.URL, nil)
+	waitFor(t, "the last event", func() bool { return len(sub.deliveredIDs()) == 2 })
+	if got := sub.deliveredIDs(); got[1] != "last" {
+		t.Fatalf("delivered %v", got)
+	}
+	dls.mu.Lock()
+	defer dls.mu.Unlock()
+	if len(dls.delivered) != 1 || dls.delivered[0].ID() != "poison" || dls.delivered[0].Extensions()["knativeerrorcode"] != "422" {
+		t.Fatalf("dead-letter sink received %v", dls.delivered)
+	}
+}
