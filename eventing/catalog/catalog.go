@@ -138,6 +138,7 @@ func init() {
 	register(TypeTrace, "trace.v1.json", func() Payload { return new(Trace) })
 	register(TypeObservation, "observation.v1.json", func() Payload { return new(Observation) })
 	register(TypeScore, "score.v1.json", func() Payload { return new(Score) })
+	register(TypeLLMCall, "llmcall.v1.json", func() Payload { return new(LLMCall) })
 }
 
 func register(name, file string, newPayload func() Payload) {
@@ -213,6 +214,23 @@ func (t *Type) Decode(data []byte) (Payload, []Problem) {
 		// The schema accepted it, so this is a value JSON Schema cannot express (e.g. a
 		// timestamp out of Go's range).
 		return nil, []Problem{{Detail: err.Error()}}
+	}
+	return p, nil
+}
+
+// Unmarshal decodes data that already passed Decode at the edge (ingest) into the Go type,
+// strictly: unknown fields, wrong JSON types and trailing data are errors. It skips the schema
+// check, which costs more than the decoding itself, so stores downstream of ingest use it and
+// check what they need of the values themselves.
+func (t *Type) Unmarshal(data []byte) (Payload, error) {
+	p := t.newPayload()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		return nil, fmt.Errorf("data of %s is not the expected JSON: %w", t.Name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("data of %s: trailing data after the JSON object", t.Name)
 	}
 	return p, nil
 }
