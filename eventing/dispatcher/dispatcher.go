@@ -223,13 +223,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer stopGrace()
 
 	groups := make([]sarama.ConsumerGroup, 0, len(d.triggers))
-	defer func() {
-		for _, g := range groups {
-			if err := g.Close(); err != nil {
-				d.log.Warn("closing consumer group", "error", err)
+	var closeOnce sync.Once
+	closeGroups := func() {
+		// Closing a group ends its session (committing the marked offsets) and leaves it.
+		closeOnce.Do(func() {
+			for _, g := range groups {
+				if err := g.Close(); err != nil {
+					d.log.Warn("closing consumer group", "error", err)
+				}
 			}
-		}
-	}()
+		})
+	}
+	defer closeGroups()
 	ccfg := d.consumerConfig()
 	for _, t := range d.triggers {
 		g, err := sarama.NewConsumerGroup(d.cfg.Brokers, t.group, ccfg)
@@ -244,26 +249,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for i, t := range d.triggers {
 		t.producer = producer
 		t.requests = requests
+		g := groups[i]
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			for err := range groups[i].Errors() {
+			for err := range g.Errors() {
 				d.log.Warn("consumer group error", "trigger", t.name, "error", err)
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			t.consume(ctx, groups[i])
+			t.consume(ctx, g)
 		}()
 	}
 	<-ctx.Done()
-	// Close the groups (commits marked offsets, leaves the group), then wait for the loops.
-	for _, g := range groups {
-		if err := g.Close(); err != nil {
-			d.log.Warn("closing consumer group", "error", err)
-		}
-	}
-	groups = nil
+	closeGroups()
 	wg.Wait()
 	d.log.Info("dispatcher stopped")
 	return nil

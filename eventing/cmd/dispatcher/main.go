@@ -1,6 +1,21 @@
 // Command dispatcher delivers events from the broker's Kafka topic to the functions as the
 // Knative Kafka broker would, reading the same Trigger manifests. It is for running
 // trustplane on one machine; in a cluster Knative does this.
+//
+// Environment:
+//
+//	KAFKA_BROKERS           host:port list (required)
+//	KAFKA_TOPIC             broker topic (default trustplane-events); must exist
+//	KAFKA_DLQ_TOPIC         topic of KafkaSink dead-letter sinks (default trustplane-events-dlq)
+//	DISPATCHER_TRIGGERS     manifest files or directories, comma-separated (default eventing/config)
+//	DISPATCHER_SUBSCRIBERS  name=url list: persist=http://127.0.0.1:8082,guard=http://127.0.0.1:8083
+//	DISPATCHER_GROUP_PREFIX consumer group prefix (default trustplane-trigger)
+//	PORT, LOG_LEVEL, SHUTDOWN_TIMEOUT  as every function (/healthz, /readyz, /metrics on PORT)
+//
+// Example, from the repository root:
+//
+//	KAFKA_BROKERS=127.0.0.1:9092 DISPATCHER_SUBSCRIBERS=persist=http://127.0.0.1:8082 \
+//	PORT=8090 go run ./eventing/cmd/dispatcher
 package main
 
 import (
