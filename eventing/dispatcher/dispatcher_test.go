@@ -842,3 +842,34 @@ func TestDeadLetterSinkFailureKeepsTheOffset(t *testing.T) {
 		t.Fatalf("dead-letter sink received %v", dls.delivered)
 	}
 }
+
+func TestRequestTimeoutsAreRetriedThenDeadLettered(t *testing.T) {
+	e := newEnv(t, 1)
+	sub := newSubscriber(t, func(w http.ResponseWriter, r *http.Request, ev *cloudevents.Event, n int) {
+		if ev.ID() == "always-slow" || (ev.ID() == "slow-once" && n == 1) {
+			<-r.Context().Done() // no answer until the dispatcher's request timeout
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	startDispatcher(t, e, triggerYAML("persist", telemetryFilter, "    retry: 1\n    timeout: PT0.2S\n"), sub.URL, nil)
+	produce(t, e.addrs, e.topic,
+		newEvent("slow-once", "io.trustplane.telemetry.trace.v1", "k"),
+		newEvent("always-slow", "io.trustplane.telemetry.trace.v1", "k"),
+		newEvent("fast", "io.trustplane.telemetry.trace.v1", "k"))
+
+	waitFor(t, "the events around the slow one", func() bool { return len(sub.deliveredIDs()) == 2 })
+	if got := sub.deliveredIDs(); strings.Join(got, ",") != "slow-once,fast" {
+		t.Fatalf("delivered %v", got)
+	}
+	if a, b := sub.attemptsOf("slow-once"), sub.attemptsOf("always-slow"); a != 2 || b != 2 {
+		t.Fatalf("attempts: slow-once %d, always-slow %d; want 2 and 2 (a timeout is retried)", a, b)
+	}
+	ev := recordEvent(t, readTopic(t, e.addrs, e.dlq, 1)[0])
+	ext := ev.Extensions()
+	if ev.ID() != "always-slow" || ext["knativeerrordest"] != sub.URL {
+		t.Fatalf("dead-lettered %s with dest %v", ev.ID(), ext["knativeerrordest"])
+	}
+	if _, ok := ext["knativeerrorcode"]; ok {
+		t.Fatalf("no response was received, yet knativeerrorcode = %v", ext["knativeerrorcode"])
+	}
+}
