@@ -169,3 +169,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestUnmarshalIsStrict(t *testing.T) {
+	ct, _ := Lookup(TypeTrace)
+	p, err := ct.Unmarshal([]byte(`{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`))
+	if err != nil || p.PartitionKey() != "t" {
+		t.Fatalf("valid data: %v, %v", p, err)
+	}
+	for _, bad := range []string{`{"id":"t","tenant":"x"}`, `{"id":1}`, `{"id":"t"} {}`, `[`, `{"timestamp":"noon"}`} {
+		if _, err := ct.Unmarshal([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}

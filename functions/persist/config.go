@@ -19,7 +19,9 @@ type Config struct {
 	ClickHouseCluster  string        `envconfig:"CLICKHOUSE_CLUSTER"`
 	MigrateOnStart     bool          `envconfig:"MIGRATE_ON_START" default:"true"`
 	BatchRows          int           `envconfig:"PERSIST_BATCH_ROWS" default:"10000"`
-	BatchWait          time.Duration `envconfig:"PERSIST_BATCH_WAIT" default:"200ms"`
+	MinInsertInterval  time.Duration `envconfig:"PERSIST_MIN_INSERT_INTERVAL" default:"50ms"`
+	BatchIdle          time.Duration `envconfig:"PERSIST_BATCH_IDLE" default:"2ms"`
+	BatchMaxWait       time.Duration `envconfig:"PERSIST_BATCH_MAX_WAIT" default:"500ms"`
 	MaxInflightInserts int           `envconfig:"PERSIST_MAX_INFLIGHT_INSERTS" default:"2"`
 	InsertTimeout      time.Duration `envconfig:"PERSIST_INSERT_TIMEOUT" default:"30s"`
 }
@@ -33,8 +35,11 @@ func (c Config) Validate() error {
 	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
 		errs = append(errs, fmt.Errorf("PERSIST_BATCH_ROWS must be between 1 and 1000000, got %d", c.BatchRows))
 	}
-	if c.BatchWait <= 0 || c.BatchWait > time.Minute {
-		errs = append(errs, fmt.Errorf("PERSIST_BATCH_WAIT must be between 0 and 1m, got %s", c.BatchWait))
+	if c.MinInsertInterval < 0 || c.BatchIdle < 0 {
+		errs = append(errs, fmt.Errorf("PERSIST_MIN_INSERT_INTERVAL and PERSIST_BATCH_IDLE must not be negative, got %s and %s", c.MinInsertInterval, c.BatchIdle))
+	}
+	if c.BatchMaxWait <= 0 || c.BatchMaxWait > time.Minute {
+		errs = append(errs, fmt.Errorf("PERSIST_BATCH_MAX_WAIT must be between 0 and 1m, got %s", c.BatchMaxWait))
 	}
 	if c.MaxInflightInserts < 1 || c.MaxInflightInserts > 64 {
 		errs = append(errs, fmt.Errorf("PERSIST_MAX_INFLIGHT_INSERTS must be between 1 and 64, got %d", c.MaxInflightInserts))
@@ -47,5 +52,8 @@ func (c Config) Validate() error {
 
 // GroupCommit is the group commit part of the configuration.
 func (c Config) GroupCommit() GroupCommitConfig {
-	return GroupCommitConfig{MaxRows: c.BatchRows, MaxWait: c.BatchWait, MaxInflight: c.MaxInflightInserts, InsertTimeout: c.InsertTimeout}
+	return GroupCommitConfig{
+		MaxRows: c.BatchRows, MinInterval: c.MinInsertInterval, Idle: c.BatchIdle, MaxWait: c.BatchMaxWait,
+		MaxInflight: c.MaxInflightInserts, InsertTimeout: c.InsertTimeout,
+	}
 }

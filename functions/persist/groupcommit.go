@@ -14,16 +14,17 @@ import (
 // ErrClosed is returned for rows submitted after Close.
 var ErrClosed = errors.New("persist: group commit is closed")
 
-// GroupCommit gathers the rows of deliveries that arrive together into one ClickHouse insert.
-// A batch is written when it holds MaxRows rows or its first row has waited MaxWait, whichever
-// comes first, with at most MaxInflight inserts running at once. Under load, batches grow to
-// whatever arrives while earlier inserts run, so ClickHouse sees a few large inserts rather than
-// many small ones.
+// GroupCommit gathers the rows of deliveries that arrive together into one ClickHouse insert,
+// with at most MaxInflight inserts running at once. A batch is written as soon as it holds
+// MaxRows rows. Otherwise it is written once MinInterval has passed since the previous insert
+// started and no delivery arrived for Idle (everything the broker has in flight is then in the
+// batch, and waiting longer only adds latency), and at the latest when its first row has waited
+// MaxWait. MinInterval caps the insert rate (at most one insert per MinInterval unless batches
+// fill up), so ClickHouse sees few, large inserts rather than a merge storm of small ones, while
+// under load the wait overlaps with the running insert instead of adding to it.
 type GroupCommit struct {
-	writer      clickhouse.Writer
-	maxRows     int
-	maxWait     time.Duration
-	insertLimit time.Duration
+	writer clickhouse.Writer
+	cfg    GroupCommitConfig
 
 	submit   chan *request
 	slots    chan struct{}
@@ -45,6 +46,8 @@ type request struct {
 // GroupCommitConfig bounds the batches.
 type GroupCommitConfig struct {
 	MaxRows     int
+	MinInterval time.Duration
+	Idle        time.Duration
 	MaxWait     time.Duration
 	MaxInflight int
 	// InsertTimeout bounds one insert; a delivery whose insert timed out is answered 5xx and
@@ -55,7 +58,7 @@ type GroupCommitConfig struct {
 // NewGroupCommit starts a group commit writing to w. reg may be nil.
 func NewGroupCommit(w clickhouse.Writer, cfg GroupCommitConfig, reg prometheus.Registerer) *GroupCommit {
 	g := &GroupCommit{
-		writer: w, maxRows: cfg.MaxRows, maxWait: cfg.MaxWait, insertLimit: cfg.InsertTimeout,
+		writer: w, cfg: cfg,
 		submit:  make(chan *request),
 		slots:   make(chan struct{}, cfg.MaxInflight),
 		done:    make(chan struct{}),
@@ -106,37 +109,39 @@ func (g *GroupCommit) loop() {
 	var (
 		pending []*request
 		rows    int
+		first   time.Time
+		started time.Time // when the last insert started
 		timer   = time.NewTimer(time.Hour)
-		timerOn bool
 	)
 	timer.Stop()
 	flush := func() {
+		timer.Stop()
 		if len(pending) == 0 {
 			return
 		}
 		batch, n := pending, rows
 		pending, rows = nil, 0
-		if timerOn {
-			timer.Stop()
-			timerOn = false
-		}
 		g.slots <- struct{}{} // waits while MaxInflight inserts run; arrivals queue up meanwhile
+		started = time.Now()
 		g.inflight.Add(1)
 		go g.insert(batch, n)
 	}
 	for {
 		select {
 		case r := <-g.submit:
+			now := time.Now()
+			if len(pending) == 0 {
+				first = now
+			}
 			pending = append(pending, r)
 			rows += r.batch.Len()
-			if rows >= g.maxRows {
+			if rows >= g.cfg.MaxRows {
 				flush()
-			} else if !timerOn {
-				timer.Reset(g.maxWait)
-				timerOn = true
+				continue
 			}
+			wait := max(started.Add(g.cfg.MinInterval).Sub(now), g.cfg.Idle)
+			timer.Reset(min(wait, first.Add(g.cfg.MaxWait).Sub(now)))
 		case <-timer.C:
-			timerOn = false
 			flush()
 		case <-g.closing:
 			flush()
@@ -155,7 +160,7 @@ func (g *GroupCommit) insert(reqs []*request, rows int) {
 		merged.Observations = append(merged.Observations, r.batch.Observations...)
 		merged.Scores = append(merged.Scores, r.batch.Scores...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.insertLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.InsertTimeout)
 	defer cancel()
 	start := time.Now()
 	err := g.writer.Write(ctx, merged)

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func openStore(t *testing.T) *clickhouse.Store {
+func openStore(t testing.TB) *clickhouse.Store {
 	t.Helper()
 	ctx := context.Background()
 	db := "persist_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
@@ -48,6 +48,17 @@ func openStore(t *testing.T) *clickhouse.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// defaultConfig is persist's configuration with the defaults a deployment gets.
+func defaultConfig(t testing.TB) Config {
+	t.Helper()
+	t.Setenv("CLICKHOUSE_ADDR", server.Addr())
+	var cfg Config
+	if err := runtime.LoadConfig(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func telemetry(id, typ, data string) cloudevents.Event {
@@ -113,7 +124,7 @@ func TestRowsRejectsWhatCanNeverBeStored(t *testing.T) {
 func TestGroupCommitSharesInsertsAndStoresEveryRow(t *testing.T) {
 	st := openStore(t)
 	reg := prometheus.NewRegistry()
-	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, MaxWait: 50 * time.Millisecond, MaxInflight: 2, InsertTimeout: 30 * time.Second}, reg)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), reg)
 	const writers = 300
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -153,9 +164,12 @@ func TestGroupCommitSharesInsertsAndStoresEveryRow(t *testing.T) {
 	}
 }
 
-type prometheusHistogram struct{ count, sum uint64 }
+type prometheusHistogram struct {
+	count, sum uint64
+	sumf       float64
+}
 
-func (h *prometheusHistogram) read(t *testing.T, reg *prometheus.Registry, name string) {
+func (h *prometheusHistogram) read(t testing.TB, reg *prometheus.Registry, name string) {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -164,7 +178,7 @@ func (h *prometheusHistogram) read(t *testing.T, reg *prometheus.Registry, name 
 	for _, f := range families {
 		if f.GetName() == name {
 			m := f.GetMetric()[0].GetHistogram()
-			h.count, h.sum = m.GetSampleCount(), uint64(m.GetSampleSum())
+			h.count, h.sum, h.sumf = m.GetSampleCount(), uint64(m.GetSampleSum()), m.GetSampleSum()
 			return
 		}
 	}
@@ -173,7 +187,7 @@ func (h *prometheusHistogram) read(t *testing.T, reg *prometheus.Registry, name 
 
 func TestCloseWritesWhatIsPending(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, MaxWait: time.Hour, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, Idle: time.Hour, MaxWait: time.Hour, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
 	b, err := Rows(telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +236,7 @@ func deliver(t *testing.T, url string, e cloudevents.Event) (int, string) {
 
 func TestRedeliveryCountsOnce(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 100, MaxWait: 10 * time.Millisecond, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	e := telemetry("same-id", catalog.TypeObservation, `{"id":"o1","trace_id":"t1","type":"SPAN","start_time":"2026-11-29T10:00:00Z"}`)
@@ -238,7 +252,7 @@ func TestRedeliveryCountsOnce(t *testing.T) {
 
 func TestInvalidDeliveryIs400WithTheReason(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 100, MaxWait: 10 * time.Millisecond, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	code, _ := deliver(t, url, telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"yesterday"}`))
