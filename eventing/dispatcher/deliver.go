@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,8 @@ type trigger struct {
 	deadLetter     deadLetter
 	deadLetterName string
 	stats          triggerMetrics
+	// unordered delivers up to unorderedInFlight events of a partition at once.
+	unordered bool
 
 	producer sarama.SyncProducer
 	requests context.Context // cancelled ShutdownGrace after Run's context
@@ -77,6 +80,9 @@ func (t *trigger) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 // ConsumeClaim delivers one partition in order: the next record is taken only once the
 // previous one is done, and an offset is marked (committed) only once its record is done.
 func (t *trigger) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	if t.unordered {
+		return t.consumeUnordered(s, claim)
+	}
 	ctx := s.Context()
 	for {
 		select {
@@ -94,6 +100,78 @@ func (t *trigger) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 			}
 			s.MarkMessage(msg, "")
 		}
+	}
+}
+
+// unorderedInFlight bounds the deliveries of one partition running at once in unordered mode.
+const unorderedInFlight = 32
+
+// consumeUnordered delivers up to unorderedInFlight records of the partition at once. Offsets
+// still commit in order: an offset is marked only when it and every earlier record are done,
+// so a record that never finishes holds the commit point (and is redelivered after a restart,
+// with the records after it).
+func (t *trigger) consumeUnordered(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := s.Context()
+	var (
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, unorderedInFlight)
+		tracker offsetTracker
+	)
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case slots <- struct{}{}:
+			}
+			tracker.start(msg)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				if t.process(ctx, msg) {
+					tracker.finish(msg, s)
+				}
+			}()
+		}
+	}
+}
+
+// offsetTracker marks offsets in order while their records finish in any order.
+type offsetTracker struct {
+	mu      sync.Mutex
+	pending []*sarama.ConsumerMessage // started, in offset order
+	done    map[int64]bool
+}
+
+func (o *offsetTracker) start(msg *sarama.ConsumerMessage) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending = append(o.pending, msg)
+}
+
+func (o *offsetTracker) finish(msg *sarama.ConsumerMessage, s sarama.ConsumerGroupSession) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done == nil {
+		o.done = map[int64]bool{}
+	}
+	o.done[msg.Offset] = true
+	var last *sarama.ConsumerMessage
+	for len(o.pending) > 0 && o.done[o.pending[0].Offset] {
+		last = o.pending[0]
+		delete(o.done, last.Offset)
+		o.pending = o.pending[1:]
+	}
+	if last != nil {
+		s.MarkMessage(last, "")
 	}
 }
 

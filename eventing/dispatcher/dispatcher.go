@@ -3,9 +3,12 @@
 // one machine without Knative.
 //
 // Semantics mirrored from knative-extensions/eventing-kafka-broker (data-plane dispatcher):
-//   - each Trigger is a Kafka consumer group; each partition is delivered in order, one event
-//     at a time ("delivery.order: ordered"), and its offset is committed only after the event
-//     was delivered, filtered out, or written to the dead-letter sink (at-least-once);
+//   - each Trigger is a Kafka consumer group (<prefix>-<namespace>-<name>); an offset is
+//     committed only after its event, and every earlier one of the partition, was delivered,
+//     filtered out, or written to the dead-letter sink (at-least-once, nothing skipped);
+//   - the annotation kafka.eventing.knative.dev/delivery.order: ordered delivers a partition
+//     one event at a time, in order; without it (or "unordered") up to 32 events of a
+//     partition are in flight at once, as the Kafka broker's default;
 //   - an event is POSTed in CloudEvents binary mode with "Prefer: reply"; 2xx is success;
 //     5xx, 404, 408, 409, 429 and transport errors (including the per-request timeout) are
 //     retried delivery.retry times with the backoff policy (linear delay*n, exponential
@@ -66,6 +69,10 @@ type Config struct {
 	// kafka.NewConfig.
 	Sarama *sarama.Config
 }
+
+// deliveryOrderAnnotation chooses ordered or unordered delivery for a Trigger, as in the
+// Kafka broker.
+const deliveryOrderAnnotation = "kafka.eventing.knative.dev/delivery.order"
 
 // Defaults for Config.
 const (
@@ -162,9 +169,13 @@ func (d *Dispatcher) newTrigger(t *eventingv1.Trigger, brokers []*eventingv1.Bro
 			tr.deadLetterName = u.String()
 		}
 	}
-	if order := t.Annotations["kafka.eventing.knative.dev/delivery.order"]; order != "" && order != "ordered" {
-		d.log.Info("the local dispatcher delivers in order; unordered delivery is not implemented",
-			"trigger", tr.name, "delivery_order", order)
+	// As in the Kafka broker, delivery is unordered unless the Trigger asks for ordered.
+	switch order := t.Annotations[deliveryOrderAnnotation]; order {
+	case "", "unordered":
+		tr.unordered = true
+	case "ordered":
+	default:
+		return nil, fmt.Errorf("annotation %s must be ordered or unordered, got %q", deliveryOrderAnnotation, order)
 	}
 	tr.stats = d.metrics.forTrigger(tr.name)
 	return tr, nil

@@ -85,13 +85,16 @@ func newEnv(t testing.TB, partitions int32) env {
 	return e
 }
 
-// triggerYAML is a Trigger for the "sub" subscriber with the given filters and delivery.
+// triggerYAML is an ordered-delivery Trigger for the "sub" subscriber with the given filters
+// and delivery.
 func triggerYAML(name, filters, delivery string) string {
 	return fmt.Sprintf(`apiVersion: eventing.knative.dev/v1
 kind: Trigger
 metadata:
   name: %s
   namespace: test
+  annotations:
+    kafka.eventing.knative.dev/delivery.order: ordered
 spec:
   broker: default
   filters: %s
@@ -872,4 +875,59 @@ func TestRequestTimeoutsAreRetriedThenDeadLettered(t *testing.T) {
 	if _, ok := ext["knativeerrorcode"]; ok {
 		t.Fatalf("no response was received, yet knativeerrorcode = %v", ext["knativeerrorcode"])
 	}
+}
+
+func TestUnorderedDeliveryCommitsInOrder(t *testing.T) {
+	e := newEnv(t, 1)
+	var hang atomic.Bool
+	hang.Store(true)
+	sub := newSubscriber(t, func(w http.ResponseWriter, r *http.Request, ev *cloudevents.Event, _ int) {
+		if ev.ID() == "evt-03" && hang.Load() {
+			<-r.Context().Done()
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	manifest := strings.Replace(triggerYAML("persist", telemetryFilter, "    retry: 1\n"),
+		"delivery.order: ordered", "delivery.order: unordered", 1)
+	var events []cloudevents.Event
+	for i := 0; i < 10; i++ {
+		events = append(events, newEvent(fmt.Sprintf("evt-%02d", i), "io.trustplane.telemetry.trace.v1", "k"))
+	}
+	produce(t, e.addrs, e.topic, events...)
+
+	// evt-03 never answers, yet the events after it on the same partition are delivered.
+	first := startDispatcher(t, e, manifest, sub.URL, func(c *Config) { c.ShutdownGrace = 0 })
+	waitFor(t, "every event but evt-03", func() bool { return len(sub.deliveredIDs()) == 9 })
+	for _, id := range sub.deliveredIDs() {
+		if id == "evt-03" {
+			t.Fatal("evt-03 was delivered")
+		}
+	}
+	first.stop()
+
+	// The commit point stayed at evt-03.
+	admin, err := sarama.NewClusterAdmin(e.addrs, kafka.NewConfig("test-admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	offsets, err := admin.ListConsumerGroupOffsets("g-"+e.topic+"-test-persist", map[string][]int32{e.topic: {0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed := offsets.GetBlock(e.topic, 0).Offset; committed != 3 {
+		t.Fatalf("committed offset = %d, want 3 (evt-03 unfinished)", committed)
+	}
+
+	// After a restart evt-03 is delivered (and the ones after it again: at-least-once).
+	hang.Store(false)
+	startDispatcher(t, e, manifest, sub.URL, nil)
+	waitFor(t, "evt-03 after the restart", func() bool {
+		for _, id := range sub.deliveredIDs() {
+			if id == "evt-03" {
+				return true
+			}
+		}
+		return false
+	})
 }
