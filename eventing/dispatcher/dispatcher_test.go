@@ -672,11 +672,18 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 	}
 }
 
-// BenchmarkDispatch measures the delivery path end to end: one dispatcher (ordered delivery,
-// one request in flight per partition, so at most 4 at once) taking b.N events from a
-// 4-partition topic to a subscriber that acknowledges at once. The timer runs from the first
-// event produced (the dispatcher has already joined its group) to the last one acknowledged.
+// BenchmarkDispatch measures the delivery path end to end: one dispatcher taking b.N events
+// from a 4-partition topic to a subscriber that acknowledges at once. Ordered: one request in
+// flight per partition (4 at most); unordered: up to 32 per partition. The timer runs from the
+// first event produced (the dispatcher has already joined its group) to the last one
+// acknowledged.
 func BenchmarkDispatch(b *testing.B) {
+	for _, order := range []string{"ordered", "unordered"} {
+		b.Run(order, func(b *testing.B) { benchmarkDispatch(b, order) })
+	}
+}
+
+func benchmarkDispatch(b *testing.B, order string) {
 	const partitions = 4
 	e := newEnv(b, partitions)
 	var delivered atomic.Int64
@@ -689,7 +696,8 @@ func BenchmarkDispatch(b *testing.B) {
 	for i := range events {
 		events[i] = newEvent(strconv.Itoa(i), "io.trustplane.telemetry.trace.v1", "trace-"+strconv.Itoa(i%64))
 	}
-	startDispatcher(b, e, triggerYAML("bench", telemetryFilter, "    retry: 1\n"), sub.URL, nil)
+	manifest := strings.Replace(triggerYAML("bench", telemetryFilter, "    retry: 1\n"), "delivery.order: ordered", "delivery.order: "+order, 1)
+	startDispatcher(b, e, manifest, sub.URL, nil)
 
 	b.ResetTimer()
 	start := time.Now()
