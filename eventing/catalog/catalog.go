@@ -127,6 +127,9 @@ type Type struct {
 	SchemaFile  string
 	schema      *jsonschema.Schema
 	newPayload  func() Payload
+	// keyFields name the top-level fields whose first non-empty value is the partition key, as
+	// the Go type's PartitionKey computes it (a test holds the two together).
+	keyFields []string
 }
 
 //go:embed schemas/*.json
@@ -135,13 +138,13 @@ var schemaFiles embed.FS
 var types = map[string]*Type{}
 
 func init() {
-	register(TypeTrace, "trace.v1.json", func() Payload { return new(Trace) })
-	register(TypeObservation, "observation.v1.json", func() Payload { return new(Observation) })
-	register(TypeScore, "score.v1.json", func() Payload { return new(Score) })
-	register(TypeLLMCall, "llmcall.v1.json", func() Payload { return new(LLMCall) })
+	register(TypeTrace, "trace.v1.json", func() Payload { return new(Trace) }, "id")
+	register(TypeObservation, "observation.v1.json", func() Payload { return new(Observation) }, "trace_id")
+	register(TypeScore, "score.v1.json", func() Payload { return new(Score) }, "trace_id")
+	register(TypeLLMCall, "llmcall.v1.json", func() Payload { return new(LLMCall) }, "trace_id", "id")
 }
 
-func register(name, file string, newPayload func() Payload) {
+func register(name, file string, newPayload func() Payload, keyFields ...string) {
 	raw, err := schemaFiles.ReadFile("schemas/" + file)
 	if err != nil {
 		panic(err)
@@ -152,6 +155,7 @@ func register(name, file string, newPayload func() Payload) {
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
+	c.RegisterFormat(&dateTime)
 	if err := c.AddResource(file, doc); err != nil {
 		panic(fmt.Sprintf("schema %s: %v", file, err))
 	}
@@ -160,7 +164,7 @@ func register(name, file string, newPayload func() Payload) {
 		panic(fmt.Sprintf("schema %s: %v", file, err))
 	}
 	desc, _ := doc.(map[string]any)["description"].(string)
-	types[name] = &Type{Name: name, Description: desc, SchemaFile: "schemas/" + file, schema: sch, newPayload: newPayload}
+	types[name] = &Type{Name: name, Description: desc, SchemaFile: "schemas/" + file, schema: sch, newPayload: newPayload, keyFields: keyFields}
 }
 
 // Lookup returns the catalog entry for an event type.
@@ -199,15 +203,45 @@ func (p Problem) String() string {
 	return p.Pointer + ": " + p.Detail
 }
 
+// dateTime replaces the schema's date-time format with the one Go's time package reads, so that
+// data the schema accepts always decodes into the Go types (RFC 3339 allows a leap second, for
+// example, which time.Time cannot hold).
+var dateTime = jsonschema.Format{Name: "date-time", Validate: func(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+		return fmt.Errorf("not an RFC 3339 date-time: %v", err)
+	}
+	return nil
+}}
+
+// Validate checks data against the type's schema, the contract applications read, and returns
+// its partition key (the trace id), or the list of problems. It is what the edge (ingest) runs
+// on every event; it does not build the Go value.
+func (t *Type) Validate(data []byte) (partitionKey string, problems []Problem) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return "", []Problem{{Detail: "data is not valid JSON: " + err.Error()}}
+	}
+	if err := t.schema.Validate(doc); err != nil {
+		return "", problemsOf(err)
+	}
+	obj, _ := doc.(map[string]any) // the schemas only accept objects
+	for _, f := range t.keyFields {
+		if k, _ := obj[f].(string); k != "" {
+			return k, nil
+		}
+	}
+	return "", []Problem{{Detail: "data names no trace"}}
+}
+
 // Decode validates data against the type's schema and decodes it. It returns either the
 // payload or the list of problems, never both.
 func (t *Type) Decode(data []byte) (Payload, []Problem) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		return nil, []Problem{{Detail: "data is not valid JSON: " + err.Error()}}
-	}
-	if err := t.schema.Validate(doc); err != nil {
-		return nil, problemsOf(err)
+	if _, problems := t.Validate(data); len(problems) > 0 {
+		return nil, problems
 	}
 	p := t.newPayload()
 	if err := json.Unmarshal(data, p); err != nil {

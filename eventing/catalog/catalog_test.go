@@ -27,6 +27,25 @@ func mustDecode(t *testing.T, typ, file string) Payload {
 	return p
 }
 
+func TestValidateReturnsTheGoTypesPartitionKey(t *testing.T) {
+	for typ, file := range map[string]string{TypeTrace: "testdata/trace.json", TypeObservation: "testdata/observation.json", TypeScore: "testdata/score.json"} {
+		ct, _ := Lookup(typ)
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, problems := ct.Validate(raw)
+		p := mustDecode(t, typ, file)
+		if len(problems) > 0 || key != p.PartitionKey() {
+			t.Errorf("%s: Validate key %q (%v), PartitionKey %q", typ, key, problems, p.PartitionKey())
+		}
+	}
+	ct, _ := Lookup(TypeTrace)
+	if _, problems := ct.Validate([]byte(`{"id":"t","timestamp":"2026-12-31T23:59:60Z"}`)); len(problems) == 0 {
+		t.Error("a leap second was accepted, but Go cannot decode it")
+	}
+}
+
 func TestDecodeValidExamples(t *testing.T) {
 	tr := mustDecode(t, TypeTrace, "testdata/trace.json").(*Trace)
 	if tr.ID != "trace-1" || tr.PartitionKey() != "trace-1" || tr.Metadata["region"] != "eu-west-1" || len(tr.Tags) != 2 {
@@ -163,8 +182,17 @@ func FuzzDecode(f *testing.F) {
 			if (p == nil) == (len(problems) == 0) {
 				t.Fatalf("%s: payload %v with problems %v", ct.Name, p, problems)
 			}
-			if p != nil && p.PartitionKey() == "" {
-				t.Fatalf("%s: accepted data without a trace id", ct.Name)
+			key, vproblems := ct.Validate(data)
+			if (len(vproblems) == 0) != (p != nil) {
+				t.Fatalf("%s: Validate problems %v, Decode problems %v", ct.Name, vproblems, problems)
+			}
+			if p == nil {
+				continue
+			}
+			// What the edge accepts, stores downstream can decode, with the same partition key.
+			u, err := ct.Unmarshal(data)
+			if err != nil || u.PartitionKey() != key || key != p.PartitionKey() || key == "" {
+				t.Fatalf("%s: Validate key %q, Unmarshal %v (%v), Decode key %q", ct.Name, key, u, err, p.PartitionKey())
 			}
 		}
 	})

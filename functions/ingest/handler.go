@@ -284,22 +284,12 @@ func decodeBinary(ctx context.Context, header http.Header, body []byte) (cloudev
 }
 
 func decodeStructured(raw []byte) (cloudevents.Event, []catalog.Problem) {
-	var probe struct {
-		SpecVersion *string `json:"specversion"`
-	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return cloudevents.Event{}, []catalog.Problem{{Detail: "an event must be a JSON object: " + err.Error()}}
-	}
-	if probe.SpecVersion == nil || *probe.SpecVersion != cloudevents.VersionV1 {
-		got := "missing"
-		if probe.SpecVersion != nil {
-			got = fmt.Sprintf("%q", *probe.SpecVersion)
-		}
-		return cloudevents.Event{}, []catalog.Problem{{Pointer: "/specversion", Detail: fmt.Sprintf("specversion must be %s, got %s", cloudevents.VersionV1, got)}}
-	}
 	var e cloudevents.Event
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return cloudevents.Event{}, []catalog.Problem{{Detail: "not a valid structured CloudEvent: " + err.Error()}}
+	}
+	if e.SpecVersion() != cloudevents.VersionV1 {
+		return cloudevents.Event{}, []catalog.Problem{{Pointer: "/specversion", Detail: fmt.Sprintf("specversion must be %s, got %q", cloudevents.VersionV1, e.SpecVersion())}}
 	}
 	return e, nil
 }
@@ -333,7 +323,7 @@ func prepare(e *cloudevents.Event, p auth.Principal) []catalog.Problem {
 	if len(problems) > 0 || !known {
 		return problems
 	}
-	payload, dataProblems := t.Decode(e.Data())
+	key, dataProblems := t.Validate(e.Data())
 	for _, dp := range dataProblems {
 		problems = append(problems, catalog.Problem{Pointer: "/data" + dp.Pointer, Detail: dp.Detail})
 	}
@@ -344,7 +334,7 @@ func prepare(e *cloudevents.Event, p auth.Principal) []catalog.Problem {
 	e.SetExtension(catalog.ExtTenant, p.Tenant)
 	e.SetExtension(catalog.ExtProject, p.Project)
 	e.SetExtension(catalog.ExtKeyID, p.KeyID)
-	e.SetExtension(catalog.ExtPartitionKey, payload.PartitionKey())
+	e.SetExtension(catalog.ExtPartitionKey, key)
 	return nil
 }
 
