@@ -1,0 +1,57 @@
+package ingest
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/auth"
+)
+
+var fuzzPrincipal = auth.Principal{KeyID: "k", Tenant: "acme", Project: "web"}
+
+// FuzzStructured feeds arbitrary bodies to the structured-mode decoder and the validation that
+// follows: no panic, and an event that passes carries the key's tenant and a partition key.
+func FuzzStructured(f *testing.F) {
+	f.Add([]byte(structured("e", catalog.TypeTrace, traceData)))
+	f.Add([]byte(structured("e", catalog.TypeObservation, `{"id":"o","trace_id":"t","type":"SPAN","start_time":"2026-11-29T10:00:00Z"}`)))
+	f.Add([]byte(`{"specversion":"1.0","id":"x","source":"/s","type":"io.trustplane.telemetry.score.v1","data_base64":"e30="}`))
+	f.Add([]byte(`{"specversion":"0.3"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, problems := decodeStructured(body)
+		if problems != nil {
+			return
+		}
+		if problems = prepare(&e, fuzzPrincipal); len(problems) > 0 {
+			return
+		}
+		ext := e.Extensions()
+		if ext[catalog.ExtTenant] != "acme" || ext[catalog.ExtPartitionKey] == "" {
+			t.Fatalf("accepted event without identity: %v", ext)
+		}
+	})
+}
+
+// FuzzBinary does the same for binary mode, with the data and one header value from the fuzzer.
+func FuzzBinary(f *testing.F) {
+	f.Add(catalog.TypeTrace, "application/json", []byte(traceData))
+	f.Add("", "text/plain", []byte("hello"))
+	f.Add(catalog.TypeScore, "application/json; charset=utf-8", []byte(`{"id":"s"}`))
+	f.Fuzz(func(t *testing.T, typ, contentType string, body []byte) {
+		h := http.Header{}
+		h.Set("Ce-Specversion", "1.0")
+		h.Set("Ce-Id", "1")
+		h.Set("Ce-Source", "/fuzz")
+		h.Set("Ce-Type", typ)
+		h.Set("Content-Type", contentType)
+		e, _, problems := decodeBinary(context.Background(), h, body)
+		if problems != nil {
+			return
+		}
+		if problems = prepare(&e, fuzzPrincipal); len(problems) == 0 && e.Extensions()[catalog.ExtPartitionKey] == "" {
+			t.Fatal("accepted event without a partition key")
+		}
+	})
+}
