@@ -1,0 +1,69 @@
+// Command router runs trustplane's OpenAI-compatible LLM gateway.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/router"
+	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/kafka"
+)
+
+func main() { runtime.Main("router", run) }
+
+func run(ctx context.Context) error {
+	var cfg router.Config
+	if err := runtime.LoadConfig(&cfg); err != nil {
+		return err
+	}
+	logger := runtime.NewLogger("router", cfg.LogLevel, os.Stderr)
+	srv := runtime.NewServer("router", cfg.Common, logger)
+
+	client := router.NewUpstreamClient(cfg.UpstreamConns)
+	routing, watch, err := router.LoadRouting(cfg.RoutingFile, client, logger)
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.NewClient(cfg.ClientConfig, auth.ClientOptions{Registerer: srv.Registry, Source: "/trustplane/router"})
+	if err != nil {
+		return err
+	}
+	producer, err := kafka.NewAsyncProducer(cfg.KafkaBrokers, kafka.WithTopic(cfg.KafkaTopic), kafka.WithRegisterer(srv.Registry))
+	if err != nil {
+		return err
+	}
+	srv.OnShutdown(func(context.Context) error { return producer.Close() })
+	// Not a ready check: the gateway serves while Kafka is down, buffering its telemetry.
+	recorder := router.NewRecorder(producer, cfg.TelemetryBuffer, cfg.TelemetryBatch, logger, srv.Registry)
+	srv.OnShutdown(recorder.Close)
+
+	limiter := router.NewLimiter(router.NewMemoryStore(), false)
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		rc := redis.NewClient(opts)
+		srv.OnShutdown(func(context.Context) error { return rc.Close() })
+		store := router.NewRedisStore(rc)
+		srv.AddReadyCheck("redis", store.Ping)
+		limiter = router.NewLimiter(store, true)
+	}
+
+	gw := router.NewGateway(routing, router.Options{
+		Verifier: verifier, Limiter: limiter, Recorder: recorder,
+		Capture:         router.Capture{Mode: cfg.Capture, MaxBytes: cfg.CaptureMaxBytes},
+		MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Registerer: srv.Registry,
+	})
+	if watch != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go watch(wctx, cfg.ReloadInterval, gw.SetRouting)
+	}
+	gw.Handle(srv)
+	return srv.Run(ctx)
+}

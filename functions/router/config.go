@@ -1,0 +1,87 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/runtime"
+)
+
+// Config is router's configuration, read from the environment.
+type Config struct {
+	runtime.Common
+	auth.ClientConfig
+
+	KafkaBrokers []string `envconfig:"KAFKA_BROKERS" required:"true"`
+	KafkaTopic   string   `envconfig:"KAFKA_TOPIC" default:"trustplane-events"`
+
+	// RoutingFile is the routing file (providers, models, prices, limits), usually mounted
+	// from a ConfigMap; it is re-read when it changes. Empty: the built-in mock routing.
+	RoutingFile    string        `envconfig:"ROUTER_CONFIG"`
+	ReloadInterval time.Duration `envconfig:"ROUTER_CONFIG_RELOAD" default:"5s"`
+
+	// RedisURL (redis://[user:password@]host:port/db) shares limits between replicas. Empty:
+	// limits are kept in memory, right for a single replica.
+	RedisURL string `envconfig:"REDIS_URL"`
+
+	Capture         string `envconfig:"ROUTER_CAPTURE" default:"truncated"`
+	CaptureMaxBytes int    `envconfig:"ROUTER_CAPTURE_MAX_BYTES" default:"4096"`
+
+	TelemetryBuffer int `envconfig:"ROUTER_TELEMETRY_BUFFER" default:"10000"`
+	TelemetryBatch  int `envconfig:"ROUTER_TELEMETRY_BATCH" default:"500"`
+
+	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"4194304"`
+	// UpstreamConns bounds idle keep-alive connections per provider host.
+	UpstreamConns int `envconfig:"ROUTER_UPSTREAM_CONNS" default:"256"`
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	errs := []error{c.Common.Validate(), c.ClientConfig.Validate()}
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	if c.KafkaTopic == "" {
+		errs = append(errs, errors.New("KAFKA_TOPIC must not be empty"))
+	}
+	if c.ReloadInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("ROUTER_CONFIG_RELOAD must be at least 100ms, got %s", c.ReloadInterval))
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_URL is not a redis:// URL: %w", err))
+		}
+	}
+	switch c.Capture {
+	case CaptureFull, CaptureTruncated, CaptureNone:
+	default:
+		errs = append(errs, fmt.Errorf("ROUTER_CAPTURE must be full, truncated or none, got %q", c.Capture))
+	}
+	if c.CaptureMaxBytes < 16 {
+		errs = append(errs, fmt.Errorf("ROUTER_CAPTURE_MAX_BYTES must be at least 16, got %d", c.CaptureMaxBytes))
+	}
+	if c.TelemetryBuffer < 1 || c.TelemetryBatch < 1 {
+		errs = append(errs, fmt.Errorf("ROUTER_TELEMETRY_BUFFER and ROUTER_TELEMETRY_BATCH must be at least 1, got %d and %d", c.TelemetryBuffer, c.TelemetryBatch))
+	}
+	if c.MaxRequestBytes < 1024 {
+		errs = append(errs, fmt.Errorf("MAX_REQUEST_BYTES must be at least 1024, got %d", c.MaxRequestBytes))
+	}
+	if c.UpstreamConns < 1 {
+		errs = append(errs, fmt.Errorf("ROUTER_UPSTREAM_CONNS must be at least 1, got %d", c.UpstreamConns))
+	}
+	return errors.Join(errs...)
+}
+
+// NewUpstreamClient is the HTTP client providers share: keep-alive connections, no overall
+// timeout (each target has its own, and streams run long).
+func NewUpstreamClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = conns * 4
+	t.MaxIdleConnsPerHost = conns
+	return &http.Client{Transport: t}
+}

@@ -1,0 +1,501 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/auth"
+)
+
+// Endpoints of the OpenAI API router serves.
+const (
+	PathChat       = "/v1/chat/completions"
+	PathEmbeddings = "/v1/embeddings"
+	PathModels     = "/v1/models"
+)
+
+// Headers router reads or sets besides OpenAI's.
+const (
+	// HeaderTraceID lets a client attach the call to one of its traces.
+	HeaderTraceID = "X-Trustplane-Trace-Id"
+	// HeaderCallID names the recorded call (the llm-call event id) in every answer.
+	HeaderCallID = "X-Trustplane-Call-Id"
+)
+
+// EventSource is the CloudEvents source of llm-call events.
+const EventSource = "/trustplane/router"
+
+// Capture policies for inputs and outputs in llm-call events.
+const (
+	CaptureFull      = "full"
+	CaptureTruncated = "truncated"
+	CaptureNone      = "none"
+)
+
+// Capture is how much of a call's input and output its event keeps.
+type Capture struct {
+	Mode     string
+	MaxBytes int // for truncated: the most bytes of JSON kept per field
+}
+
+// apply keeps raw whole, cuts it to a JSON string of its first MaxBytes bytes, or drops it.
+func (c Capture) apply(raw []byte) json.RawMessage {
+	if len(raw) == 0 || c.Mode == CaptureNone {
+		return nil
+	}
+	if c.Mode == CaptureFull || len(raw) <= c.MaxBytes {
+		return json.RawMessage(raw)
+	}
+	cut := c.MaxBytes
+	for cut > 0 && !utf8.RuneStart(raw[cut]) {
+		cut--
+	}
+	s, _ := json.Marshal(string(raw[:cut]) + "…")
+	return s
+}
+
+// Handle registers the endpoints with mux (a runtime.Server or an http.ServeMux).
+func (g *Gateway) Handle(mux interface {
+	Handle(pattern string, h http.Handler)
+}) {
+	mux.Handle("POST "+PathChat, http.HandlerFunc(g.serveChat))
+	mux.Handle("POST "+PathEmbeddings, http.HandlerFunc(g.serveEmbeddings))
+	mux.Handle("GET "+PathModels, http.HandlerFunc(g.serveModels))
+}
+
+// call is one request being served and the event it becomes.
+type call struct {
+	ev           catalog.LLMCall
+	principal    auth.Principal
+	start        time.Time
+	providerTime time.Duration
+	waited       time.Duration
+	ttft         time.Duration
+	input        []byte
+	output       []byte
+}
+
+func (c *call) attempt(t *target, err error, elapsed time.Duration) {
+	a := catalog.LLMAttempt{Provider: t.pname, Model: t.model, Status: "success", StatusCode: http.StatusOK, LatencyMs: ms(elapsed)}
+	if err != nil {
+		a.Status, a.StatusCode, a.Error = "error", 0, clip(err.Error(), 4096)
+		var ue *UpstreamError
+		if errors.As(err, &ue) {
+			a.StatusCode = ue.Status
+		}
+	}
+	c.ev.Attempts = append(c.ev.Attempts, a)
+}
+
+func (c *call) served(t *target, model string) {
+	c.ev.Provider = t.pname
+	c.ev.ModelServed = clip(model, 512)
+	if model == "" {
+		c.ev.ModelServed = clip(t.model, 512)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// begin authenticates the caller and reads the body. ok is false when an answer was sent.
+func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, endpoint string) (c *call, body []byte, ok bool) {
+	c = &call{start: time.Now()}
+	c.ev.ID = uuid.NewString()
+	c.ev.Endpoint = endpoint
+	c.ev.Timestamp = c.start.UTC()
+	w.Header().Set(HeaderCallID, c.ev.ID)
+	p, denied := g.authenticate(r)
+	if denied != nil {
+		// Not recorded: without a verified key there is no tenant to record it for.
+		writeError(w, denied)
+		return nil, nil, false
+	}
+	c.principal = p
+	if tid := r.Header.Get(HeaderTraceID); tid != "" {
+		if len(tid) > 128 || strings.ContainsFunc(tid, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			g.fail(w, c, &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest,
+				Message: HeaderTraceID + " must be 1 to 128 printable ASCII characters without spaces"}, catalog.LLMCallInvalid)
+			return nil, nil, false
+		}
+		c.ev.TraceID = tid
+	}
+	if r.Method == http.MethodGet {
+		return c, nil, true
+	}
+	if mt := r.Header.Get("Content-Type"); mt != "" && !strings.HasPrefix(strings.ToLower(mt), "application/json") {
+		g.fail(w, c, &APIError{Status: http.StatusUnsupportedMediaType, Type: errInvalidRequest,
+			Message: fmt.Sprintf("Content-Type must be application/json, got %q", mt)}, catalog.LLMCallInvalid)
+		return nil, nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxRequestBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		e := &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest, Message: "the request body could not be read"}
+		if errors.As(err, &tooLarge) {
+			e = &APIError{Status: http.StatusRequestEntityTooLarge, Type: errInvalidRequest, Code: "request_too_large",
+				Message: fmt.Sprintf("the request body exceeds %d bytes", g.opts.MaxRequestBytes)}
+		}
+		g.fail(w, c, e, catalog.LLMCallInvalid)
+		return nil, nil, false
+	}
+	return c, body, true
+}
+
+func (g *Gateway) authenticate(r *http.Request) (auth.Principal, *APIError) {
+	key, err := auth.BearerKey(r)
+	if err == nil {
+		var p auth.Principal
+		if p, err = g.opts.Verifier.Verify(r.Context(), key, auth.ScopeLLM); err == nil {
+			return p, nil
+		}
+	}
+	switch status := auth.HTTPStatus(err); status {
+	case http.StatusUnauthorized:
+		return auth.Principal{}, &APIError{Status: status, Type: errInvalidRequest, Code: "invalid_api_key", Message: err.Error()}
+	case http.StatusForbidden:
+		return auth.Principal{}, &APIError{Status: status, Type: errPermission, Code: "insufficient_scope", Message: err.Error()}
+	case http.StatusServiceUnavailable:
+		g.opts.Logger.Warn("auth unavailable", "error", err)
+		return auth.Principal{}, &APIError{Status: status, Type: errUnavailable, Message: "API keys cannot be verified right now; retry later", RetryAfter: 1}
+	default:
+		g.opts.Logger.Error("auth failed", "error", err)
+		return auth.Principal{}, &APIError{Status: http.StatusInternalServerError, Type: errServer, Message: "internal error"}
+	}
+}
+
+// route finds the model's route and admits the call under its limits. ok is false when an
+// answer was sent.
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request, c *call, cfg *Routing, model string, tokens int64) (*route, *Admission, bool) {
+	c.ev.ModelRequested = clip(model, 512)
+	rt, found := cfg.models[model]
+	if !found {
+		g.fail(w, c, &APIError{Status: http.StatusNotFound, Type: errInvalidRequest, Code: "model_not_found", Param: "model",
+			Message: fmt.Sprintf("the model %q does not exist; GET %s lists the models", clip(model, 200), PathModels)}, catalog.LLMCallInvalid)
+		return nil, nil, false
+	}
+	adm, refusal, err := g.opts.Limiter.Admit(r.Context(), cfg.scopes(c.principal, model), tokens, g.opts.Now())
+	if err != nil {
+		g.opts.Logger.Error("limits unavailable; admitting the call", "error", err)
+	}
+	if refusal != nil {
+		what := map[string]string{kindRequests: "requests per minute", kindTokens: "tokens per minute", kindSpend: "USD per day"}[refusal.Kind]
+		g.fail(w, c, &APIError{Status: http.StatusTooManyRequests, Type: errRateLimit, Code: "rate_limit_exceeded",
+			Message:    fmt.Sprintf("rate limit reached: %s of %s", what, refusal.Scope),
+			RetryAfter: max(1, ceilSeconds(refusal.RetryAfter))}, catalog.LLMCallRateLimited)
+		return nil, nil, false
+	}
+	adm.Headers(w.Header())
+	return rt, adm, true
+}
+
+// fail answers e and records the call with status.
+func (g *Gateway) fail(w http.ResponseWriter, c *call, e *APIError, status string) {
+	writeError(w, e)
+	c.ev.Status, c.ev.StatusCode, c.ev.Error = status, e.Status, clip(e.Message, 4096)
+	g.finish(c)
+}
+
+// failed answers the error of a call that was routed.
+func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, c *call, err error) {
+	if r.Context().Err() != nil {
+		c.ev.Status, c.ev.StatusCode, c.ev.Error = catalog.LLMCallCancelled, 499, "the client closed the connection"
+		g.finish(c)
+		return
+	}
+	g.fail(w, c, asAPIError(err), catalog.LLMCallError)
+}
+
+// finish completes the event and hands it to the recorder.
+func (g *Gateway) finish(c *call) {
+	total := time.Since(c.start)
+	gateway := max(total-c.providerTime-c.waited, 0)
+	c.ev.Latency = catalog.LLMLatency{TotalMs: ms(total), GatewayMs: ms(gateway), ProviderMs: ms(c.providerTime), TTFTMs: ms(c.ttft)}
+	g.calls.WithLabelValues(c.ev.Endpoint, c.ev.Status).Inc()
+	if c.ev.Status == catalog.LLMCallSuccess {
+		g.overhead.Observe(gateway.Seconds())
+	}
+	if g.opts.Recorder == nil || c.principal.Tenant == "" {
+		return
+	}
+	c.ev.Capture = g.opts.Capture.Mode
+	c.ev.Input, c.ev.Output = g.opts.Capture.apply(c.input), g.opts.Capture.apply(c.output)
+	e := cloudevents.NewEvent()
+	e.SetID(c.ev.ID)
+	e.SetSource(EventSource)
+	e.SetType(catalog.TypeLLMCall)
+	e.SetTime(c.start)
+	e.SetExtension(catalog.ExtTenant, c.principal.Tenant)
+	e.SetExtension(catalog.ExtProject, c.principal.Project)
+	e.SetExtension(catalog.ExtKeyID, c.principal.KeyID)
+	e.SetExtension(catalog.ExtPartitionKey, c.ev.PartitionKey())
+	if err := e.SetData(cloudevents.ApplicationJSON, c.ev); err != nil {
+		g.opts.Logger.Error("llm-call event not encoded", "error", err)
+		return
+	}
+	g.opts.Recorder.Record(e)
+}
+
+// settle corrects the limits with the call's usage and cost, and records both.
+func (g *Gateway) settle(c *call, cfg *Routing, adm *Admission, t *target, u Usage) {
+	c.ev.Usage = catalog.Usage{PromptTokens: uint64(max(u.PromptTokens, 0)), CompletionTokens: uint64(max(u.CompletionTokens, 0)), TotalTokens: uint64(max(u.TotalTokens, 0))}
+	if t != nil {
+		c.ev.Cost = cfg.cost(u, c.ev.ModelServed, t.model, c.ev.ModelRequested)
+	}
+	// The client has its answer; the correction must not be lost to its going away.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := adm.Settle(ctx, u.TotalTokens, c.ev.Cost.Total, g.opts.Now()); err != nil {
+		g.opts.Logger.Warn("limits not corrected with the call's usage", "error", err)
+	}
+}
+
+// estimateTokens guesses a prompt's tokens before the call (about four bytes a token), for
+// tokens-per-minute limits; the guess is corrected with the real usage afterwards.
+func estimateTokens(raw []byte) int64 { return int64(len(raw)/4) + 1 }
+
+func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
+	c, body, ok := g.begin(w, r, "chat.completions")
+	if !ok {
+		return
+	}
+	req, err := ParseChatRequest(body)
+	if err != nil {
+		g.fail(w, c, asAPIError(err), catalog.LLMCallInvalid)
+		return
+	}
+	c.ev.Stream, c.ev.User = req.Stream, clip(req.User, 512)
+	c.input = req.raw["messages"]
+	cfg := g.routing.Load()
+	rt, adm, ok := g.route(w, r, c, cfg, req.Model, estimateTokens(c.input))
+	if !ok {
+		return
+	}
+	if req.Stream {
+		g.stream(w, r, c, cfg, rt, adm, req)
+		return
+	}
+	var res *ChatResult
+	t, err := g.try(r.Context(), cfg, rt, c, func(ctx context.Context, t *target) error {
+		ctx, cancel := context.WithTimeout(ctx, t.timeout)
+		defer cancel()
+		var err error
+		res, err = t.provider.Chat(ctx, t.model, req)
+		return err
+	})
+	if err != nil {
+		g.settle(c, cfg, adm, nil, Usage{})
+		g.failed(w, r, c, err)
+		return
+	}
+	c.served(t, res.Model)
+	c.output = res.Output
+	g.respond(w, res.Body)
+	g.settle(c, cfg, adm, t, res.Usage)
+	c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
+	g.finish(c)
+}
+
+func (g *Gateway) respond(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// maxStreamCapture bounds the streamed text kept for capture, whatever the policy.
+const maxStreamCapture = 1 << 20
+
+func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *Routing, rt *route, adm *Admission, req *ChatRequest) {
+	var s ChunkStream
+	var first Chunk
+	var eof bool
+	var stop context.CancelCauseFunc
+	t, err := g.try(r.Context(), cfg, rt, c, func(ctx context.Context, t *target) error {
+		// The target's timeout covers the wait for the first chunk, not the whole stream.
+		sctx, cancel := context.WithCancelCause(ctx)
+		timer := time.AfterFunc(t.timeout, func() { cancel(context.DeadlineExceeded) })
+		st, err := t.provider.ChatStream(sctx, t.model, req)
+		if err == nil {
+			first, err = st.Next()
+			if err == io.EOF {
+				eof, err = true, nil
+			}
+			if err != nil {
+				st.Close()
+			}
+		}
+		timer.Stop()
+		if err != nil {
+			cancel(err)
+			return err
+		}
+		s, stop = st, cancel
+		return nil
+	})
+	if err != nil {
+		g.settle(c, cfg, adm, nil, Usage{})
+		g.failed(w, r, c, err)
+		return
+	}
+	defer stop(context.Canceled)
+	defer s.Close()
+	c.ttft = time.Since(c.start)
+	c.served(t, first.Model)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+
+	var usage *Usage
+	var text strings.Builder
+	var streamErr error
+	var buf []byte
+	chunk := first
+	for !eof {
+		if chunk.Usage != nil {
+			usage = chunk.Usage
+		}
+		if text.Len() < maxStreamCapture {
+			text.WriteString(chunk.Text)
+		}
+		buf = append(append(append(buf[:0], "data: "...), chunk.Data...), "\n\n"...)
+		if _, err := w.Write(buf); err != nil {
+			streamErr = err
+			break
+		}
+		if err := rc.Flush(); err != nil {
+			streamErr = err
+			break
+		}
+		start := time.Now()
+		chunk, streamErr = s.Next()
+		c.providerTime += time.Since(start)
+		if streamErr == io.EOF {
+			eof, streamErr = true, nil
+		}
+		if streamErr != nil {
+			break
+		}
+	}
+	if eof {
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+		_ = rc.Flush()
+	}
+	c.output, _ = json.Marshal(Message{Role: "assistant", Content: mustJSON(text.String())})
+	u := Usage{}
+	if usage != nil {
+		u = *usage
+	} else {
+		// The stream ended before its usage chunk: count what was seen.
+		u.PromptTokens = estimateTokens(c.input)
+		u.CompletionTokens = int64(text.Len()/4) + 1
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	g.settle(c, cfg, adm, t, u)
+	switch {
+	case streamErr == nil:
+		c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
+	case r.Context().Err() != nil:
+		// The client went away: closing s (deferred) cancels the upstream request.
+		c.ev.Status, c.ev.StatusCode, c.ev.Error = catalog.LLMCallCancelled, 499, "the client closed the connection during the stream"
+	default:
+		// Too late for a status code: the error goes to the client as a last event.
+		e := asAPIError(streamErr)
+		_, _ = w.Write(append(append([]byte("data: "), e.body()...), "\n\n"...))
+		_ = rc.Flush()
+		c.ev.Status, c.ev.StatusCode, c.ev.Error = catalog.LLMCallError, e.Status, clip(streamErr.Error(), 4096)
+	}
+	g.finish(c)
+}
+
+func mustJSON(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func (g *Gateway) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
+	c, body, ok := g.begin(w, r, "embeddings")
+	if !ok {
+		return
+	}
+	req, err := ParseEmbeddingRequest(body)
+	if err != nil {
+		g.fail(w, c, asAPIError(err), catalog.LLMCallInvalid)
+		return
+	}
+	c.input = req.Input
+	cfg := g.routing.Load()
+	rt, adm, ok := g.route(w, r, c, cfg, req.Model, estimateTokens(req.Input))
+	if !ok {
+		return
+	}
+	var res *EmbedResult
+	t, err := g.try(r.Context(), cfg, rt, c, func(ctx context.Context, t *target) error {
+		ctx, cancel := context.WithTimeout(ctx, t.timeout)
+		defer cancel()
+		var err error
+		res, err = t.provider.Embed(ctx, t.model, req)
+		return err
+	})
+	if err != nil {
+		g.settle(c, cfg, adm, nil, Usage{})
+		g.failed(w, r, c, err)
+		return
+	}
+	c.served(t, res.Model)
+	g.respond(w, res.Body)
+	g.settle(c, cfg, adm, t, res.Usage)
+	c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
+	g.finish(c)
+}
+
+type modelList struct {
+	Object string      `json:"object"`
+	Data   []modelInfo `json:"data"`
+}
+
+type modelInfo struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
+	if _, err := g.authenticate(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	cfg := g.routing.Load()
+	list := modelList{Object: "list", Data: make([]modelInfo, 0, len(cfg.names))}
+	for _, n := range cfg.names {
+		list.Data = append(list.Data, modelInfo{ID: n, Object: "model", OwnedBy: "trustplane"})
+	}
+	body, _ := json.Marshal(list)
+	g.respond(w, body)
+}

@@ -1,0 +1,166 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// openAIProvider speaks OpenAI's API: OpenAI itself, Azure OpenAI (deployment URLs, api-key
+// header, api-version), and any OpenAI-compatible server (vLLM, Ollama, ...).
+type openAIProvider struct {
+	name       string
+	client     *http.Client
+	baseURL    string // e.g. https://api.openai.com/v1, or for Azure https://x.openai.azure.com
+	apiKey     string
+	azure      bool
+	apiVersion string
+}
+
+func (p *openAIProvider) url(model, op string) string {
+	if p.azure {
+		return fmt.Sprintf("%s/openai/deployments/%s/%s?api-version=%s", p.baseURL, url.PathEscape(model), op, url.QueryEscape(p.apiVersion))
+	}
+	return p.baseURL + "/" + op
+}
+
+func (p *openAIProvider) header() http.Header {
+	h := make(http.Header, 3)
+	switch {
+	case p.apiKey == "":
+	case p.azure:
+		h.Set("Api-Key", p.apiKey)
+	default:
+		h.Set("Authorization", "Bearer "+p.apiKey)
+	}
+	return h
+}
+
+// openAIReply is what router reads from a completion or a chunk.
+type openAIReply struct {
+	Model   string `json:"model"`
+	Usage   *Usage `json:"usage"`
+	Choices []struct {
+		Message json.RawMessage `json:"message"`
+		Delta   struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+	} `json:"choices"`
+}
+
+func (p *openAIProvider) Chat(ctx context.Context, model string, req *ChatRequest) (*ChatResult, error) {
+	body, err := withFields(req.raw, map[string]any{"model": model, "stream": nil, "stream_options": nil})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := post(ctx, p.client, p.name, p.url(model, "chat/completions"), p.header(), body)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := readBody(ctx, p.name, resp)
+	if err != nil {
+		return nil, err
+	}
+	var r openAIReply
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
+	}
+	res := &ChatResult{Body: raw, Model: r.Model}
+	if r.Usage != nil {
+		res.Usage = *r.Usage
+	}
+	if len(r.Choices) > 0 {
+		res.Output = r.Choices[0].Message
+	}
+	return res, nil
+}
+
+func (p *openAIProvider) ChatStream(ctx context.Context, model string, req *ChatRequest) (ChunkStream, error) {
+	body, err := withFields(req.raw, map[string]any{"model": model, "stream": true, "stream_options": StreamOptions{IncludeUsage: true}})
+	if err != nil {
+		return nil, err
+	}
+	h := p.header()
+	h.Set("Accept", "text/event-stream")
+	resp, err := post(ctx, p.client, p.name, p.url(model, "chat/completions"), h, body)
+	if err != nil {
+		return nil, err
+	}
+	return &openAIStream{ctx: ctx, name: p.name, body: resp.Body, sse: newSSEReader(resp.Body)}, nil
+}
+
+type openAIStream struct {
+	ctx  context.Context
+	name string
+	body io.ReadCloser
+	sse  *sseReader
+}
+
+var doneMarker = []byte("[DONE]")
+
+func (s *openAIStream) Next() (Chunk, error) {
+	for {
+		ev, err := s.sse.Next()
+		if err == io.EOF {
+			return Chunk{}, &UpstreamError{Provider: s.name, Err: io.ErrUnexpectedEOF}
+		}
+		if err != nil {
+			return Chunk{}, &UpstreamError{Provider: s.name, Err: transportError(s.ctx, err)}
+		}
+		data := bytes.TrimSpace(ev.Data)
+		if bytes.Equal(data, doneMarker) {
+			return Chunk{}, io.EOF
+		}
+		if len(data) == 0 {
+			continue
+		}
+		if ev.Name == "error" || bytes.HasPrefix(data, []byte(`{"error"`)) {
+			typ, msg := errorMessageOf(data)
+			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Type: typ, Message: msg}
+		}
+		var r openAIReply
+		if err := json.Unmarshal(data, &r); err != nil {
+			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Message: "the provider streamed invalid JSON"}
+		}
+		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage}
+		if len(r.Choices) > 0 {
+			c.Text = r.Choices[0].Delta.Content
+		}
+		return c, nil
+	}
+}
+
+func (s *openAIStream) Close() error { return s.body.Close() }
+
+func (p *openAIProvider) Embed(ctx context.Context, model string, req *EmbeddingRequest) (*EmbedResult, error) {
+	body, err := withFields(req.raw, map[string]any{"model": model})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := post(ctx, p.client, p.name, p.url(model, "embeddings"), p.header(), body)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := readBody(ctx, p.name, resp)
+	if err != nil {
+		return nil, err
+	}
+	var r openAIReply
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
+	}
+	res := &EmbedResult{Body: raw, Model: r.Model}
+	if r.Usage != nil {
+		res.Usage = *r.Usage
+		res.Usage.TotalTokens = max(res.Usage.TotalTokens, res.Usage.PromptTokens)
+	}
+	return res, nil
+}
+
+// trimBase normalises a configured base URL.
+func trimBase(u string) string { return strings.TrimRight(u, "/") }

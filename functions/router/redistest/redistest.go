@@ -1,0 +1,123 @@
+// Package redistest starts a real redis-server for tests: a child process on a free port in a
+// temporary directory, without persistence, killed (whole process group) on cleanup. The
+// server comes from Debian's redis-server package (`make redis-server`).
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running redis-server.
+type Server struct {
+	addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// URL is the redis:// URL of database 0.
+func (s *Server) URL() string { return "redis://" + s.addr + "/0" }
+
+// Start starts a server for t and stops it when t ends. It fails t (never skips) when
+// redis-server is not installed.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := StartIn(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartIn starts a server keeping its files in dir; the caller calls Stop.
+func StartIn(dir string) (*Server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server is not installed: run `make redis-server`")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "redis.conf")
+	settings := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsave \"\"\nappendonly no\ndaemonize no\nlogfile %s\n",
+		port, dir, filepath.Join(dir, "redis.log"))
+	if err := os.WriteFile(conf, []byte(settings), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	s := &Server{addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	if err := s.waitReady(10 * time.Second); err != nil {
+		s.Stop()
+		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+		return nil, fmt.Errorf("redis-server did not start: %w\n%s", err, log)
+	}
+	return s, nil
+}
+
+// waitReady pings until the server answers PONG.
+func (s *Server) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return errors.New("redis-server exited")
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", s.addr, time.Second)
+		if err == nil {
+			_ = conn.SetDeadline(time.Now().Add(time.Second))
+			_, err = conn.Write([]byte("PING\r\n"))
+			if err == nil {
+				var line string
+				line, err = bufio.NewReader(conn).ReadString('\n')
+				if err == nil && !strings.HasPrefix(line, "+PONG") {
+					err = fmt.Errorf("unexpected answer %q", line)
+				}
+			}
+			conn.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	return last
+}
+
+// Stop kills the server's process group and waits for it.
+func (s *Server) Stop() {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
