@@ -1,0 +1,214 @@
+package manifests_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kelseyhightower/envconfig"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/trustplane/trustplane/deploy/manifests"
+	"github.com/trustplane/trustplane/functions/auth"
+)
+
+const root = "../.."
+
+// render renders and decodes an overlay; production's Secrets come from the *.example files.
+func render(t *testing.T, overlay string) *manifests.Set {
+	t.Helper()
+	out, err := manifests.Render(manifests.OverlayDir(root, overlay), manifests.RenderOptions{ExampleSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := manifests.Decode(context.Background(), out)
+	if err != nil {
+		t.Fatalf("%s: %v", overlay, err)
+	}
+	return set
+}
+
+func TestOverlaysPassEveryCheck(t *testing.T) {
+	for _, overlay := range manifests.Overlays {
+		t.Run(overlay, func(t *testing.T) {
+			set := render(t, overlay)
+			if err := manifests.Check(set, manifests.Sizes[overlay]); err != nil {
+				t.Fatal(err)
+			}
+			// The parts the install depends on are all there.
+			counts := map[string]int{
+				"Services": len(set.Services), "Triggers": len(set.Triggers), "Brokers": len(set.Brokers),
+				"KafkaSinks": len(set.KafkaSinks), "KafkaTopics": len(set.KafkaTopics), "KafkaNodePools": len(set.KafkaNodePools),
+				"ClickHouses": len(set.ClickHouses), "Keepers": len(set.Keepers), "NetworkPolicies": len(set.NetworkPolicies),
+				"DomainMappings": len(set.DomainMappings), "Certificates": len(set.Certificates), "Jobs": len(set.Jobs),
+			}
+			for kind, n := range counts {
+				if n == 0 {
+					t.Errorf("no %s rendered", kind)
+				}
+			}
+		})
+	}
+}
+
+// Production Secrets are never rendered from the examples unless asked: without the
+// operator's files the build fails and names the missing file.
+func TestProductionNeedsSecretFiles(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(manifests.OverlayDir(root, "production"), "secrets", "auth-pepper")); err == nil {
+		t.Fatal("deploy/overlays/production/secrets/auth-pepper exists in the tree: it must never be committed")
+	}
+	_, err := manifests.Render(manifests.OverlayDir(root, "production"), manifests.RenderOptions{})
+	if err == nil || !strings.Contains(err.Error(), "secrets/") {
+		t.Fatalf("render without secret files: got %v, want an error naming the missing file", err)
+	}
+}
+
+func TestProductionPublicFunctionsKeepTwoPods(t *testing.T) {
+	prod := manifests.Sizes["production"]
+	for _, fn := range []string{"ingest", "router"} {
+		if n, ok := prod.MinScale[fn]; ok && n < 2 {
+			t.Errorf("%s: production min-scale %d, want at least 2", fn, n)
+		}
+	}
+	if _, ok := prod.MinScale["ingest"]; !ok {
+		t.Error("production sizing has no min-scale for ingest")
+	}
+	if prod.MaxScale["persist"] < 1 || prod.MaxScale["persist"] > 4 {
+		t.Errorf("persist max-scale %d: persist must stay bounded so ClickHouse is not flooded", prod.MaxScale["persist"])
+	}
+}
+
+// Each function's manifest environment, with its Secrets mounted in a temporary directory,
+// loads into the function's Config and passes its Validate: the values parse, not just the
+// names exist.
+func TestFunctionEnvironmentLoads(t *testing.T) {
+	for _, overlay := range manifests.Overlays {
+		set := render(t, overlay)
+		for _, fn := range manifests.Functions {
+			t.Run(overlay+"/"+fn.Name, func(t *testing.T) {
+				svc := set.ServiceNamed(fn.Name)
+				env, err := set.Env(svc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mounts := mountSecrets(t, set, svc.Namespace, svc.Spec.Template.Spec.PodSpec)
+				// Only the manifest's values: unset whatever else the Config reads.
+				known, _ := manifests.EnvVars(fn.Config)
+				for k := range known {
+					if _, ok := os.LookupEnv(k); ok {
+						t.Setenv(k, "")
+						os.Unsetenv(k)
+					}
+				}
+				for k, v := range env {
+					for path, dir := range mounts {
+						if strings.HasPrefix(v, path+"/") {
+							v = dir + strings.TrimPrefix(v, path)
+						}
+					}
+					t.Setenv(k, v)
+				}
+				cfg := reflect.New(reflect.TypeOf(fn.Config))
+				if err := envconfig.Process("", cfg.Interface()); err != nil {
+					t.Fatal(err)
+				}
+				if err := cfg.Interface().(interface{ Validate() error }).Validate(); err != nil {
+					t.Fatal(err)
+				}
+				if c, ok := cfg.Elem().Interface().(auth.Config); ok {
+					if _, err := auth.ReadKeyFile(c.KeysFile); err != nil {
+						t.Fatalf("the auth-keys Secret is not a valid key file: %v", err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// mountSecrets writes each Secret volume of the pod into a temporary directory and returns
+// mount path -> directory.
+func mountSecrets(t *testing.T, set *manifests.Set, ns string, pod corev1.PodSpec) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, ctr := range pod.Containers {
+		for _, m := range ctr.VolumeMounts {
+			for _, v := range pod.Volumes {
+				if v.Name != m.Name || v.Secret == nil {
+					continue
+				}
+				dir := t.TempDir()
+				for _, sec := range set.Secrets {
+					if sec.Namespace == ns && sec.Name == v.Secret.SecretName {
+						for k, data := range sec.Data {
+							if err := os.WriteFile(filepath.Join(dir, k), data, 0o600); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+				out[m.MountPath] = dir
+			}
+		}
+	}
+	return out
+}
+
+func TestSizingTableIsInTheREADME(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(root, "deploy", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if table := manifests.SizingTable(); !strings.Contains(string(readme), table) {
+		t.Fatalf("deploy/README.md must contain the sizing table exactly as manifests.SizingTable renders it:\n%s", table)
+	}
+}
+
+// Every image is a ko:// reference to a main package of this module that builds.
+func TestKoImagesAreMainPackagesThatBuild(t *testing.T) {
+	paths := map[string]bool{}
+	for _, overlay := range manifests.Overlays {
+		set := render(t, overlay)
+		var ctrs []corev1.Container
+		for _, s := range set.Services {
+			ctrs = append(ctrs, s.Spec.Template.Spec.Containers...)
+		}
+		for _, j := range set.Jobs {
+			ctrs = append(ctrs, j.Spec.Template.Spec.Containers...)
+		}
+		for _, c := range ctrs {
+			p, ok := strings.CutPrefix(c.Image, "ko://")
+			if !ok || !strings.HasPrefix(p, "github.com/trustplane/trustplane/") {
+				t.Errorf("%s: image %q is not a ko:// reference to this module", overlay, c.Image)
+				continue
+			}
+			paths[p] = true
+		}
+	}
+	var list []string
+	for p := range paths {
+		list = append(list, p)
+	}
+	sort.Strings(list)
+	if len(list) == 0 {
+		t.Fatal("no ko:// images")
+	}
+	args := append([]string{"list", "-f", "{{.ImportPath}} {{.Name}}"}, list...)
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) != 2 || f[1] != "main" {
+			t.Errorf("%s: not a main package", line)
+		}
+	}
+	build := append([]string{"build", "-o", t.TempDir()}, list...)
+	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
+		t.Fatalf("go build %v: %v\n%s", list, err, out)
+	}
+}

@@ -1,0 +1,121 @@
+//go:build rehearsal
+
+// The installation's ClickHouse cluster on this machine: the cluster name, layout and macros
+// are read from clickhouse/operator's ClickHouseInstallation (as rendered by the production
+// overlay) and given to 2 x 2 local servers and ZooKeeper; the cluster-mode migrations run with
+// that cluster name and rows written through the Distributed table land on both shards and on
+// both replicas of each. Run with `make rehearse-cluster`.
+package manifests_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/clickhouse/localserver"
+	"github.com/trustplane/trustplane/deploy/manifests"
+)
+
+func TestRehearseManifestCluster(t *testing.T) {
+	ctx := context.Background()
+	set := render(t, "production")
+	cluster, err := manifests.ClusterOf(set.ClickHouses[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := localserver.StartCluster(ctx, localserver.ClusterConfig{
+		Dir: t.TempDir(), Name: cluster.Name, Shards: cluster.Shards, Replicas: cluster.Replicas, Macros: cluster.Macros,
+	})
+	if err != nil {
+		t.Fatalf("%v (make clickhouse-server zookeeper installs the servers)", err)
+	}
+	t.Cleanup(lc.Stop)
+
+	for s := 0; s < cluster.Shards; s++ {
+		for r := 0; r < cluster.Replicas; r++ {
+			got := map[string]string{}
+			rows, err := conn(t, lc.Node(s, r).Addr()).Query(ctx, "SELECT macro, substitution FROM system.macros")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var k, v string
+				if err := rows.Scan(&k, &v); err != nil {
+					t.Fatal(err)
+				}
+				got[k] = v
+			}
+			rows.Close()
+			for k, v := range cluster.Macros(s, r) {
+				if got[k] != v {
+					t.Errorf("%s: macro %s = %q, want %q", cluster.Host(s, r), k, got[k], v)
+				}
+			}
+		}
+	}
+
+	st, err := clickhouse.Open(ctx, clickhouse.Config{Addr: lc.Node(0, 0).Addr(), Cluster: cluster.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := clickhouse.Migrate(ctx, st.Conn(), st.MigrateOptions()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	var b clickhouse.Batch
+	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		b.Traces = append(b.Traces, clickhouse.Trace{
+			Envelope:  clickhouse.Envelope{TenantID: "tenant-rehearsal", ProjectID: "p", ID: fmt.Sprintf("trace-%d", i), EventSource: "/rehearsal", EventID: fmt.Sprintf("e-%d", i)},
+			Timestamp: at.Add(time.Duration(i) * time.Millisecond), Name: "t",
+		})
+	}
+	if err := st.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for s := 0; s < cluster.Shards; s++ {
+		first := localTraces(t, lc.Node(s, 0).Addr())
+		if first == 0 {
+			t.Errorf("shard %d has no rows", s)
+		}
+		total += first
+		for r := 1; r < cluster.Replicas; r++ {
+			addr := lc.Node(s, r).Addr()
+			deadline := time.Now().Add(2 * time.Minute)
+			for localTraces(t, addr) != first && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if got := localTraces(t, addr); got != first {
+				t.Errorf("shard %d replica %d has %d rows, its first replica %d", s, r, got, first)
+			}
+		}
+	}
+	if total != n {
+		t.Fatalf("shards hold %d rows in all, want %d", total, n)
+	}
+}
+
+func conn(t *testing.T, addr string) ch.Conn {
+	t.Helper()
+	c, err := ch.Open(&ch.Options{Addr: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func localTraces(t *testing.T, addr string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn(t, addr).QueryRow(context.Background(), "SELECT count() FROM trustplane.traces_local WHERE tenant_id = 'tenant-rehearsal'").Scan(&n); err != nil {
+		t.Fatalf("count on %s: %v", addr, err)
+	}
+	return n
+}
