@@ -119,13 +119,21 @@ func newFixture(t *testing.T, routingYAML string, opts Options) *fixture {
 		_ = f.recorder.Close(ctx)
 		p.Close()
 	})
-	opts.Verifier, opts.Recorder = f.keys.store, f.recorder
-	f.gw = NewGateway(mustRouting(t, routingYAML), opts)
-	mux := http.NewServeMux()
-	f.gw.Handle(mux)
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	opts.Recorder = f.recorder
+	f.gw, f.srv = serve(t, f.keys, routingYAML, opts)
 	return f
+}
+
+// serve runs a gateway over HTTP.
+func serve(t *testing.T, k keys, routingYAML string, opts Options) (*Gateway, *httptest.Server) {
+	t.Helper()
+	opts.Verifier = k.store
+	gw := NewGateway(mustRouting(t, routingYAML), opts)
+	mux := http.NewServeMux()
+	gw.Handle(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return gw, srv
 }
 
 func (f *fixture) do(t *testing.T, method, path, key, body string) (*http.Response, []byte) {
