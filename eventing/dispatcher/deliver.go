@@ -42,7 +42,7 @@ type trigger struct {
 	deadLetter     deadLetter
 	deadLetterName string
 	stats          triggerMetrics
-	// unordered delivers up to unorderedInFlight events of a partition at once.
+	// unordered delivers up to Config.UnorderedInFlight events of a partition at once.
 	unordered bool
 
 	producer sarama.SyncProducer
@@ -103,10 +103,11 @@ func (t *trigger) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 	}
 }
 
-// unorderedInFlight bounds the deliveries of one partition running at once in unordered mode.
-const unorderedInFlight = 32
+// DefaultUnorderedInFlight bounds the deliveries of one partition running at once in unordered
+// mode, unless Config says otherwise.
+const DefaultUnorderedInFlight = 100
 
-// consumeUnordered delivers up to unorderedInFlight records of the partition at once. Offsets
+// consumeUnordered delivers up to Config.UnorderedInFlight records of the partition at once. Offsets
 // still commit in order: an offset is marked only when it and every earlier record are done,
 // so a record that never finishes holds the commit point (and is redelivered after a restart,
 // with the records after it).
@@ -114,7 +115,7 @@ func (t *trigger) consumeUnordered(s sarama.ConsumerGroupSession, claim sarama.C
 	ctx := s.Context()
 	var (
 		wg      sync.WaitGroup
-		slots   = make(chan struct{}, unorderedInFlight)
+		slots   = make(chan struct{}, t.d.cfg.UnorderedInFlight)
 		tracker offsetTracker
 	)
 	defer wg.Wait()

@@ -7,7 +7,7 @@
 //     committed only after its event, and every earlier one of the partition, was delivered,
 //     filtered out, or written to the dead-letter sink (at-least-once, nothing skipped);
 //   - the annotation kafka.eventing.knative.dev/delivery.order: ordered delivers a partition
-//     one event at a time, in order; without it (or "unordered") up to 32 events of a
+//     one event at a time, in order; without it (or "unordered") up to UnorderedInFlight events of a
 //     partition are in flight at once, as the Kafka broker's default;
 //   - an event is POSTed in CloudEvents binary mode with "Prefer: reply"; 2xx is success;
 //     5xx, 404, 408, 409, 429 and transport errors (including the per-request timeout) are
@@ -55,6 +55,10 @@ type Config struct {
 	Subscribers Subscribers
 	// GroupPrefix prefixes consumer group ids: <prefix>-<namespace>-<name>.
 	GroupPrefix string
+	// UnorderedInFlight bounds the deliveries of one partition running at once for Triggers
+	// with unordered delivery (the Kafka broker's max.poll.records plays this part); 0 means
+	// DefaultUnorderedInFlight.
+	UnorderedInFlight int
 	// ShutdownGrace is how long an in-flight request may still run after Run's context is
 	// cancelled; after it the request is abandoned and its event redelivered on restart.
 	ShutdownGrace time.Duration
@@ -101,6 +105,12 @@ func New(cfg Config, m *Manifests) (*Dispatcher, error) {
 	}
 	if cfg.DeadLetterTopic == "" {
 		cfg.DeadLetterTopic = DefaultDeadLetterTopic
+	}
+	if cfg.UnorderedInFlight == 0 {
+		cfg.UnorderedInFlight = DefaultUnorderedInFlight
+	}
+	if cfg.UnorderedInFlight < 0 {
+		return nil, fmt.Errorf("unordered in-flight bound must be positive, got %d", cfg.UnorderedInFlight)
 	}
 	if cfg.GroupPrefix == "" {
 		cfg.GroupPrefix = DefaultGroupPrefix

@@ -10,6 +10,7 @@
 //	DISPATCHER_TRIGGERS     manifest files or directories, comma-separated (default eventing/config)
 //	DISPATCHER_SUBSCRIBERS  name=url list: persist=http://127.0.0.1:8082,guard=http://127.0.0.1:8083
 //	DISPATCHER_GROUP_PREFIX consumer group prefix (default trustplane-trigger)
+//	DISPATCHER_UNORDERED_IN_FLIGHT  deliveries in flight per partition for unordered Triggers (default 100)
 //	PORT, LOG_LEVEL, SHUTDOWN_TIMEOUT  as every function (/healthz, /readyz, /metrics on PORT)
 //
 // Example, from the repository root:
@@ -36,12 +37,16 @@ type config struct {
 	Triggers       string `envconfig:"DISPATCHER_TRIGGERS" default:"eventing/config"`
 	Subscribers    string `envconfig:"DISPATCHER_SUBSCRIBERS"`
 	GroupPrefix    string `envconfig:"DISPATCHER_GROUP_PREFIX" default:"trustplane-trigger"`
+	InFlight       int    `envconfig:"DISPATCHER_UNORDERED_IN_FLIGHT" default:"100"`
 	subscribers    dispatcher.Subscribers
 	brokers, paths []string
 }
 
 func (c *config) Validate() error {
 	errs := []error{c.Common.Validate()}
+	if c.InFlight < 1 || c.InFlight > 10000 {
+		errs = append(errs, errors.New("DISPATCHER_UNORDERED_IN_FLIGHT must be between 1 and 10000"))
+	}
 	c.brokers = splitList(c.KafkaBrokers)
 	if len(c.brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must list at least one host:port"))
@@ -83,11 +88,12 @@ func run(ctx context.Context) error {
 	}
 	srv := runtime.NewServer("dispatcher", cfg.Common, logger)
 	d, err := dispatcher.New(dispatcher.Config{
-		Brokers:         cfg.brokers,
-		Topic:           cfg.KafkaTopic,
-		DeadLetterTopic: cfg.KafkaDLQTopic,
-		Subscribers:     cfg.subscribers,
-		GroupPrefix:     cfg.GroupPrefix,
+		Brokers:           cfg.brokers,
+		Topic:             cfg.KafkaTopic,
+		DeadLetterTopic:   cfg.KafkaDLQTopic,
+		Subscribers:       cfg.subscribers,
+		GroupPrefix:       cfg.GroupPrefix,
+		UnorderedInFlight: cfg.InFlight,
 		// Half the shutdown budget for an in-flight request; the rest for committing offsets.
 		ShutdownGrace: cfg.ShutdownTimeout / 2,
 		Logger:        logger,
