@@ -36,6 +36,10 @@ const (
 	ExtProject = "projectid"
 	// ExtKeyID names the API key that posted the event (its public id, not the secret).
 	ExtKeyID = "keyid"
+	// ExtIngestTime is when ingest accepted the event. Stores use it as the row version, so
+	// that of two events writing the same row the one received last wins, whatever order they
+	// are delivered in.
+	ExtIngestTime = "ingesttime"
 )
 
 // Payload is the decoded data of a telemetry event.

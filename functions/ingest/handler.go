@@ -335,6 +335,7 @@ func prepare(e *cloudevents.Event, p auth.Principal) []catalog.Problem {
 	e.SetExtension(catalog.ExtProject, p.Project)
 	e.SetExtension(catalog.ExtKeyID, p.KeyID)
 	e.SetExtension(catalog.ExtPartitionKey, key)
+	e.SetExtension(catalog.ExtIngestTime, time.Now())
 	return nil
 }
 

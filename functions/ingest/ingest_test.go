@@ -229,6 +229,9 @@ func TestBinaryModeIsAcceptedAndStampedWithTheKeysTenant(t *testing.T) {
 	if got.ID() != "e-1" || ext[catalog.ExtTenant] != "acme" || ext[catalog.ExtProject] != "proj" || ext[catalog.ExtPartitionKey] != "trace-1" {
 		t.Fatalf("event in Kafka: id %s, extensions %v", got.ID(), ext)
 	}
+	if ext[catalog.ExtIngestTime] == nil {
+		t.Errorf("no %s extension: %v", catalog.ExtIngestTime, ext)
+	}
 	if ext[catalog.ExtKeyID] == "" || strings.Contains(fmt.Sprint(ext), f.keys.ingest) {
 		t.Fatalf("keyid extension wrong or the secret leaked: %v", ext)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustplane/trustplane/clickhouse"
@@ -80,7 +81,7 @@ func Rows(e cloudevents.Event, now time.Time) (clickhouse.Batch, error) {
 	}
 	env := clickhouse.Envelope{
 		TenantID: tenant, ProjectID: project, EventSource: e.Source(), EventID: e.ID(),
-		Version: uint64(now.UnixMilli()),
+		Version: uint64(receivedAt(e, now).UnixMilli()),
 	}
 	switch p := payload.(type) {
 	case *catalog.Trace:
@@ -123,6 +124,17 @@ func identity(e cloudevents.Event) (tenant, project string, err error) {
 		return "", "", errors.New("the event has no tenantid/projectid extensions: only events that came through ingest are stored")
 	}
 	return tenant, project, nil
+}
+
+// receivedAt is when ingest accepted the event; events that did not come through ingest (or
+// carry no valid time) get now.
+func receivedAt(e cloudevents.Event, now time.Time) time.Time {
+	if v, ok := e.Extensions()[catalog.ExtIngestTime]; ok {
+		if t, err := types.ToTime(v); err == nil && t.After(time.Unix(0, 0)) {
+			return t
+		}
+	}
+	return now
 }
 
 func nonNil(s []string) []string {

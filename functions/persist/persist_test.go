@@ -89,6 +89,12 @@ func TestRowsMapsEveryType(t *testing.T) {
 		o.Version != uint64(now.UnixMilli()) || o.EndTime.Sub(o.StartTime) != 2*time.Second || !o.CompletionStartTime.IsZero() {
 		t.Fatalf("observation row %+v", o)
 	}
+	received := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	withTime := telemetry("e4", catalog.TypeTrace, `{"id":"t2","timestamp":"2026-11-29T10:00:00Z"}`)
+	withTime.SetExtension(catalog.ExtIngestTime, received)
+	if b, err := Rows(withTime, now); err != nil || b.Traces[0].Version != uint64(received.UnixMilli()) {
+		t.Fatalf("version from ingesttime: %+v, %v", b, err)
+	}
 	b, err = Rows(telemetry("e2", catalog.TypeTrace, `{"id":"t1","timestamp":"2026-11-29T10:00:00Z","version":"7","tags":["x"]}`), now)
 	if err != nil || len(b.Traces) != 1 || b.Traces[0].AppVersion != "7" || b.Traces[0].Tags[0] != "x" {
 		t.Fatalf("trace rows %+v, %v", b, err)
