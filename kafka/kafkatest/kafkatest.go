@@ -360,7 +360,7 @@ func (b *Broker) javaCmd(nd *node, mainClass string, args ...string) *exec.Cmd {
 
 func (b *Broker) format(nd *node) error {
 	cmd := b.javaCmd(nd, "kafka.tools.StorageTool", "format",
-		"--cluster-id", b.clusterID,
+		"--cluster-id="+b.clusterID, // one argument: an id may start with "-"
 		"--config", filepath.Join(nd.dir, "server.properties"),
 		"--ignore-formatted")
 	out, err := cmd.CombinedOutput()
