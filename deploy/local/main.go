@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,7 +43,9 @@ type options struct {
 	dir, bin, triggers                                string
 	ingestPort, authPort, persistPort, dispatcherPort int
 	kafkaBrokers, clickhouseAddr                      string
+	tlsCert, tlsKey                                   string        // ingest serves HTTPS with these when set
 	ready                                             chan<- string // receives the demo key once everything is ready (tests)
+	started                                           func(function string, pid int)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.authPort, "auth-port", envInt("AUTH_PORT", 8081), "auth's port")
 	fs.IntVar(&o.persistPort, "persist-port", envInt("PERSIST_PORT", 8082), "persist's port")
 	fs.IntVar(&o.dispatcherPort, "dispatcher-port", envInt("DISPATCHER_PORT", 8083), "the dispatcher's port (health and metrics)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate file: ingest serves HTTPS (with -tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "private key file for -tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,7 +134,12 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 			"KAFKA_BROKERS=" + brokers, "DISPATCHER_TRIGGERS=" + o.triggers,
 			"DISPATCHER_SUBSCRIBERS=persist=" + local(o.persistPort),
 		}},
-		{name: "ingest", port: o.ingestPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort)}},
+		{name: "ingest", port: o.ingestPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort),
+			"TLS_CERT_FILE=" + o.tlsCert, "TLS_KEY_FILE=" + o.tlsKey}},
+	}
+	ingestURL := local(o.ingestPort)
+	if o.tlsCert != "" {
+		ingestURL = "https://127.0.0.1:" + strconv.Itoa(o.ingestPort)
 	}
 	g := &group{logger: logger, exited: make(chan string, len(procs))}
 	defer g.stop()
@@ -137,7 +147,10 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 		if err := g.start(ctx, o.bin, &procs[i], stderr); err != nil {
 			return err
 		}
-		if err := waitReady(ctx, local(procs[i].port)+"/readyz", g.exited); err != nil {
+		if o.started != nil {
+			o.started(procs[i].name, procs[i].cmd.Process.Pid)
+		}
+		if err := waitReady(ctx, readyURL(procs[i], o), g.exited); err != nil {
 			return fmt.Errorf("%s did not become ready: %w", procs[i].name, err)
 		}
 	}
@@ -159,8 +172,8 @@ Send a trace:
     -d '{"specversion":"1.0","id":"'$(date +%%s%%N)'","source":"/demo","type":"io.trustplane.telemetry.trace.v1","data":{"id":"trace-1","timestamp":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","name":"hello"}}'
 
 Ctrl-C stops everything.
-`, local(o.ingestPort), local(o.authPort), local(o.persistPort), local(o.dispatcherPort), brokers, o.triggers, chAddr,
-		keysFile, rec.ID, demoKey, local(o.ingestPort), demoKey)
+`, ingestURL, local(o.authPort), local(o.persistPort), local(o.dispatcherPort), brokers, o.triggers, chAddr,
+		keysFile, rec.ID, demoKey, ingestURL, demoKey)
 	if o.ready != nil {
 		o.ready <- demoKey
 	}
@@ -257,9 +270,19 @@ func (g *group) stop() {
 	}
 }
 
+// readyURL is where a function answers readiness; ingest answers over HTTPS when it has a
+// certificate.
+func readyURL(p proc, o options) string {
+	if p.name == "ingest" && o.tlsCert != "" {
+		return "https://127.0.0.1:" + strconv.Itoa(p.port) + "/readyz"
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(p.port) + "/readyz"
+}
+
 func waitReady(ctx context.Context, url string, exited <-chan string) error {
 	deadline := time.Now().Add(60 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
+	// Readiness is asked of our own child on loopback; its certificate may be self-signed.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	var last error
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(url)

@@ -18,6 +18,7 @@ import (
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/ingest"
 	"github.com/trustplane/trustplane/functions/persist"
+	"github.com/trustplane/trustplane/functions/router"
 	"github.com/trustplane/trustplane/kafka"
 )
 
@@ -34,6 +35,7 @@ var Functions = []Function{
 	{Name: "auth", Config: auth.Config{}},
 	{Name: "ingest", Config: ingest.Config{}},
 	{Name: "persist", Config: persist.Config{}},
+	{Name: "router", Config: router.Config{}},
 }
 
 // Public are the only Services that may be reachable from outside the cluster; every other

@@ -2,6 +2,7 @@ package manifests_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/trustplane/trustplane/deploy/manifests"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/router"
 )
 
 const root = "../.."
@@ -96,7 +98,15 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				mounts := mountSecrets(t, set, svc.Namespace, svc.Spec.Template.Spec.PodSpec)
+				mounts := mountVolumes(t, set, svc.Namespace, svc.Spec.Template.Spec.PodSpec)
+				local := func(path string) string {
+					for mount, dir := range mounts {
+						if strings.HasPrefix(path, mount+"/") {
+							return dir + strings.TrimPrefix(path, mount)
+						}
+					}
+					return path
+				}
 				// Only the manifest's values: unset whatever else the Config reads.
 				known, _ := manifests.EnvVars(fn.Config)
 				for k := range known {
@@ -106,12 +116,7 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 					}
 				}
 				for k, v := range env {
-					for path, dir := range mounts {
-						if strings.HasPrefix(v, path+"/") {
-							v = dir + strings.TrimPrefix(v, path)
-						}
-					}
-					t.Setenv(k, v)
+					t.Setenv(k, local(v))
 				}
 				cfg := reflect.New(reflect.TypeOf(fn.Config))
 				if err := envconfig.Process("", cfg.Interface()); err != nil {
@@ -120,9 +125,20 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 				if err := cfg.Interface().(interface{ Validate() error }).Validate(); err != nil {
 					t.Fatal(err)
 				}
-				if c, ok := cfg.Elem().Interface().(auth.Config); ok {
+				// The files the function reads at start are valid too.
+				switch c := cfg.Elem().Interface().(type) {
+				case auth.Config:
 					if _, err := auth.ReadKeyFile(c.KeysFile); err != nil {
 						t.Fatalf("the auth-keys Secret is not a valid key file: %v", err)
+					}
+				case router.Config:
+					data, err := os.ReadFile(c.RoutingFile)
+					if err != nil {
+						t.Fatal(err)
+					}
+					readFile := func(path string) ([]byte, error) { return os.ReadFile(local(path)) }
+					if _, err := router.ParseConfig(data, http.DefaultClient, os.Getenv, readFile); err != nil {
+						t.Fatalf("the router-routes ConfigMap: %v", err)
 					}
 				}
 			})
@@ -130,25 +146,37 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 	}
 }
 
-// mountSecrets writes each Secret volume of the pod into a temporary directory and returns
-// mount path -> directory.
-func mountSecrets(t *testing.T, set *manifests.Set, ns string, pod corev1.PodSpec) map[string]string {
+// mountVolumes writes each Secret and ConfigMap volume of the pod into a temporary directory,
+// as the kubelet would mount it, and returns mount path -> directory.
+func mountVolumes(t *testing.T, set *manifests.Set, ns string, pod corev1.PodSpec) map[string]string {
 	t.Helper()
+	files := func(v corev1.Volume) map[string][]byte {
+		out := map[string][]byte{}
+		for _, sec := range set.Secrets {
+			if v.Secret != nil && sec.Namespace == ns && sec.Name == v.Secret.SecretName {
+				out = sec.Data
+			}
+		}
+		for _, cm := range set.ConfigMaps {
+			if v.ConfigMap != nil && cm.Namespace == ns && cm.Name == v.ConfigMap.Name {
+				for k, data := range cm.Data {
+					out[k] = []byte(data)
+				}
+			}
+		}
+		return out
+	}
 	out := map[string]string{}
 	for _, ctr := range pod.Containers {
 		for _, m := range ctr.VolumeMounts {
 			for _, v := range pod.Volumes {
-				if v.Name != m.Name || v.Secret == nil {
+				if v.Name != m.Name {
 					continue
 				}
 				dir := t.TempDir()
-				for _, sec := range set.Secrets {
-					if sec.Namespace == ns && sec.Name == v.Secret.SecretName {
-						for k, data := range sec.Data {
-							if err := os.WriteFile(filepath.Join(dir, k), data, 0o600); err != nil {
-								t.Fatal(err)
-							}
-						}
+				for k, data := range files(v) {
+					if err := os.WriteFile(filepath.Join(dir, k), data, 0o600); err != nil {
+						t.Fatal(err)
 					}
 				}
 				out[m.MountPath] = dir

@@ -1,0 +1,185 @@
+package manifests_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/trustplane/trustplane/deploy/manifests"
+)
+
+// Each check fails on the breakage it is there for: a mutation of the dev overlay's objects
+// must produce an error naming the problem.
+func TestCheckCatchesBreakage(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(s *manifests.Set)
+		want   string
+	}{
+		{"trigger subscriber missing", func(s *manifests.Set) {
+			s.Triggers[0].Spec.Subscriber.Ref.Name = "nobody"
+		}, "subscriber Service trustplane/nobody does not exist"},
+		{"dead-letter sink missing", func(s *manifests.Set) {
+			s.KafkaSinks = nil
+		}, "dead-letter sink KafkaSink"},
+		{"required env var missing", func(s *manifests.Set) {
+			delete(configMap(t, s, "ingest-config").Data, "KAFKA_BROKERS")
+		}, "function ingest: its Config requires KAFKA_BROKERS"},
+		{"env var the code does not read", func(s *manifests.Set) {
+			configMap(t, s, "persist-config").Data["PERSIST_BATCH_WAIT"] = "1s"
+		}, "sets PERSIST_BATCH_WAIT, which its Config does not read"},
+		{"secret missing", func(s *manifests.Set) {
+			s.Secrets = dropSecret(s, "clickhouse-ingest")
+		}, "Secret trustplane/clickhouse-ingest has no key"},
+		{"secret volume missing", func(s *manifests.Set) {
+			s.Secrets = dropSecret(s, "auth-keys")
+		}, "Secret trustplane/auth-keys does not exist"},
+		{"clickhouse password secret missing", func(s *manifests.Set) {
+			s.Secrets = dropSecret(s, "clickhouse-users")
+		}, "Secret clickhouse/clickhouse-users does not exist"},
+		{"password with a newline", func(s *manifests.Set) {
+			secret(t, s, "clickhouse-ingest").Data["password"] = []byte("pw\n")
+		}, "has leading or trailing whitespace"},
+		{"replication factor above brokers", func(s *manifests.Set) {
+			s.KafkaTopics[0].Spec.Replicas = 4
+		}, "replicas 4 > 3 brokers"},
+		{"broker count off the sizing", func(s *manifests.Set) {
+			s.KafkaNodePools[0].Spec.Replicas = 1
+		}, "1 brokers, the sizing says 3"},
+		{"kafka volume off the sizing", func(s *manifests.Set) {
+			s.KafkaNodePools[0].Spec.Storage.Volumes[0].Size = "5Gi"
+		}, "volume 0 is 5Gi, the sizing says 10Gi"},
+		{"topic differs from kafka/topics.go", func(s *manifests.Set) {
+			s.KafkaTopics[0].Spec.Partitions = 6
+		}, "kafka/topics.go says"},
+		{"clickhouse layout off the sizing", func(s *manifests.Set) {
+			s.ClickHouses[0].Spec.Configuration.Clusters[0].Layout.ShardsCount = 1
+		}, "1 shards x 2 replicas, the sizing says 2 x 2"},
+		{"persist on another cluster name", func(s *manifests.Set) {
+			configMap(t, s, "persist-config").Data["CLICKHOUSE_CLUSTER"] = "other"
+		}, `CLICKHOUSE_CLUSTER "other"`},
+		{"ingest user may select", func(s *manifests.Set) {
+			s.ClickHouses[0].Spec.Configuration.Users["ingest/grants/query"] = []byte(`["GRANT INSERT, SELECT ON trustplane.*"]`)
+		}, "user ingest may only have"},
+		{"wrong bootstrap address", func(s *manifests.Set) {
+			configMap(t, s, "ingest-config").Data["KAFKA_BROKERS"] = "kafka:9092"
+		}, `KAFKA_BROKERS "kafka:9092"`},
+		{"broker on its own topic", func(s *manifests.Set) {
+			delete(s.Brokers[0].Annotations, "kafka.eventing.knative.dev/external.topic")
+		}, "want the events topic"},
+		{"internal function made public", func(s *manifests.Set) {
+			delete(s.ServiceNamed("persist").Labels, "networking.knative.dev/visibility")
+		}, "service persist: must be cluster-local"},
+		{"min-scale off the sizing", func(s *manifests.Set) {
+			s.ServiceNamed("ingest").Spec.Template.Annotations["autoscaling.knative.dev/min-scale"] = "0"
+		}, `min-scale is "0", the sizing says 1`},
+		{"no readiness probe", func(s *manifests.Set) {
+			s.ServiceNamed("auth").Spec.Template.Spec.Containers[0].ReadinessProbe = nil
+		}, "service auth: readiness probe must be GET /readyz"},
+		{"service without network policy", func(s *manifests.Set) {
+			s.NetworkPolicies = nil
+		}, "no NetworkPolicy selects it"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			set := render(t, "dev")
+			tc.mutate(set)
+			err := manifests.Check(set, manifests.Sizes["dev"])
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Decoding is strict and validates Knative objects like their webhooks.
+func TestDecodeRejects(t *testing.T) {
+	cases := []struct{ name, doc, want string }{
+		{"unknown field in a Knative Service", `
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: x, namespace: trustplane}
+spec:
+  template:
+    spec:
+      containerz: []
+`, "unknown field"},
+		{"bad autoscaling annotation", `
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: x, namespace: trustplane}
+spec:
+  template:
+    metadata:
+      annotations: {autoscaling.knative.dev/min-scale: "-1"}
+    spec:
+      containers: [{image: ko://github.com/trustplane/trustplane/functions/auth/cmd/auth}]
+`, "min-scale"},
+		{"unknown field in a KafkaTopic", `
+apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaTopic
+metadata: {name: t}
+spec: {topicName: t, partitions: 1, replica: 3}
+`, "unknown field"},
+		{"unknown field in a ClickHouseInstallation", `
+apiVersion: clickhouse.altinity.com/v1
+kind: ClickHouseInstallation
+metadata: {name: c}
+spec: {configuration: {clusterz: []}}
+`, "unknown field"},
+		{"trigger without broker", `
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: t, namespace: trustplane}
+spec:
+  subscriber: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: persist}}
+`, "broker"},
+		{"unknown kind", `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+`, "unknown kind"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := manifests.Decode(context.Background(), []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func configMap(t *testing.T, s *manifests.Set, name string) *corev1.ConfigMap {
+	t.Helper()
+	for _, cm := range s.ConfigMaps {
+		if cm.Name == name {
+			return cm
+		}
+	}
+	t.Fatalf("no ConfigMap %s", name)
+	return nil
+}
+
+func secret(t *testing.T, s *manifests.Set, name string) *corev1.Secret {
+	t.Helper()
+	for _, sec := range s.Secrets {
+		if sec.Name == name {
+			return sec
+		}
+	}
+	t.Fatalf("no Secret %s", name)
+	return nil
+}
+
+func dropSecret(s *manifests.Set, name string) []*corev1.Secret {
+	var out []*corev1.Secret
+	for _, sec := range s.Secrets {
+		if sec.Name != name {
+			out = append(out, sec)
+		}
+	}
+	return out
+}
