@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,9 +16,12 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/IBM/sarama"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/trustplane/trustplane/clickhouse/chtest"
 	"github.com/trustplane/trustplane/eventing/catalog"
+	tpkafka "github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
 
@@ -25,7 +29,7 @@ import (
 // child process built from its main package, the dispatcher following eventing/config), but
 // against a real Apache Kafka broker and a real ClickHouse server started here.
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,12 +40,15 @@ func freePort(t *testing.T) int {
 }
 
 type plane struct {
-	key    string
-	ingest string
-	db     ch.Conn
+	key     string
+	ingest  string
+	db      ch.Conn
+	brokers []string
+	pids    map[string]int
+	client  *http.Client
 }
 
-func startPlane(t *testing.T) plane {
+func startPlane(t testing.TB, tlsFiles ...string) plane {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -64,6 +71,12 @@ func startPlane(t *testing.T) plane {
 	}
 	ready := make(chan string, 1)
 	o.ready = ready
+	pids := map[string]int{}
+	o.started = func(name string, pid int) { pids[name] = pid }
+	scheme := "http"
+	if len(tlsFiles) == 2 {
+		o.tlsCert, o.tlsKey, scheme = tlsFiles[0], tlsFiles[1], "https"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	logs := &lockedBuffer{}
@@ -95,10 +108,11 @@ func startPlane(t *testing.T) plane {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return plane{key: key, ingest: fmt.Sprintf("http://127.0.0.1:%d", o.ingestPort), db: db}
+	return plane{key: key, ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
+		brokers: kafka.Addrs(), pids: pids, client: http.DefaultClient}
 }
 
-func (p plane) post(t *testing.T, key string, header map[string]string, body string) int {
+func (p plane) post(t testing.TB, key string, header map[string]string, body string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, p.ingest, strings.NewReader(body))
 	if err != nil {
@@ -110,18 +124,18 @@ func (p plane) post(t *testing.T, key string, header map[string]string, body str
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
 }
 
 // count returns how many rows of table carry the given event id, as analytics see them
 // (FINAL collapses duplicates).
-func (p plane) count(t *testing.T, table, column, id string) uint64 {
+func (p plane) count(t testing.TB, table, column, id string) uint64 {
 	t.Helper()
 	var n uint64
 	q := fmt.Sprintf("SELECT count() FROM trustplane.%s FINAL WHERE %s = ?", table, column)
@@ -132,7 +146,7 @@ func (p plane) count(t *testing.T, table, column, id string) uint64 {
 }
 
 // eventually polls until the count is want, or fails after a generous bound.
-func (p plane) eventually(t *testing.T, table, column, id string, want uint64) {
+func (p plane) eventually(t testing.TB, table, column, id string, want uint64) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -220,6 +234,70 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("trace-dup: %d physical rows before merge, 1 in query results", raw)
+
+	// An event that can never be stored (here: one written to the topic without coming through
+	// ingest, so it has no tenant) ends in the dead-letter topic with persist's reason.
+	poison := cloudevents.NewEvent()
+	poison.SetID("poison-1")
+	poison.SetSource("/e2e")
+	poison.SetType(catalog.TypeTrace)
+	_ = poison.SetData(cloudevents.ApplicationJSON, []byte(`{"id":"trace-poison","timestamp":"`+now+`"}`))
+	poison.SetExtension(catalog.ExtPartitionKey, "trace-poison")
+	producer, err := tpkafka.NewAsyncProducer(p.brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	if err := producer.Send(context.Background(), []cloudevents.Event{poison})[0]; err != nil {
+		t.Fatal(err)
+	}
+	dead := readDeadLetter(t, p.brokers, "poison-1")
+	ext := dead.Extensions()
+	reason, _ := base64.StdEncoding.DecodeString(fmt.Sprint(ext["knativeerrordata"]))
+	if fmt.Sprint(ext["knativeerrorcode"]) != "400" || !strings.Contains(string(reason), "tenantid") {
+		t.Fatalf("dead-lettered with %v, reason %q", ext, reason)
+	}
+	if n := p.count(t, "traces", "id", "trace-poison"); n != 0 {
+		t.Fatalf("poison event stored %d times", n)
+	}
+}
+
+// readDeadLetter waits for the event with the given id on the dead-letter topic.
+func readDeadLetter(t *testing.T, brokers []string, id string) *cloudevents.Event {
+	t.Helper()
+	consumer, err := sarama.NewConsumer(brokers, tpkafka.NewConfig("e2e-dlq-reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		parts, err := consumer.Partitions(tpkafka.DefaultDeadLetterTopic)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		for _, part := range parts {
+			pc, err := consumer.ConsumePartition(tpkafka.DefaultDeadLetterTopic, part, sarama.OffsetOldest)
+			if err != nil {
+				continue
+			}
+			for done := false; !done; {
+				select {
+				case m := <-pc.Messages():
+					if e, err := tpkafka.EventFromRecord(m); err == nil && e.ID() == id {
+						pc.Close()
+						return e
+					}
+				case <-time.After(300 * time.Millisecond):
+					done = true
+				}
+			}
+			pc.Close()
+		}
+	}
+	t.Fatalf("event %s never reached %s", id, tpkafka.DefaultDeadLetterTopic)
+	return nil
 }
 
 type lockedBuffer struct {
