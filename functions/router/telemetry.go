@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -33,6 +34,18 @@ type Recorder struct {
 
 	produced, failed, drops prometheus.Counter
 	queued                  prometheus.GaugeFunc
+	producedN, droppedN     atomic.Int64
+}
+
+// Stats are a recorder's totals so far.
+type Stats struct {
+	Produced, Dropped int64
+	Buffered          int
+}
+
+// Stats returns the totals: events acknowledged by Kafka, dropped, and waiting.
+func (r *Recorder) Stats() Stats {
+	return Stats{Produced: r.producedN.Load(), Dropped: r.droppedN.Load(), Buffered: len(r.buf)}
 }
 
 // NewRecorder starts the draining goroutine. capacity bounds the buffer; batch bounds one Send.
@@ -65,6 +78,7 @@ func (r *Recorder) Record(e cloudevents.Event) {
 	default:
 	}
 	r.drops.Inc()
+	r.droppedN.Add(1)
 	r.mu.Lock()
 	r.dropped++
 	if time.Since(r.lastLogged) >= r.logEvery {
@@ -73,9 +87,6 @@ func (r *Recorder) Record(e cloudevents.Event) {
 	}
 	r.mu.Unlock()
 }
-
-// Buffered is the number of events waiting.
-func (r *Recorder) Buffered() int { return len(r.buf) }
 
 func (r *Recorder) drain() {
 	defer close(r.stopped)
@@ -113,7 +124,7 @@ func (r *Recorder) send(batch []cloudevents.Event) {
 				pending = append(pending, batch[i])
 			}
 		}
-		r.produced.Add(float64(len(batch) - len(pending)))
+		r.countProduced(len(batch) - len(pending))
 		if len(pending) == 0 {
 			return
 		}
@@ -128,6 +139,11 @@ func (r *Recorder) send(batch []cloudevents.Event) {
 			return
 		}
 	}
+}
+
+func (r *Recorder) countProduced(n int) {
+	r.produced.Add(float64(n))
+	r.producedN.Add(int64(n))
 }
 
 // flush sends what is buffered once, at shutdown.
@@ -150,7 +166,7 @@ func (r *Recorder) flush(batch []cloudevents.Event) {
 			lost++
 		}
 	}
-	r.produced.Add(float64(len(batch) - lost))
+	r.countProduced(len(batch) - lost)
 	if lost > 0 {
 		r.failed.Add(float64(lost))
 		r.logger.Error("llm-call events lost at shutdown: Kafka did not acknowledge them", "events", lost)

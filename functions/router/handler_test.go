@@ -1,0 +1,170 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustplane/trustplane/kafka"
+	"github.com/trustplane/trustplane/kafka/kafkatest"
+)
+
+func TestBadInputGetsOpenAIErrors(t *testing.T) {
+	f := newFixture(t, fmt.Sprintf(mockRoute, "  key: {}"), Options{MaxRequestBytes: 2048})
+	cases := []struct {
+		name, key, ctype, body string
+		status                 int
+		errType, code, text    string
+		recorded               bool
+	}{
+		{"no key", "", "application/json", chatBody, 401, "invalid_request_error", "invalid_api_key", "missing Authorization", false},
+		{"key without llm scope", f.keys.ingestOnly, "application/json", chatBody, 403, "permission_error", "insufficient_scope", "scope", false},
+		{"malformed JSON", f.keys.llm, "application/json", `{"model":"gpt",`, 400, "invalid_request_error", "", "not a JSON object", true},
+		{"wrong field type", f.keys.llm, "application/json", `{"model":"gpt","messages":"hi"}`, 400, "invalid_request_error", "", "does not match", true},
+		{"no messages", f.keys.llm, "application/json", `{"model":"gpt","messages":[]}`, 400, "invalid_request_error", "", "messages", true},
+		{"bad role", f.keys.llm, "application/json", `{"model":"gpt","messages":[{"role":"wizard","content":"x"}]}`, 400, "invalid_request_error", "", "role", true},
+		{"unknown model", f.keys.llm, "application/json", `{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}`, 404, "invalid_request_error", "model_not_found", `"gpt-9" does not exist`, true},
+		{"oversize body", f.keys.llm, "application/json", `{"model":"gpt","messages":[{"role":"user","content":"` + strings.Repeat("x", 4096) + `"}]}`, 413, "invalid_request_error", "request_too_large", "2048 bytes", true},
+		{"not JSON", f.keys.llm, "text/plain", chatBody, 415, "invalid_request_error", "", "Content-Type", true},
+	}
+	recorded := 0
+	for _, c := range cases {
+		req, _ := http.NewRequest("POST", f.srv.URL+PathChat, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", c.ctype)
+		if c.key != "" {
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e errorBody
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		code := ""
+		if e.Error.Code != nil {
+			code = *e.Error.Code
+		}
+		if err != nil || resp.StatusCode != c.status || e.Error.Type != c.errType || code != c.code || !strings.Contains(e.Error.Message, c.text) {
+			t.Errorf("%s: status %d, error %+v (code %q), decode %v", c.name, resp.StatusCode, e.Error, code, err)
+		}
+		if c.recorded {
+			recorded++
+		}
+	}
+	// Every call made with a valid key is recorded, refused ones too.
+	for _, c := range f.calls(t, recorded) {
+		if c.Status != "invalid" || c.StatusCode < 400 || c.Error == "" {
+			t.Errorf("recorded %+v", c)
+		}
+	}
+}
+
+func TestModelsAndEmbeddingsEndpoints(t *testing.T) {
+	k := newKeys(t)
+	_, srv := serve(t, k, MockConfig, Options{})
+	resp, body := do(t, srv.URL, "GET", PathModels, k.llm, "")
+	var list modelList
+	if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != 200 || list.Object != "list" || len(list.Data) != 4 || list.Data[0].ID != "claude-sonnet" {
+		t.Errorf("models: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, srv.URL, "GET", PathModels, "", ""); resp.StatusCode != 401 {
+		t.Errorf("models without a key: %d", resp.StatusCode)
+	}
+	resp, body = do(t, srv.URL, "POST", PathEmbeddings, k.llm, `{"model":"text-embedding-3-small","input":["a","b"]}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"object":"embedding"`) {
+		t.Errorf("embeddings: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, srv.URL, "POST", PathEmbeddings, k.llm, `{"model":"text-embedding-3-small"}`); resp.StatusCode != 400 || !strings.Contains(string(body), "input is required") {
+		t.Errorf("embeddings without input: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestClientDisconnectMidStreamCancelsUpstreamAndIsRecorded(t *testing.T) {
+	cancelled := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte(`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"first"},"finish_reason":null}]}` + "\n\n"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the rest never comes; the gateway must cancel this request
+		close(cancelled)
+	})
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+PathChat, strings.NewReader(`{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+f.keys.llm)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, "first") {
+		t.Fatalf("first chunk: %q %v", line, err)
+	}
+	callID := resp.Header.Get(HeaderCallID)
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request was not cancelled")
+	}
+	c := f.calls(t, 1)[callID]
+	if c.Status != "cancelled" || c.StatusCode != 499 || !c.Stream || c.Latency.TTFTMs <= 0 || !strings.Contains(string(c.Output), "first") {
+		t.Errorf("recorded %+v output %s", c, c.Output)
+	}
+}
+
+func TestKafkaDownKeepsServingBuffersAndCountsDrops(t *testing.T) {
+	broker := kafkatest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic := kafka.Topic{Name: "router-down", Partitions: 1, ReplicationFactor: 1}
+	if err := kafka.EnsureTopics(ctx, broker.Addrs(), topic); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kafka.NewAsyncProducer(broker.Addrs(), kafka.WithTopic(topic.Name), kafka.WithAckTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rec := NewRecorder(p, 5, 1, slog.New(slog.DiscardHandler), nil)
+	k := newKeys(t)
+	_, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{Recorder: rec})
+
+	if err := broker.StopBroker(0); err != nil {
+		t.Fatal(err)
+	}
+	const calls = 30
+	for i := 0; i < calls; i++ {
+		if resp, body := do(t, srv.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
+			t.Fatalf("call %d while Kafka is down: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	st := rec.Stats()
+	if st.Dropped < calls-5-1 || st.Buffered > 5 || st.Produced != 0 {
+		t.Fatalf("%+v: the buffer holds 5 (and one batch in flight), the rest is dropped", st)
+	}
+	if err := broker.StartBroker(0); err != nil {
+		t.Fatal(err)
+	}
+	// Once Kafka is back, everything that was buffered is produced.
+	deadline := time.Now().Add(60 * time.Second)
+	for rec.Stats().Produced+st.Dropped < calls && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if produced := rec.Stats().Produced; produced+st.Dropped != calls {
+		t.Errorf("produced %d + dropped %d != %d calls", produced, st.Dropped, calls)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := rec.Close(sctx); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,244 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func twoTargets(strategy, a, b, extra string) string {
+	return fmt.Sprintf(`
+providers:
+  - {name: a, type: openai-compatible, base_url: %q}
+  - {name: b, type: openai-compatible, base_url: %q}
+models:
+  - name: gpt
+    strategy: %s
+    targets: [{provider: a, model: model-a, weight: 3}, {provider: b, model: model-b, weight: 1}]
+%s`, a, b, strategy, extra)
+}
+
+func TestFallbackOnRateLimitAndServerError(t *testing.T) {
+	for _, failure := range []http.HandlerFunc{
+		reply(429, `{"error":{"message":"rate limited","type":"requests"}}`, "Retry-After", "1"),
+		reply(503, `{"error":{"message":"unavailable"}}`),
+	} {
+		a, b := newUpstream(t, failure), newUpstream(t, reply(200, openAICompletion))
+		f := newFixture(t, twoTargets("priority", a.URL, b.URL, ""), Options{})
+		resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
+		if resp.StatusCode != 200 || a.count() != 1 || b.count() != 1 {
+			t.Fatalf("status %d (%s); upstream a %d, b %d requests", resp.StatusCode, body, a.count(), b.count())
+		}
+		c := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
+		if len(c.Attempts) != 2 || c.Attempts[0].Provider != "a" || c.Attempts[0].Status != "error" || c.Attempts[0].StatusCode == 0 ||
+			c.Attempts[1].Provider != "b" || c.Attempts[1].Status != "success" || c.Provider != "b" {
+			t.Errorf("attempts %+v", c.Attempts)
+		}
+	}
+}
+
+func TestRetryHonoursRetryAfter(t *testing.T) {
+	var first, second atomic.Int64
+	up := newUpstream(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			first.Store(time.Now().UnixNano())
+			reply(429, `{"error":{"message":"slow down"}}`, "Retry-After", "1")(w, r)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			second.Store(time.Now().UnixNano())
+			reply(200, openAICompletion)(w, r)
+		})
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{})
+	if resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if gap := time.Duration(second.Load() - first.Load()); gap < time.Second {
+		t.Errorf("retried after %s, before the 1s Retry-After", gap)
+	}
+	c := f.calls(t, 1)
+	for _, call := range c {
+		// The wait is neither provider nor gateway time.
+		if call.Latency.GatewayMs >= 1000 || call.Latency.TotalMs < 1000 {
+			t.Errorf("latency %+v", call.Latency)
+		}
+	}
+
+	// A Retry-After beyond max_backoff ends the retries: the client gets the 429 and the wait.
+	up2 := newUpstream(t, reply(429, `{"error":{"message":"come back later"}}`, "Retry-After", "120"))
+	f2 := newFixture(t, singleRoute("openai-compatible", up2.URL, ""), Options{})
+	resp, _ := f2.do(t, "POST", PathChat, f2.keys.llm, chatBody)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "120" || up2.count() != 1 {
+		t.Errorf("status %d Retry-After %q after %d attempts", resp.StatusCode, resp.Header.Get("Retry-After"), up2.count())
+	}
+}
+
+// hang answers only when the request is cancelled.
+func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+
+func TestTimeoutPerTarget(t *testing.T) {
+	a, b := newUpstream(t, hang), newUpstream(t, reply(200, openAICompletion))
+	routing := strings.Replace(twoTargets("priority", a.URL, b.URL, ""), "weight: 3}", "weight: 3, timeout: 200ms}", 1)
+	f := newFixture(t, routing, Options{})
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
+	if resp.StatusCode != 200 || b.count() != 1 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	c := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
+	if len(c.Attempts) != 2 || !strings.Contains(c.Attempts[0].Error, "deadline") || c.Attempts[0].StatusCode != 0 {
+		t.Errorf("attempts %+v", c.Attempts)
+	}
+
+	// With no target left, a timeout is a 504.
+	f2 := newFixture(t, strings.Replace(singleRoute("openai-compatible", a.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 100ms}", 1), Options{})
+	if resp, body := f2.do(t, "POST", PathChat, f2.keys.llm, chatBody); resp.StatusCode != 504 || !strings.Contains(string(body), "upstream_timeout") {
+		t.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+func TestCircuitBreakerShedsAFailingTargetAndProbesItBack(t *testing.T) {
+	var healthy atomic.Bool
+	a := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if healthy.Load() {
+			reply(200, openAICompletion)(w, r)
+			return
+		}
+		reply(500, `{"error":{"message":"down"}}`)(w, r)
+	})
+	b := newUpstream(t, reply(200, openAICompletion))
+	f := newFixture(t, twoTargets("priority", a.URL, b.URL, "circuit: {failure_threshold: 2, cooldown: 300ms}\n"), Options{})
+	call := func() {
+		t.Helper()
+		if resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody); resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	call()
+	call() // a's second consecutive failure opens its circuit
+	call()
+	call()
+	if a.count() != 2 || b.count() != 4 {
+		t.Fatalf("open circuit: a got %d requests (want 2), b %d (want 4)", a.count(), b.count())
+	}
+	healthy.Store(true)
+	time.Sleep(400 * time.Millisecond) // past the cooldown: the next call probes a
+	call()
+	call()
+	if a.count() != 4 || b.count() != 4 {
+		t.Errorf("after the probe: a got %d requests (want 4), b %d (want 4)", a.count(), b.count())
+	}
+	f.calls(t, 6)
+}
+
+func TestWeightedStrategySpreadsByWeight(t *testing.T) {
+	a, b := newUpstream(t, reply(200, openAICompletion)), newUpstream(t, reply(200, openAICompletion))
+	k := newKeys(t)
+	_, srv := serve(t, k, twoTargets("weighted", a.URL, b.URL, ""), Options{})
+	for i := 0; i < 200; i++ {
+		if resp, _ := do(t, srv.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
+			t.Fatal(resp.Status)
+		}
+	}
+	// Weights 3:1; both are used, a about three times as often.
+	if a.count()+b.count() != 200 || b.count() == 0 || a.count() < 2*b.count() {
+		t.Errorf("a served %d, b %d", a.count(), b.count())
+	}
+}
+
+func TestLeastLatencyPrefersTheFasterTarget(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		reply(200, openAICompletion)(w, r)
+	}
+	a, b := newUpstream(t, slow), newUpstream(t, reply(200, openAICompletion))
+	k := newKeys(t)
+	_, srv := serve(t, k, twoTargets("least-latency", a.URL, b.URL, ""), Options{})
+	for i := 0; i < 10; i++ {
+		if resp, _ := do(t, srv.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
+			t.Fatal(resp.Status)
+		}
+	}
+	// Each target is measured once, then the faster one takes every call.
+	if a.count() != 1 || b.count() != 9 {
+		t.Errorf("slow a served %d, fast b %d", a.count(), b.count())
+	}
+}
+
+func TestRoutingFileIsReloadedOnChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "routing.yaml")
+	write := func(s string) {
+		// Replace the file the way a ConfigMap update does: a new file renamed into place.
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf(mockRoute, "  key: {}"))
+	r, watch, err := LoadRouting(path, http.DefaultClient, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKeys(t)
+	gw, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{})
+	gw.SetRouting(r)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go watch(ctx, 20*time.Millisecond, gw.SetRouting)
+
+	models := func() string {
+		_, body := do(t, srv.URL, "GET", PathModels, k.llm, "")
+		return string(body)
+	}
+	eventually := func(want string) {
+		t.Helper()
+		for i := 0; i < 200 && !strings.Contains(models(), want); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !strings.Contains(models(), want) {
+			t.Fatalf("models %s never contained %s", models(), want)
+		}
+	}
+	write(strings.Replace(fmt.Sprintf(mockRoute, "  key: {}"), "  - name: gpt\n", "  - name: gpt-new\n    targets: [{provider: m, model: mock}]\n  - name: gpt\n", 1))
+	eventually(`"id":"gpt-new"`)
+	// A broken file is refused; the last good routing keeps serving.
+	write("models: [oops")
+	time.Sleep(200 * time.Millisecond)
+	if !strings.Contains(models(), `"id":"gpt-new"`) {
+		t.Errorf("a bad file replaced the routing: %s", models())
+	}
+}
+
+func TestParseConfigNamesEveryProblem(t *testing.T) {
+	_, err := ParseConfig([]byte(`
+providers:
+  - {name: o, type: openai}
+  - {name: x, type: bogus}
+  - {name: az, type: azure, api_key_env: MISSING}
+models:
+  - name: m
+    strategy: fastest
+    targets: [{provider: nope, model: q}]
+retry: {max_attempts: 99}
+limits: {tenant: {requests_per_minute: -1}}
+`), http.DefaultClient, func(string) string { return "" }, os.ReadFile)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"needs api_key_env", `"bogus"`, "MISSING", "fastest", `unknown provider "nope"`, "max_attempts", "limits.tenant"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "test-key") {
+		t.Error("a key leaked into an error")
+	}
+}
