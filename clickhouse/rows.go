@@ -104,10 +104,11 @@ type Batch struct {
 	Traces       []Trace
 	Observations []Observation
 	Scores       []Score
+	LLMCalls     []LLMCall
 }
 
 // Len is the number of rows in the batch.
-func (b Batch) Len() int { return len(b.Traces) + len(b.Observations) + len(b.Scores) }
+func (b Batch) Len() int { return len(b.Traces) + len(b.Observations) + len(b.Scores) + len(b.LLMCalls) }
 
 // Validate reports every row that cannot be stored, naming it by table and index.
 func (b Batch) Validate() error {
@@ -137,6 +138,9 @@ func (b Batch) Validate() error {
 			required("timestamp", s.Timestamp),
 			oneOf("data_type", s.DataType, DataTypeNumeric, DataTypeCategorical, DataTypeBoolean),
 			oneOf("source", s.Source, SourceAPI, SourceAnnotation, SourceEval)))
+	}
+	for i := range b.LLMCalls {
+		check("llm_calls", i, b.LLMCalls[i].validate())
 	}
 	return errors.Join(errs...)
 }

@@ -138,7 +138,7 @@ func (s *Store) Features() Features { return s.features }
 func (s *Store) MigrateOptions() Options { return Options{Database: s.db, Cluster: s.cluster} }
 
 // Write validates the whole batch, then sends one INSERT per non-empty table (traces,
-// observations, scores, in that order) and stops at the first failure.
+// observations, scores, llm_calls, in that order) and stops at the first failure.
 //
 // Each INSERT goes to the server as one block, which ClickHouse stores atomically per
 // partition (month): a table's rows are either all stored or, if they span months and the
@@ -162,7 +162,10 @@ func (s *Store) Write(ctx context.Context, b Batch) error {
 	if err := insert(ctx, s, TableObservations, observationColumns, b.Observations, func(o *Observation) []any { return o.values(now) }); err != nil {
 		return err
 	}
-	return insert(ctx, s, TableScores, scoreColumns, b.Scores, func(sc *Score) []any { return sc.values(now) })
+	if err := insert(ctx, s, TableScores, scoreColumns, b.Scores, func(sc *Score) []any { return sc.values(now) }); err != nil {
+		return err
+	}
+	return s.writeLLMCalls(ctx, b.LLMCalls, now)
 }
 
 // insert names the columns: without the list some servers (18.x) accept a batch with no
@@ -201,7 +204,7 @@ const (
 
 func (t Table) check() error {
 	switch t {
-	case TableTraces, TableObservations, TableScores:
+	case TableTraces, TableObservations, TableScores, TableLLMCalls:
 		return nil
 	}
 	return fmt.Errorf("clickhouse: unknown table %q", string(t))

@@ -1,0 +1,55 @@
+package clickhouse
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLLMCallsRoundTrip(t *testing.T) {
+	s := openMigrated(t)
+	ctx := context.Background()
+	ts := time.Date(2026, 11, 3, 10, 20, 30, 0, time.UTC)
+	call := LLMCall{
+		Envelope: Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-1", EventSource: "/trustplane/router", EventID: "call-1",
+			Version: 1700000000001, Metadata: map[string]string{"k": "v"}},
+		TraceID: "trace-1", Timestamp: ts, Endpoint: "chat.completions", ModelRequested: "gpt", ModelServed: "claude-sonnet-4-5",
+		Provider: "anthropic", Status: LLMCallSuccess, StatusCode: 200, Stream: true, Attempts: 2,
+		AttemptsJSON: `[{"provider":"openai","status":"error"},{"provider":"anthropic","status":"success"}]`, UserID: "u-1",
+		PromptTokens: 12, CompletionTokens: 30, TotalTokens: 42, InputCost: 0.1, OutputCost: 0.2, TotalCost: 0.30000000000000004,
+		LatencyMs: 860.25, GatewayMs: 0.375, ProviderMs: 852.5, TTFTMs: 210, Capture: "truncated",
+		Input: `[{"role":"user","content":"hi"}]`, Output: `{"role":"assistant","content":"héllo ✓"}`,
+	}
+	refused := LLMCall{Envelope: Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-2", Version: 1700000000002},
+		Timestamp: ts.Add(time.Minute), Endpoint: "embeddings", ModelRequested: "emb", Status: LLMCallRateLimited, StatusCode: 429,
+		Error: "rate limit reached"}
+	if err := s.Write(ctx, Batch{LLMCalls: []LLMCall{call, refused}}); err != nil {
+		t.Fatal(err)
+	}
+	// A redelivery of the same call with a later version replaces it.
+	again := call
+	again.Version++
+	if err := s.Write(ctx, Batch{LLMCalls: []LLMCall{again}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LLMCalls(ctx, "acme", "proj-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []LLMCall{again, refused}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read back\n%+v\nwant\n%+v", got, want)
+	}
+	if n, err := s.CountRows(ctx, TableLLMCalls, "acme"); err != nil || n != 2 {
+		t.Errorf("count = %d, %v", n, err)
+	}
+}
+
+func TestLLMCallsAreValidated(t *testing.T) {
+	err := Batch{LLMCalls: []LLMCall{{Envelope: Envelope{TenantID: "a", ProjectID: "p", ID: "c"}, Endpoint: "chat.completions", Status: "ok"}}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "llm_calls[0]: timestamp is required") || !strings.Contains(err.Error(), `got "ok"`) {
+		t.Errorf("err = %v", err)
+	}
+}
