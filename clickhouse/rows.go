@@ -108,7 +108,9 @@ type Batch struct {
 }
 
 // Len is the number of rows in the batch.
-func (b Batch) Len() int { return len(b.Traces) + len(b.Observations) + len(b.Scores) + len(b.LLMCalls) }
+func (b Batch) Len() int {
+	return len(b.Traces) + len(b.Observations) + len(b.Scores) + len(b.LLMCalls)
+}
 
 // Validate reports every row that cannot be stored, naming it by table and index.
 func (b Batch) Validate() error {
