@@ -159,6 +159,7 @@ func (g *GroupCommit) insert(reqs []*request, rows int) {
 		merged.Traces = append(merged.Traces, r.batch.Traces...)
 		merged.Observations = append(merged.Observations, r.batch.Observations...)
 		merged.Scores = append(merged.Scores, r.batch.Scores...)
+		merged.LLMCalls = append(merged.LLMCalls, r.batch.LLMCalls...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.InsertTimeout)
 	defer cancel()

@@ -5,6 +5,7 @@ package persist
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,11 +109,31 @@ func Rows(e cloudevents.Event, now time.Time) (clickhouse.Batch, error) {
 			StringValue: p.StringValue, DataType: defaultString(p.DataType, "NUMERIC"), Source: defaultString(p.Source, "API"),
 			Comment: p.Comment, Timestamp: p.Timestamp,
 		})
+	case *catalog.LLMCall:
+		env.ID, env.Metadata = p.ID, p.Metadata
+		b.LLMCalls = append(b.LLMCalls, llmCallRow(env, p))
 	default:
 		return b, fmt.Errorf("event type %q is not stored by persist", e.Type())
 	}
 	// Checked per delivery, so that one bad event never fails the insert it would share.
 	return b, b.Validate()
+}
+
+func llmCallRow(env clickhouse.Envelope, p *catalog.LLMCall) clickhouse.LLMCall {
+	attempts, _ := json.Marshal(p.Attempts)
+	if p.Attempts == nil {
+		attempts = []byte("[]")
+	}
+	return clickhouse.LLMCall{
+		Envelope: env, TraceID: p.TraceID, Timestamp: p.Timestamp, Endpoint: p.Endpoint,
+		ModelRequested: p.ModelRequested, ModelServed: p.ModelServed, Provider: p.Provider,
+		Status: p.Status, StatusCode: uint16(p.StatusCode), Error: p.Error, Stream: p.Stream,
+		Attempts: uint16(len(p.Attempts)), AttemptsJSON: string(attempts), UserID: p.User,
+		PromptTokens: p.Usage.PromptTokens, CompletionTokens: p.Usage.CompletionTokens, TotalTokens: p.Usage.TotalTokens,
+		InputCost: p.Cost.Input, OutputCost: p.Cost.Output, TotalCost: p.Cost.Total,
+		LatencyMs: p.Latency.TotalMs, GatewayMs: p.Latency.GatewayMs, ProviderMs: p.Latency.ProviderMs, TTFTMs: p.Latency.TTFTMs,
+		Capture: p.Capture, Input: string(p.Input), Output: string(p.Output),
+	}
 }
 
 // identity reads the tenant and project ingest stamped on the event from the API key.
