@@ -42,6 +42,7 @@ func freePort(t testing.TB) int {
 type plane struct {
 	key     string
 	ingest  string
+	router  string
 	db      ch.Conn
 	brokers []string
 	pids    map[string]int
@@ -56,7 +57,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	}
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+"/", "./functions/auth/cmd/auth", "./functions/ingest/cmd/ingest",
-		"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher")
+		"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -66,7 +67,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 
 	o := options{
 		dir: t.TempDir(), bin: bin, triggers: filepath.Join(root, "eventing", "config"),
-		ingestPort: freePort(t), authPort: freePort(t), persistPort: freePort(t), dispatcherPort: freePort(t),
+		ingestPort: freePort(t), authPort: freePort(t), persistPort: freePort(t), dispatcherPort: freePort(t), routerPort: freePort(t),
 		kafkaBrokers: strings.Join(kafka.Addrs(), ","), clickhouseAddr: chs.Addr(),
 	}
 	ready := make(chan string, 1)
@@ -108,7 +109,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return plane{key: key, ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
+	return plane{key: key, router: fmt.Sprintf("http://127.0.0.1:%d", o.routerPort), ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
 		brokers: kafka.Addrs(), pids: pids, client: http.DefaultClient}
 }
 

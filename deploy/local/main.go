@@ -42,6 +42,7 @@ func main() {
 type options struct {
 	dir, bin, triggers                                string
 	ingestPort, authPort, persistPort, dispatcherPort int
+	routerPort                                        int
 	kafkaBrokers, clickhouseAddr                      string
 	tlsCert, tlsKey                                   string        // ingest serves HTTPS with these when set
 	ready                                             chan<- string // receives the demo key once everything is ready (tests)
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.authPort, "auth-port", envInt("AUTH_PORT", 8081), "auth's port")
 	fs.IntVar(&o.persistPort, "persist-port", envInt("PERSIST_PORT", 8082), "persist's port")
 	fs.IntVar(&o.dispatcherPort, "dispatcher-port", envInt("DISPATCHER_PORT", 8083), "the dispatcher's port (health and metrics)")
+	fs.IntVar(&o.routerPort, "router-port", envInt("ROUTER_PORT", 8084), "router's port (public OpenAI-compatible LLM gateway)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate file: ingest serves HTTPS (with -tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key file for -tls-cert")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +138,8 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 		}},
 		{name: "ingest", port: o.ingestPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort),
 			"TLS_CERT_FILE=" + o.tlsCert, "TLS_KEY_FILE=" + o.tlsKey}},
+		// Without ROUTER_CONFIG in the environment, router serves its built-in mock models.
+		{name: "router", port: o.routerPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort)}},
 	}
 	ingestURL := local(o.ingestPort)
 	if o.tlsCert != "" {
@@ -160,6 +164,7 @@ trustplane is running.
   auth        %s
   persist     %s
   dispatcher  %s  (Kafka %s -> Triggers in %s)
+  router      %s  (OpenAI-compatible LLM gateway; mock models unless ROUTER_CONFIG is set)
   ClickHouse  %s  (native protocol)
 
 Demo API key (tenant demo, project demo; shown once, stored hashed in %s, id %s):
@@ -171,9 +176,15 @@ Send a trace:
     -H 'Content-Type: application/cloudevents+json' \
     -d '{"specversion":"1.0","id":"'$(date +%%s%%N)'","source":"/demo","type":"io.trustplane.telemetry.trace.v1","data":{"id":"trace-1","timestamp":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","name":"hello"}}'
 
+Call an LLM through router (any OpenAI SDK works: base URL %s/v1, the key above):
+  curl %s/v1/chat/completions \
+    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+
 Ctrl-C stops everything.
-`, ingestURL, local(o.authPort), local(o.persistPort), local(o.dispatcherPort), brokers, o.triggers, chAddr,
-		keysFile, rec.ID, demoKey, ingestURL, demoKey)
+`, ingestURL, local(o.authPort), local(o.persistPort), local(o.dispatcherPort), brokers, o.triggers,
+		local(o.routerPort), chAddr, keysFile, rec.ID, demoKey, ingestURL, demoKey,
+		local(o.routerPort), local(o.routerPort), demoKey)
 	if o.ready != nil {
 		o.ready <- demoKey
 	}
