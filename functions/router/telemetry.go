@@ -88,6 +88,9 @@ func (r *Recorder) Record(e cloudevents.Event) {
 	r.mu.Unlock()
 }
 
+// lingerTime is how long the first event of a batch waits for others.
+const lingerTime = 5 * time.Millisecond
+
 func (r *Recorder) drain() {
 	defer close(r.stopped)
 	batch := make([]cloudevents.Event, 0, r.batch)
@@ -99,15 +102,21 @@ func (r *Recorder) drain() {
 			r.flush(batch[:0])
 			return
 		}
+		// Linger briefly so that events trickling in share one Send: fewer, larger produce
+		// requests cost the gateway less CPU than one per call.
+		linger := time.NewTimer(lingerTime)
+	fill:
 		for len(batch) < r.batch {
 			select {
 			case e := <-r.buf:
 				batch = append(batch, e)
-				continue
-			default:
+			case <-linger.C:
+				break fill
+			case <-r.done:
+				break fill
 			}
-			break
 		}
+		linger.Stop()
 		r.send(batch)
 	}
 }

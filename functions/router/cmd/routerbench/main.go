@@ -1,0 +1,340 @@
+// Command routerbench measures router's gateway overhead: the same open-loop load (requests
+// started at a fixed rate whatever the answers do) is sent to a mock OpenAI upstream directly
+// and through a router process in front of it, non-streaming and streaming, and the latency
+// percentiles are compared. It also samples the router's resident memory.
+//
+// Everything router needs runs in this process: the mock upstream, the auth function (a real
+// key store) and an embedded Kafka-protocol broker for the llm-call events.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/kafka"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "routerbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	routerBin := flag.String("router", "bin/router", "the router binary")
+	duration := flag.Duration("duration", 5*time.Second, "how long each rate is held")
+	ratesFlag := flag.String("rates", "1000,5000", "request rates to measure, per second")
+	flag.Parse()
+	var rates []int
+	for _, s := range strings.Split(*ratesFlag, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || r <= 0 {
+			return fmt.Errorf("bad rate %q", s)
+		}
+		rates = append(rates, r)
+	}
+
+	dir, err := os.MkdirTemp("", "routerbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	upstream := httptest.NewServer(http.HandlerFunc(mockUpstream))
+	defer upstream.Close()
+	authURL, key, closeAuth, err := startAuth()
+	if err != nil {
+		return err
+	}
+	defer closeAuth()
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Partitions: 3})
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = kafka.EnsureTopics(ctx, broker.Addrs(), kafka.EventsTopic().ForBrokers(1))
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	routing := filepath.Join(dir, "routing.yaml")
+	if err := os.WriteFile(routing, []byte(fmt.Sprintf(`
+providers: [{name: mock, type: openai-compatible, base_url: %q}]
+models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
+`, upstream.URL+"/v1")), 0o600); err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(*routerBin)
+	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "AUTH_URL="+authURL, "KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
+		"ROUTER_CONFIG="+routing, "LOG_LEVEL=warn", "ROUTER_CAPTURE=truncated")
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w (run make build first)", *routerBin, err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	routerURL := "http://127.0.0.1:" + strconv.Itoa(port)
+	if err := waitReady(routerURL + "/readyz"); err != nil {
+		return err
+	}
+
+	// Connections are capped so that a stall cannot open thousands of them; requests then
+	// queue in the client, and that wait counts in their latency.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512, IdleConnTimeout: time.Minute}}
+	targets := []target{{"direct", upstream.URL + "/v1/chat/completions", ""}, {"router", routerURL + "/v1/chat/completions", "Bearer " + key}}
+	bodies := map[bool][]byte{
+		false: []byte(`{"model":"bench","messages":[{"role":"user","content":"Say hello in five words."}]}`),
+		true:  []byte(`{"model":"bench","stream":true,"messages":[{"role":"user","content":"Say hello in five words."}]}`),
+	}
+	// Warm up connections and the auth cache.
+	load(client, targets, bodies[false], 200, time.Second)
+
+	fmt.Printf("gateway overhead, %s per run, on %s\n\n", *duration, machine())
+	fmt.Println("| rate (req/s) | mode | direct p50 | router p50 | overhead p50 | direct p99 | router p99 | overhead p99 | errors | router RSS peak |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	for _, rate := range rates {
+		for _, stream := range []bool{false, true} {
+			sampler := startRSS(cmd.Process.Pid)
+			res := load(client, targets, bodies[stream], rate, *duration)
+			rss := sampler.stop()
+			mode := "non-streaming"
+			if stream {
+				mode = "streaming"
+			}
+			fmt.Printf("| %d | %s | %s | %s | **%s** | %s | %s | **%s** | %d / %d | %.1f MiB |\n", rate, mode,
+				ms(res[0].p50), ms(res[1].p50), ms(res[1].p50-res[0].p50),
+				ms(res[0].p99), ms(res[1].p99), ms(res[1].p99-res[0].p99),
+				res[0].errors+res[1].errors, res[0].n+res[1].n, float64(rss)/(1<<20))
+		}
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
+
+func machine() string {
+	cpus := 0
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cpus = strings.Count(string(b), "processor\t:")
+	}
+	return fmt.Sprintf("%d CPUs (load generator, mock upstream, auth, Kafka and router share them)", cpus)
+}
+
+const completion = `{"id":"chatcmpl-bench","object":"chat.completion","created":1764410400,"model":"bench-upstream",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, nice to meet."},"finish_reason":"stop"}],` +
+	`"usage":{"prompt_tokens":14,"completion_tokens":6,"total_tokens":20}}`
+
+var chunks = func() [][]byte {
+	var out [][]byte
+	for i, w := range []string{"Hello", " there,", " nice", " to", " meet."} {
+		role := ""
+		if i == 0 {
+			role = `"role":"assistant",`
+		}
+		out = append(out, []byte(fmt.Sprintf(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1764410400,"model":"bench-upstream","choices":[{"index":0,"delta":{%s"content":%q},"finish_reason":null}],"usage":null}`+"\n\n", role, w)))
+	}
+	out = append(out,
+		[]byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1764410400,"model":"bench-upstream","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}`+"\n\n"),
+		[]byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1764410400,"model":"bench-upstream","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":6,"total_tokens":20}}`+"\n\n"),
+		[]byte("data: [DONE]\n\n"))
+	return out
+}()
+
+// mockUpstream answers like OpenAI, instantly: a completion, or a stream of chunks.
+func mockUpstream(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if !bytes.Contains(body, []byte(`"stream":true`)) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, completion)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	f := w.(http.Flusher)
+	for _, c := range chunks {
+		_, _ = w.Write(c)
+		f.Flush()
+	}
+}
+
+func startAuth() (url, key string, stop func(), err error) {
+	pepper, err := auth.NewPepper(bytes.Repeat([]byte("b"), 32))
+	if err != nil {
+		return "", "", nil, err
+	}
+	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "bench", Scopes: []auth.Scope{auth.ScopeLLM}}, time.Now(), func(string) bool { return false })
+	if err != nil {
+		return "", "", nil, err
+	}
+	store, err := auth.NewStore(pepper, []auth.Record{rec})
+	if err != nil {
+		return "", "", nil, err
+	}
+	h, err := runtime.CloudEventsHandler(context.Background(), auth.NewHandler(store, slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return "", "", nil, err
+	}
+	srv := httptest.NewServer(h)
+	return srv.URL, key, srv.Close, nil
+}
+
+type target struct {
+	name, url, authz string
+}
+
+type result struct {
+	n, errors int
+	p50, p99  time.Duration
+}
+
+// load sends requests to the targets in turn, starting them at rate per second per target
+// for d whatever the answers do (open loop), and measures each from its start to the end of
+// its body. Interleaving makes every target see the same machine: on a shared machine the
+// background load changes from second to second.
+func load(client *http.Client, targets []target, body []byte, rate int, d time.Duration) []result {
+	perTarget := int(float64(rate) * d.Seconds())
+	total := perTarget * len(targets)
+	lat := make([]time.Duration, total)
+	failed := make([]bool, total)
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate*len(targets))
+	start := time.Now()
+	for i := 0; i < total; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func(i int, tg target) {
+			defer wg.Done()
+			t0 := time.Now()
+			req, _ := http.NewRequest(http.MethodPost, tg.url, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if tg.authz != "" {
+				req.Header.Set("Authorization", tg.authz)
+			}
+			resp, err := client.Do(req)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = errors.New(resp.Status)
+				}
+			}
+			lat[i], failed[i] = time.Since(t0), err != nil
+		}(i, targets[i%len(targets)])
+	}
+	wg.Wait()
+	out := make([]result, len(targets))
+	for k := range targets {
+		var ok []time.Duration
+		for i := k; i < total; i += len(targets) {
+			if failed[i] {
+				out[k].errors++
+				continue
+			}
+			ok = append(ok, lat[i])
+		}
+		sort.Slice(ok, func(i, j int) bool { return ok[i] < ok[j] })
+		out[k].n = perTarget
+		if len(ok) > 0 {
+			out[k].p50, out[k].p99 = ok[len(ok)*50/100], ok[min(len(ok)-1, len(ok)*99/100)]
+		}
+	}
+	return out
+}
+
+// rssSampler records the highest VmRSS of a process.
+type rssSampler struct {
+	done chan struct{}
+	peak chan int64
+}
+
+func startRSS(pid int) *rssSampler {
+	s := &rssSampler{done: make(chan struct{}), peak: make(chan int64, 1)}
+	go func() {
+		var peak int64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, vmRSS(pid))
+			select {
+			case <-s.done:
+				s.peak <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() int64 {
+	close(s.done)
+	return <-s.peak
+}
+
+func vmRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func waitReady(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("router at %s not ready", url)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
