@@ -378,11 +378,12 @@ prices:
   mock-claude-sonnet: {input_per_mtok: 3, output_per_mtok: 15}
 `
 
-// configSource loads the routing file and reloads it when its content changes (a ConfigMap
-// update swaps the mounted file). A bad new file is logged and the last good one kept.
+// configSource loads the routing file and reloads it when its content, or the content of a
+// provider key file it names, changes (a ConfigMap or Secret update swaps the mounted files). A
+// bad new version is logged and the last good one kept.
 type configSource struct {
 	path   string
-	load   func([]byte) (*Routing, error)
+	load   func(data []byte, readFile func(string) ([]byte, error)) (*Routing, error)
 	logger *slog.Logger
 	sum    [sha256.Size]byte
 }
@@ -392,11 +393,21 @@ func (c *configSource) read() (*Routing, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("routing config: %w", err)
 	}
-	sum := sha256.Sum256(data)
+	// The fingerprint covers the file and every key file read while loading it.
+	h := sha256.New()
+	h.Write(data)
+	readFile := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(name)
+		h.Write([]byte(name))
+		h.Write(b)
+		return b, err
+	}
+	r, err := c.load(data, readFile)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
 	if sum == c.sum {
 		return nil, false, nil
 	}
-	r, err := c.load(data)
 	if err != nil {
 		return nil, false, err
 	}
@@ -428,10 +439,12 @@ func (c *configSource) watch(ctx context.Context, interval time.Duration, instal
 // LoadRouting reads the routing file, or the built-in mock routing when path is empty. watch,
 // nil for the mock routing, polls the file and installs each valid new version.
 func LoadRouting(path string, client *http.Client, logger *slog.Logger) (*Routing, func(ctx context.Context, interval time.Duration, install func(*Routing)), error) {
-	load := func(data []byte) (*Routing, error) { return ParseConfig(data, client, os.Getenv, os.ReadFile) }
+	load := func(data []byte, readFile func(string) ([]byte, error)) (*Routing, error) {
+		return ParseConfig(data, client, os.Getenv, readFile)
+	}
 	if path == "" {
 		logger.Warn("ROUTER_CONFIG is not set: serving the built-in mock models (no real provider is called)")
-		r, err := load([]byte(MockConfig))
+		r, err := load([]byte(MockConfig), os.ReadFile)
 		return r, nil, err
 	}
 	src := &configSource{path: path, load: load, logger: logger}

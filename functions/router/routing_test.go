@@ -242,3 +242,41 @@ limits: {tenant: {requests_per_minute: -1}}
 		t.Error("a key leaked into an error")
 	}
 }
+
+func TestRotatedProviderKeyIsReloaded(t *testing.T) {
+	up := newUpstream(t, reply(200, openAICompletion))
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "openai")
+	if err := os.WriteFile(keyFile, []byte("sk-old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "routing.yaml")
+	routing := fmt.Sprintf("providers: [{name: p, type: openai, base_url: %q, api_key_file: %q}]\nmodels: [{name: gpt, targets: [{provider: p, model: m}]}]\n", up.URL, keyFile)
+	if err := os.WriteFile(path, []byte(routing), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, watch, err := LoadRouting(path, http.DefaultClient, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKeys(t)
+	gw, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{})
+	gw.SetRouting(r)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go watch(ctx, 20*time.Millisecond, gw.SetRouting)
+	do(t, srv.URL, "POST", PathChat, k.llm, chatBody)
+	if err := os.WriteFile(keyFile, []byte("sk-new\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		do(t, srv.URL, "POST", PathChat, k.llm, chatBody)
+		if up.request(up.count()-1).header.Get("Authorization") == "Bearer sk-new" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if first, last := up.request(0).header.Get("Authorization"), up.request(up.count()-1).header.Get("Authorization"); first != "Bearer sk-old" || last != "Bearer sk-new" {
+		t.Errorf("first call used %q, last %q", first, last)
+	}
+}
