@@ -3,8 +3,9 @@
 // The installation's ClickHouse cluster on this machine: the cluster name, layout and macros
 // are read from clickhouse/operator's ClickHouseInstallation (as rendered by the production
 // overlay) and given to 2 x 2 local servers and ZooKeeper; the cluster-mode migrations run with
-// that cluster name and rows written through the Distributed table land on both shards and on
-// both replicas of each. Run with `make rehearse-cluster`.
+// that cluster name; rows written through the Distributed table land on both shards and on both
+// replicas of each; a replica stopped while writes go on catches up once restarted. Run with
+// `make rehearse-cluster`.
 package manifests_test
 
 import (
@@ -66,18 +67,44 @@ func TestRehearseManifestCluster(t *testing.T) {
 	if err := clickhouse.Migrate(ctx, st.Conn(), st.MigrateOptions()); err != nil {
 		t.Fatal(err)
 	}
-	const n = 2000
-	var b clickhouse.Batch
-	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
-	for i := 0; i < n; i++ {
-		b.Traces = append(b.Traces, clickhouse.Trace{
-			Envelope:  clickhouse.Envelope{TenantID: "tenant-rehearsal", ProjectID: "p", ID: fmt.Sprintf("trace-%d", i), EventSource: "/rehearsal", EventID: fmt.Sprintf("e-%d", i)},
-			Timestamp: at.Add(time.Duration(i) * time.Millisecond), Name: "t",
-		})
+	write := func(from, n int) {
+		t.Helper()
+		var b clickhouse.Batch
+		at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+		for i := from; i < from+n; i++ {
+			b.Traces = append(b.Traces, clickhouse.Trace{
+				Envelope:  clickhouse.Envelope{TenantID: "tenant-rehearsal", ProjectID: "p", ID: fmt.Sprintf("trace-%d", i), EventSource: "/rehearsal", EventID: fmt.Sprintf("e-%d", i)},
+				Timestamp: at.Add(time.Duration(i) * time.Millisecond), Name: "t",
+			})
+		}
+		if err := st.Write(ctx, b); err != nil {
+			t.Fatalf("write rows %d-%d: %v", from, from+n-1, err)
+		}
 	}
-	if err := st.Write(ctx, b); err != nil {
+	write(0, 2000)
+	if total := converged(t, lc, cluster); total != 2000 {
+		t.Fatalf("shards hold %d rows in all, want 2000", total)
+	}
+
+	// The last replica of the last shard stops; writes go on through its shard's other
+	// replica, and once restarted it catches up.
+	last, lastReplica := cluster.Shards-1, cluster.Replicas-1
+	if err := lc.Node(last, lastReplica).Stop(); err != nil {
 		t.Fatal(err)
 	}
+	write(2000, 2000)
+	if err := lc.Restart(ctx, last, lastReplica); err != nil {
+		t.Fatal(err)
+	}
+	if total := converged(t, lc, cluster); total != 4000 {
+		t.Fatalf("after the restart the shards hold %d rows in all, want 4000", total)
+	}
+}
+
+// converged waits until every replica of each shard holds as many rows as the shard's first
+// replica, checks that every shard has rows, and returns the rows of all shards.
+func converged(t *testing.T, lc *localserver.LocalCluster, cluster manifests.Cluster) uint64 {
+	t.Helper()
 	var total uint64
 	for s := 0; s < cluster.Shards; s++ {
 		first := localTraces(t, lc.Node(s, 0).Addr())
@@ -96,9 +123,7 @@ func TestRehearseManifestCluster(t *testing.T) {
 			}
 		}
 	}
-	if total != n {
-		t.Fatalf("shards hold %d rows in all, want %d", total, n)
-	}
+	return total
 }
 
 func conn(t *testing.T, addr string) ch.Conn {
