@@ -3,7 +3,9 @@ package router
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 )
 
@@ -36,4 +38,42 @@ func BenchmarkChatThroughGateway(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStreamThroughGateway is one streamed call (seven chunks) through the gateway.
+func BenchmarkStreamThroughGateway(b *testing.B) {
+	var events []string
+	for i := 0; i < 5; i++ {
+		events = append(events, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"word "},"finish_reason":null}],"usage":null}`)
+	}
+	events = append(events, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}`, "data: [DONE]")
+	up := newUpstream(&testing.T{}, sse(events...))
+	var conns atomic.Int64
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	defer up.Close()
+	k := newKeys(&testing.T{})
+	_, srv := serve(&testing.T{}, k, singleRoute("openai-compatible", up.URL, ""), Options{})
+	defer srv.Close()
+	body := []byte(`{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", srv.URL+PathChat, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+k.llm)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	b.ReportMetric(float64(conns.Load()), "upstream-conns")
 }

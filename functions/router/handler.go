@@ -388,9 +388,11 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 			streamErr = err
 			break
 		}
-		if err := rc.Flush(); err != nil {
-			streamErr = err
-			break
+		if bs, ok := s.(bufferedStream); !ok || !bs.Buffered() {
+			if err := rc.Flush(); err != nil {
+				streamErr = err
+				break
+			}
 		}
 		start := time.Now()
 		chunk, streamErr = s.Next()

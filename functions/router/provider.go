@@ -55,6 +55,13 @@ type ChunkStream interface {
 	Close() error
 }
 
+// bufferedStream is a ChunkStream that can tell whether more of the stream has already
+// arrived: the gateway then writes the next chunk before flushing, saving a write per chunk
+// without ever holding back a chunk that is waiting on the provider.
+type bufferedStream interface {
+	Buffered() bool
+}
+
 // UpstreamError is a failed attempt: an HTTP error answer, or no answer (Err).
 type UpstreamError struct {
 	Provider   string
@@ -205,6 +212,9 @@ type sseReader struct {
 }
 
 func newSSEReader(r io.Reader) *sseReader { return &sseReader{r: bufio.NewReaderSize(r, 16<<10)} }
+
+// Buffered reports whether bytes of the stream are already read but not yet parsed.
+func (s *sseReader) Buffered() bool { return s.r.Buffered() > 0 }
 
 // Next returns the next event with data, or io.EOF.
 func (s *sseReader) Next() (sseEvent, error) {

@@ -448,6 +448,7 @@ func (s *anthropicStream) Next() (Chunk, error) {
 			}
 		case "message_stop":
 			s.done = true
+			drain(s.body)
 			u := s.usage.openAI()
 			return s.chunk(nil, nil, &u)
 		case "error":
@@ -462,6 +463,8 @@ func (s *anthropicStream) Next() (Chunk, error) {
 }
 
 func (s *anthropicStream) Close() error { return s.body.Close() }
+
+func (s *anthropicStream) Buffered() bool { return s.sse.Buffered() }
 
 func (p *anthropicProvider) Embed(context.Context, string, *EmbeddingRequest) (*EmbedResult, error) {
 	return nil, &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest, Message: "this model's provider (Anthropic) has no embeddings API"}

@@ -114,6 +114,7 @@ func (s *openAIStream) Next() (Chunk, error) {
 		}
 		data := bytes.TrimSpace(ev.Data)
 		if bytes.Equal(data, doneMarker) {
+			drain(s.body)
 			return Chunk{}, io.EOF
 		}
 		if len(data) == 0 {
@@ -136,6 +137,8 @@ func (s *openAIStream) Next() (Chunk, error) {
 }
 
 func (s *openAIStream) Close() error { return s.body.Close() }
+
+func (s *openAIStream) Buffered() bool { return s.sse.Buffered() }
 
 func (p *openAIProvider) Embed(ctx context.Context, model string, req *EmbeddingRequest) (*EmbedResult, error) {
 	body, err := withFields(req.raw, map[string]any{"model": model})
@@ -161,6 +164,10 @@ func (p *openAIProvider) Embed(ctx context.Context, model string, req *Embedding
 	}
 	return res, nil
 }
+
+// drain reads what is left of a finished stream (the chunked-encoding end), so that closing it
+// returns the connection to the pool instead of closing it.
+func drain(body io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10)) }
 
 // trimBase normalises a configured base URL.
 func trimBase(u string) string { return strings.TrimRight(u, "/") }
