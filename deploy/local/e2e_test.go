@@ -47,6 +47,7 @@ type plane struct {
 	brokers []string
 	pids    map[string]int
 	client  *http.Client
+	persist string // persist's base URL, for its metrics
 }
 
 func startPlane(t testing.TB, tlsFiles ...string) plane {
@@ -110,7 +111,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	}
 	t.Cleanup(func() { db.Close() })
 	return plane{key: key, router: fmt.Sprintf("http://127.0.0.1:%d", o.routerPort), ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
-		brokers: kafka.Addrs(), pids: pids, client: http.DefaultClient}
+		brokers: kafka.Addrs(), pids: pids, client: http.DefaultClient, persist: fmt.Sprintf("http://127.0.0.1:%d", o.persistPort)}
 }
 
 func (p plane) post(t testing.TB, key string, header map[string]string, body string) int {

@@ -123,8 +123,12 @@ func New(cfg Config, m *Manifests) (*Dispatcher, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
+		// Keep a connection for every delivery that can be in flight: with fewer idle
+		// connections than concurrent requests, each request beyond them dials a new
+		// connection and closes it after, which costs more than the delivery itself.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
+		tr.MaxIdleConns = 0 // no overall limit; the per-host one below bounds it
+		tr.MaxIdleConnsPerHost = 8192
 		client = &http.Client{Transport: tr}
 	}
 	met, err := newMetrics(cfg.Metrics)

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
+)
+
+// BenchmarkEndToEnd posts telemetry over HTTPS to ingest, in batches of 100 events (one trace
+// and 99 observations of it), at a fixed rate, with Kafka, ClickHouse, every function and the
+// load generator on this machine. It reports:
+//   - sustained events/s at full load: events accepted divided by the time from the first post
+//     to the last row being queryable;
+//   - freshness at half of that load: time from the 202 to all rows of a batch being queryable
+//     (polled every 50 ms, so each sample is late by up to 50 ms);
+//   - each function's peak RSS.
+//
+// Run with: go test -run '^$' -bench EndToEnd -benchtime 1x -timeout 30m ./deploy/local/
+// (E2E_RATE and E2E_SECONDS change the full load and its duration.)
+func BenchmarkEndToEnd(b *testing.B) {
+	rate := envOr("E2E_RATE", 10000)
+	seconds := envOr("E2E_SECONDS", 20)
+	cert, key := selfSigned(b)
+	p := startPlane(b, cert, key)
+	p.client = &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: certPool(b, cert)},
+		MaxIdleConnsPerHost: 64,
+	}}
+
+	for range b.N {
+		full := p.load(b, "full", rate, seconds)
+		b.ReportMetric(full.sustained, "sustained-events/s")
+		b.ReportMetric(full.posted, "posted-events/s")
+		half := p.load(b, "half", rate/2, seconds)
+		b.ReportMetric(half.sustained, "half-load-sustained-events/s")
+		b.ReportMetric(half.freshness(0.50), "freshness-p50-ms")
+		b.ReportMetric(half.freshness(0.99), "freshness-p99-ms")
+	}
+	rows, inserts := p.persistInserts(b)
+	b.ReportMetric(rows/inserts, "rows/insert")
+	for name, pid := range p.pids {
+		b.ReportMetric(peakRSS(b, pid), name+"-peak-RSS-MiB")
+		b.ReportMetric(cpuSeconds(b, pid), name+"-CPU-s")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+type loadResult struct {
+	sustained, posted float64
+	fresh             []time.Duration
+}
+
+func (r loadResult) freshness(q float64) float64 {
+	slices.Sort(r.fresh)
+	return float64(r.fresh[int(q*float64(len(r.fresh)-1))].Microseconds()) / 1000
+}
+
+const batchEvents = 100
+
+// load posts rate events/s for the given seconds (open loop: a post starts on schedule whether
+// or not earlier ones finished, up to 256 in flight) and waits until every accepted event is
+// queryable.
+func (p plane) load(b *testing.B, run string, rate, seconds int) loadResult {
+	posts := rate * seconds / batchEvents
+	interval := time.Second / time.Duration(rate/batchEvents)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var (
+		mu       sync.Mutex
+		accepted = map[string]time.Time{} // batch trace id -> when its 202 arrived
+		failed   atomic.Int64
+		retried  atomic.Int64
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, 256)
+	)
+	start := time.Now()
+	for i := range posts {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			trace := fmt.Sprintf("%s-%d-%d", run, start.UnixNano(), i)
+			body := batchBody(trace, now)
+			// A 503 says "not stored, retry after": a client does, re-sending the whole batch
+			// (accepted events in it are de-duplicated).
+			for attempt := 0; ; attempt++ {
+				req, _ := http.NewRequest(http.MethodPost, p.ingest, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+p.key)
+				req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+				resp, err := p.client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					break
+				}
+				if resp.StatusCode != http.StatusServiceUnavailable || attempt == 5 {
+					failed.Add(1)
+					return
+				}
+				retried.Add(1)
+				wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+				time.Sleep(time.Duration(wait) * time.Second)
+			}
+			mu.Lock()
+			accepted[trace] = time.Now()
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	postedFor := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		b.Errorf("%s: %d of %d posts failed", run, f, posts)
+	}
+	b.Logf("%s: %d posts of %d events in %s, %d retried after a 503", run, posts, batchEvents, postedFor.Round(time.Millisecond), retried.Load())
+
+	// Poll ClickHouse until every accepted batch is complete.
+	var fresh []time.Duration
+	pending := map[string]time.Time{}
+	for k, v := range accepted {
+		pending[k] = v
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		rows, err := p.db.Query(context.Background(),
+			"SELECT trace_id FROM trustplane.observations WHERE tenant_id = 'demo' AND trace_id LIKE ? GROUP BY trace_id HAVING uniqExact(id) = ?",
+			run+"-%", uint64(batchEvents-1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen := time.Now()
+		for rows.Next() {
+			var trace string
+			if err := rows.Scan(&trace); err != nil {
+				b.Fatal(err)
+			}
+			if at, ok := pending[trace]; ok {
+				fresh = append(fresh, seen.Sub(at))
+				delete(pending, trace)
+			}
+		}
+		rows.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(pending) > 0 {
+		b.Fatalf("%s: %d accepted batches never became queryable", run, len(pending))
+	}
+	total := float64(len(accepted) * batchEvents)
+	return loadResult{
+		sustained: total / time.Since(start).Seconds(),
+		posted:    total / postedFor.Seconds(),
+		fresh:     fresh,
+	}
+}
+
+func batchBody(trace, now string) []byte {
+	var sb strings.Builder
+	sb.WriteString("[")
+	sb.WriteString(ce(trace, catalog.TypeTrace, `{"id":"`+trace+`","timestamp":"`+now+`","name":"bench","user_id":"u-1"}`))
+	for j := 1; j < batchEvents; j++ {
+		sb.WriteString(",")
+		sb.WriteString(ce(fmt.Sprintf("%s-o%d", trace, j), catalog.TypeObservation, fmt.Sprintf(
+			`{"id":"%s-o%d","trace_id":"%s","type":"GENERATION","name":"chat","start_time":"%s","model":"gpt-4o-mini",`+
+				`"input":[{"role":"user","content":"What is the capital of France?"}],"output":{"role":"assistant","content":"Paris."},`+
+				`"usage":{"prompt_tokens":14,"completion_tokens":2,"total_tokens":16},"cost":{"total":0.0000033}}`, trace, j, trace, now)))
+	}
+	sb.WriteString("]")
+	return []byte(sb.String())
+}
+
+// persistInserts reads persist's batch_rows histogram: rows written and inserts made.
+func (p plane) persistInserts(b *testing.B) (rows, inserts float64) {
+	resp, err := http.Get(p.persist + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			switch f[0] {
+			case "trustplane_persist_batch_rows_sum":
+				rows, _ = strconv.ParseFloat(f[1], 64)
+			case "trustplane_persist_batch_rows_count":
+				inserts, _ = strconv.ParseFloat(f[1], 64)
+			}
+		}
+	}
+	return rows, inserts
+}
+
+func envOr(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// peakRSS reads a process's high-water resident set size (VmHWM) in MiB.
+func peakRSS(b *testing.B, pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	b.Fatalf("no VmHWM for pid %d", pid)
+	return 0
+}
+
+// cpuSeconds is the user and system CPU time a process used so far.
+func cpuSeconds(b *testing.B, pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which is in parentheses and may hold spaces).
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // clock ticks; 100 per second on Linux
+}
+
+func selfSigned(b *testing.B) (certFile, keyFile string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ingest"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func certPool(b *testing.B, certFile string) *x509.CertPool {
+	raw, err := os.ReadFile(certFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		b.Fatal("certificate not added")
+	}
+	return pool
+}
