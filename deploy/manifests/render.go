@@ -1,9 +1,7 @@
 package manifests
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -16,9 +14,10 @@ var Overlays = []string{"dev", "production"}
 
 // RenderOptions change how an overlay is rendered.
 type RenderOptions struct {
-	// ExampleSecrets renders a missing file F from F.example instead of failing, so that an
-	// overlay whose Secrets come from files the operator writes (production) can be rendered
-	// and checked without them. Never use it for what is applied to a cluster.
+	// ExampleSecrets reads every file F that has an F.example beside it from F.example, so
+	// that an overlay whose Secrets come from files the operator writes (production) renders
+	// the same, and can be checked, whether or not those files exist. Never use it for what
+	// is applied to a cluster.
 	ExampleSecrets bool
 }
 
@@ -41,15 +40,13 @@ func Render(dir string, opts RenderOptions) ([]byte, error) {
 	return out, nil
 }
 
-// exampleFS reads F.example where F does not exist. kustomize resolves every file it loads
-// through CleanedAbs before reading it, so redirecting that one call is enough.
+// exampleFS reads F.example in place of F wherever F.example exists. kustomize resolves every
+// file it loads through CleanedAbs before reading it, so redirecting that one call is enough.
 type exampleFS struct{ filesys.FileSystem }
 
 func (e exampleFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Stat(path + ".example"); err == nil {
-			return e.FileSystem.CleanedAbs(path + ".example")
-		}
+	if _, err := os.Stat(path + ".example"); err == nil {
+		return e.FileSystem.CleanedAbs(path + ".example")
 	}
 	return e.FileSystem.CleanedAbs(path)
 }
