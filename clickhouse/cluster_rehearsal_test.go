@@ -43,6 +43,10 @@ func TestClusterRehearsal(t *testing.T) {
 	for s := 0; s < 2; s++ {
 		for r := 0; r < 2; r++ {
 			conn := nodeConn(t, c.Node(s, r).Addr())
+			plan, err := Render(Features{}, Options{Cluster: c.Name()})
+			if err != nil {
+				t.Fatal(err)
+			}
 			var tables, migrations uint64
 			if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = 'trustplane' AND name IN ('traces', 'traces_local', 'observations', 'observations_local', 'scores', 'scores_local')").Scan(&tables); err != nil {
 				t.Fatal(err)
@@ -52,7 +56,7 @@ func TestClusterRehearsal(t *testing.T) {
 			}
 			waitFor(t, fmt.Sprintf("schema_migrations on shard %d replica %d", s+1, r+1), func() bool {
 				err := conn.QueryRow(ctx, "SELECT count() FROM trustplane.schema_migrations FINAL").Scan(&migrations)
-				return err == nil && migrations == 3
+				return err == nil && migrations == uint64(len(plan.Migrations))
 			})
 		}
 	}
