@@ -13,6 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 include kafka/kafka.mk
 include clickhouse/clickhouse.mk
 include deploy/deploy.mk
+include functions/router/router.mk
 
 .PHONY: all build run deps test test-short lint fuzz bench clean
 
