@@ -89,7 +89,7 @@ func (r *Recorder) Record(e cloudevents.Event) {
 }
 
 // lingerTime is how long the first event of a batch waits for others.
-const lingerTime = 5 * time.Millisecond
+const lingerTime = 50 * time.Millisecond
 
 func (r *Recorder) drain() {
 	defer close(r.stopped)

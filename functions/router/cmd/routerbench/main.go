@@ -44,6 +44,7 @@ func run() error {
 	routerBin := flag.String("router", "bin/router", "the router binary")
 	duration := flag.Duration("duration", 5*time.Second, "how long each rate is held")
 	ratesFlag := flag.String("rates", "1000,5000", "request rates to measure, per second")
+	sequential := flag.Bool("sequential", false, "measure direct, then router, each alone at the rate (default: alternate requests between them, each at the rate)")
 	flag.Parse()
 	var rates []int
 	for _, s := range strings.Split(*ratesFlag, ",") {
@@ -118,15 +119,28 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 	// Warm up connections and the auth cache.
 	load(client, targets, bodies[false], 200, time.Second)
 
-	fmt.Printf("gateway overhead, %s per run, on %s\n\n", *duration, machine())
-	fmt.Println("| rate (req/s) | mode | direct p50 | router p50 | overhead p50 | direct p99 | router p99 | overhead p99 | in-router mean | errors | router RSS peak |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	how := "direct and router requests alternating, each at the rate"
+	if *sequential {
+		how = "direct alone, then router alone, each at the rate"
+	}
+	fmt.Printf("gateway overhead, %s per step, %s, on %s\n\n", *duration, how, machine())
+	fmt.Println("| rate (req/s) | mode | direct p50 | router p50 | overhead p50 | direct p99 | router p99 | overhead p99 | in-router mean | router CPU per call | errors | router RSS peak |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, rate := range rates {
 		for _, stream := range []bool{false, true} {
 			sampler := startRSS(cmd.Process.Pid)
 			sum0, n0 := overheadTotals(routerURL)
-			res := load(client, targets, bodies[stream], rate, *duration)
+			cpu0 := cpuTime(cmd.Process.Pid)
+			var res []result
+			if *sequential {
+				for _, tg := range targets {
+					res = append(res, load(client, []target{tg}, bodies[stream], rate, *duration)...)
+				}
+			} else {
+				res = load(client, targets, bodies[stream], rate, *duration)
+			}
 			sum1, n1 := overheadTotals(routerURL)
+			cpuPerCall := (cpuTime(cmd.Process.Pid) - cpu0) / time.Duration(max(1, n1-n0))
 			rss := sampler.stop()
 			inRouter := time.Duration(0)
 			if n1 > n0 {
@@ -136,9 +150,9 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 			if stream {
 				mode = "streaming"
 			}
-			fmt.Printf("| %d | %s | %s | %s | **%s** | %s | %s | **%s** | %s | %d / %d | %.1f MiB |\n", rate, mode,
+			fmt.Printf("| %d | %s | %s | %s | **%s** | %s | %s | **%s** | %s | %s | %d / %d | %.1f MiB |\n", rate, mode,
 				ms(res[0].p50), ms(res[1].p50), ms(res[1].p50-res[0].p50),
-				ms(res[0].p99), ms(res[1].p99), ms(res[1].p99-res[0].p99), ms(inRouter),
+				ms(res[0].p99), ms(res[1].p99), ms(res[1].p99-res[0].p99), ms(inRouter), ms(cpuPerCall),
 				res[0].errors+res[1].errors, res[0].n+res[1].n, float64(rss)/(1<<20))
 		}
 	}
@@ -319,6 +333,23 @@ func vmRSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuTime is the user plus system CPU time a process has used (/proc/<pid>/stat, in clock
+// ticks of 10ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start after the last ')'.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // overheadTotals reads router's own measure of its overhead (total minus provider time) from
