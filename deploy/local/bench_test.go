@@ -25,7 +25,10 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
 	"github.com/trustplane/trustplane/eventing/catalog"
+	tpkafka "github.com/trustplane/trustplane/kafka"
 )
 
 // BenchmarkEndToEnd posts telemetry over HTTPS to ingest, in batches of 100 events (one trace
@@ -64,6 +67,68 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.ReportMetric(peakRSS(b, pid), name+"-peak-RSS-MiB")
 		b.ReportMetric(cpuSeconds(b, pid), name+"-CPU-s")
 	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkDeliveryPath measures persist's delivery path: events already in the broker topic
+// (produced as ingest produces them), delivered by the dispatcher as Trigger deliveries over
+// HTTP to persist (unordered, DISPATCHER_UNORDERED_IN_FLIGHT=100 per partition, 12 partitions),
+// until every row is queryable in ClickHouse.
+func BenchmarkDeliveryPath(b *testing.B) {
+	const events = 50000
+	p := startPlane(b)
+	producer, err := tpkafka.NewAsyncProducer(p.brokers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer producer.Close()
+	now := time.Now().UTC()
+	for n := range b.N {
+		trace := fmt.Sprintf("delivery-%d-%d", now.UnixNano(), n)
+		batch := make([]cloudevents.Event, events)
+		for i := range batch {
+			e := cloudevents.NewEvent()
+			e.SetID(fmt.Sprintf("%s-%d", trace, i))
+			e.SetSource("/bench")
+			e.SetType(catalog.TypeObservation)
+			_ = e.SetData(cloudevents.ApplicationJSON, []byte(fmt.Sprintf(
+				`{"id":"%s-o%d","trace_id":"%s-%d","type":"GENERATION","start_time":"%s","model":"gpt-4o-mini","usage":{"total_tokens":16}}`,
+				trace, i, trace, i%500, now.Format(time.RFC3339Nano))))
+			e.SetExtension(catalog.ExtTenant, "demo")
+			e.SetExtension(catalog.ExtProject, "demo")
+			e.SetExtension(catalog.ExtPartitionKey, fmt.Sprintf("%s-%d", trace, i%500))
+			batch[i] = e
+		}
+		start := time.Now()
+		for i := 0; i < events; i += 1000 {
+			for _, err := range producer.Send(context.Background(), batch[i:i+1000]) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		produced := time.Since(start)
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			var n uint64
+			if err := p.db.QueryRow(context.Background(), "SELECT count() FROM trustplane.observations WHERE trace_id LIKE ?", trace+"-%").Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			if n >= events {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d rows stored", n, events)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
+		b.Logf("%d events produced in %s, all stored after %s", events, produced.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	}
+	rows, inserts := p.persistInserts(b)
+	b.ReportMetric(rows/inserts, "rows/insert")
+	b.ReportMetric(cpuSeconds(b, p.pids["dispatcher"]), "dispatcher-CPU-s")
+	b.ReportMetric(cpuSeconds(b, p.pids["persist"]), "persist-CPU-s")
 	b.ReportMetric(0, "ns/op")
 }
 
