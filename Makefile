@@ -15,7 +15,7 @@ include clickhouse/clickhouse.mk
 include deploy/deploy.mk
 include functions/router/router.mk
 
-.PHONY: all build run deps test test-short lint fuzz bench clean
+.PHONY: all build run deps test lint fuzz bench bench-ingest bench-persist bench-dispatcher bench-e2e clean
 
 all: build
 
@@ -50,6 +50,23 @@ fuzz:
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# Every benchmark beside its reference, in one run each (see the README's performance section).
+# Not part of `make test`: timings belong here, never in tests.
+bench: bench-ingest bench-persist bench-dispatcher bench-e2e
+
+bench-ingest: deps
+	$(GO) test -p 1 -run '^$$' -bench BenchmarkIngest -benchtime 20000x ./functions/ingest/
+
+bench-persist: deps
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x ./functions/persist/
+
+bench-dispatcher: deps
+	$(GO) test -p 1 -run '^$$' -bench BenchmarkDispatch -benchtime 20000x ./eventing/dispatcher/
+
+# E2E_RATE (10000 events/s) and E2E_SECONDS (20) set the full load of the end-to-end run.
+bench-e2e: deps
+	$(GO) test -p 1 -run '^$$' -bench 'BenchmarkDeliveryPath|BenchmarkEndToEnd' -benchtime 1x -timeout 30m ./deploy/local/
 
 clean:
 	rm -rf $(BIN) .run
