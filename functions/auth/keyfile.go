@@ -56,8 +56,9 @@ const (
 // Limits are per-key limits enforced by the functions that serve the key (the router). Zero means
 // no limit of that kind.
 type Limits struct {
-	RequestsPerMinute int64 `json:"requests_per_minute,omitempty"`
-	TokensPerMinute   int64 `json:"tokens_per_minute,omitempty"`
+	RequestsPerMinute int64   `json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int64   `json:"tokens_per_minute,omitempty"`
+	USDPerDay         float64 `json:"usd_per_day,omitempty"`
 }
 
 // Record is one key in the key file. It holds the key's hash, never the key.
@@ -156,7 +157,7 @@ func (r Record) validate() []error {
 	if len(r.Description) > maxDescriptionLen {
 		bad("description", "longer than %d bytes", maxDescriptionLen)
 	}
-	if r.Limits != nil && (r.Limits.RequestsPerMinute < 0 || r.Limits.TokensPerMinute < 0) {
+	if r.Limits != nil && (r.Limits.RequestsPerMinute < 0 || r.Limits.TokensPerMinute < 0 || r.Limits.USDPerDay < 0) {
 		bad("limits", "must not be negative")
 	}
 	return errs
