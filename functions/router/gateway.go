@@ -264,9 +264,9 @@ func backoff(base time.Duration, n int) time.Duration {
 // scopes are the limits that apply to a principal calling model.
 func (cfg *Routing) scopes(p auth.Principal, model string) []scopeLimit {
 	key := cfg.limits.Key
-	if p.Limits != nil {
-		// The key's own limits (from its record) take precedence; the budget stays the default.
-		key.RequestsPerMinute, key.TokensPerMinute = p.Limits.RequestsPerMinute, p.Limits.TokensPerMinute
+	if l := p.Limits; l != nil {
+		// A key with limits in its record has exactly those (zero: none of that kind).
+		key = Limit{RequestsPerMinute: l.RequestsPerMinute, TokensPerMinute: l.TokensPerMinute, USDPerDay: l.USDPerDay}
 	}
 	tenant, ok := cfg.limits.Tenants[p.Tenant]
 	if !ok {

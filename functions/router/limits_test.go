@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/router/redistest"
 )
 
@@ -188,5 +189,22 @@ func TestDailyBudget(t *testing.T) {
 	}
 	if resp, _ := do(t, srv.URL, "GET", PathModels, k.llm, ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("listing models is not limited: %d", resp.StatusCode)
+	}
+}
+
+func TestScopesUseTheKeyRecordsLimits(t *testing.T) {
+	cfg := mustRouting(t, fmt.Sprintf(mockRoute, "  key: {requests_per_minute: 100, tokens_per_minute: 1000, usd_per_day: 5}\n  tenants: {acme: {usd_per_day: 50}}\n  models: {gpt: {requests_per_minute: 7}}"))
+	own := cfg.scopes(auth.Principal{KeyID: "k1", Tenant: "acme", Limits: &auth.Limits{RequestsPerMinute: 2, USDPerDay: 0.5}}, "gpt")
+	want := []scopeLimit{
+		{id: "key:k1", limit: Limit{RequestsPerMinute: 2, USDPerDay: 0.5}},
+		{id: "tenant:acme", limit: Limit{USDPerDay: 50}},
+		{id: "model:gpt", limit: Limit{RequestsPerMinute: 7}},
+	}
+	if fmt.Sprint(own) != fmt.Sprint(want) {
+		t.Errorf("scopes %v, want %v", own, want)
+	}
+	def := cfg.scopes(auth.Principal{KeyID: "k2", Tenant: "other"}, "mock")
+	if len(def) != 2 || def[0].limit != (Limit{RequestsPerMinute: 100, TokensPerMinute: 1000, USDPerDay: 5}) || def[1].limit != (Limit{}) {
+		t.Errorf("default scopes %v", def)
 	}
 }

@@ -66,7 +66,7 @@ func newKeys(t *testing.T) keys {
 	k.llm = add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{auth.ScopeLLM}})
 	k.ingestOnly = add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{auth.ScopeIngest}})
 	k.limited = add(auth.NewKey{Tenant: "other", Project: "proj", Scopes: []auth.Scope{auth.ScopeLLM},
-		Limits: &auth.Limits{RequestsPerMinute: 2}})
+		Limits: &auth.Limits{RequestsPerMinute: 2, USDPerDay: 1}})
 	k.store, err = auth.OpenStore(path, pepper, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
