@@ -49,9 +49,9 @@ func run(ctx context.Context) error {
 		}
 		rc := redis.NewClient(opts)
 		srv.OnShutdown(func(context.Context) error { return rc.Close() })
-		store := router.NewRedisStore(rc)
-		srv.AddReadyCheck("redis", store.Ping)
-		limiter = router.NewLimiter(store, true)
+		// Not a ready check either: when Redis is down calls are admitted (and the errors
+		// logged) rather than every replica going unready at once.
+		limiter = router.NewLimiter(router.NewRedisStore(rc), true)
 	}
 
 	gw := router.NewGateway(routing, router.Options{
