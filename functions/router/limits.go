@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -104,6 +105,9 @@ type Limiter struct {
 	store    Store
 	leasing  bool
 	leaseTTL time.Duration
+	// skipUntil (Unix nanoseconds) is set after a store failure: until then calls do not wait on
+	// a store that just failed, they are admitted at once.
+	skipUntil atomic.Int64
 
 	mu     sync.Mutex
 	leases map[string]*lease
@@ -126,8 +130,11 @@ func NewLimiter(store Store, leasing bool) *Limiter {
 
 // Take takes n units from the bucket, or none.
 func (l *Limiter) Take(ctx context.Context, key string, limit int64, window time.Duration, n int64, now time.Time) (Grant, error) {
+	if time.Now().UnixNano() < l.skipUntil.Load() {
+		return Grant{}, errStoreDown
+	}
 	if !l.leasing {
-		return l.store.Take(ctx, key, limit, window, n, n, now)
+		return l.checked(l.store.Take(ctx, key, limit, window, n, n, now))
 	}
 	ls := l.lease(key)
 	ls.mu.Lock()
@@ -143,7 +150,7 @@ func (l *Limiter) Take(ctx context.Context, key string, limit int64, window time
 	}
 	need := n - ls.units
 	chunk := max(need, limit/leaseFraction)
-	g, err := l.store.Take(ctx, key, limit, window, chunk, need, now)
+	g, err := l.checked(l.store.Take(ctx, key, limit, window, chunk, need, now))
 	if err != nil || g.Granted == 0 {
 		return g, err
 	}
@@ -151,6 +158,19 @@ func (l *Limiter) Take(ctx context.Context, key string, limit int64, window time
 	ls.remaining = g.Remaining
 	ls.expires = now.Add(l.leaseTTL)
 	return Grant{Granted: n, Remaining: g.Remaining + ls.units}, nil
+}
+
+// errStoreDown is returned while a failed store is skipped.
+var errStoreDown = errors.New("limits store failed less than a second ago; not asked")
+
+// storeRetry is how long a failed store is left alone.
+const storeRetry = time.Second
+
+func (l *Limiter) checked(g Grant, err error) (Grant, error) {
+	if err != nil {
+		l.skipUntil.Store(time.Now().Add(storeRetry).UnixNano())
+	}
+	return g, err
 }
 
 // GiveBack returns n units taken for a request that was then refused by another bucket.

@@ -208,3 +208,25 @@ func TestScopesUseTheKeyRecordsLimits(t *testing.T) {
 		t.Errorf("default scopes %v", def)
 	}
 }
+
+func TestRedisDownAdmitsCalls(t *testing.T) {
+	srv := redistest.Start(t)
+	opts, _ := redis.ParseURL(srv.URL())
+	opts.DialTimeout, opts.ReadTimeout, opts.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, -1
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	k := newKeys(t)
+	_, gw := serve(t, k, fmt.Sprintf(mockRoute, "  tenant: {requests_per_minute: 1}"), Options{Limiter: NewLimiter(NewRedisStore(c), true), Now: func() time.Time { return frozen }})
+	if resp, _ := do(t, gw.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
+		t.Fatalf("first call: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, gw.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 429 {
+		t.Fatalf("second call: %d, want the limit to hold", resp.StatusCode)
+	}
+	srv.Stop()
+	for i := 0; i < 5; i++ {
+		if resp, body := do(t, gw.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
+			t.Fatalf("call %d with Redis down: %d %s", i, resp.StatusCode, body)
+		}
+	}
+}

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -46,6 +47,17 @@ func run(ctx context.Context) error {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return err
+		}
+		// Short timeouts unless the URL sets them: a limits check must not hold a call for
+		// seconds when Redis is unreachable.
+		if opts.DialTimeout == 0 {
+			opts.DialTimeout = 500 * time.Millisecond
+		}
+		if opts.ReadTimeout == 0 {
+			opts.ReadTimeout = 250 * time.Millisecond
+		}
+		if opts.WriteTimeout == 0 {
+			opts.WriteTimeout = 250 * time.Millisecond
 		}
 		rc := redis.NewClient(opts)
 		srv.OnShutdown(func(context.Context) error { return rc.Close() })
