@@ -250,6 +250,8 @@ func (g *Gateway) finish(c *call) {
 	e.SetExtension(catalog.ExtProject, c.principal.Project)
 	e.SetExtension(catalog.ExtKeyID, c.principal.KeyID)
 	e.SetExtension(catalog.ExtPartitionKey, c.ev.PartitionKey())
+	// The row version persist uses: a redelivered event writes the same version.
+	e.SetExtension(catalog.ExtIngestTime, time.Now())
 	if err := e.SetData(cloudevents.ApplicationJSON, c.ev); err != nil {
 		g.opts.Logger.Error("llm-call event not encoded", "error", err)
 		return

@@ -169,7 +169,7 @@ func (f *fixture) calls(t *testing.T, want int) map[string]catalog.LLMCall {
 			t.Errorf("event type %s source %s", e.Type(), e.Source())
 		}
 		ext := e.Extensions()
-		if ext[catalog.ExtTenant] == "" || ext[catalog.ExtProject] != "proj" || ext[catalog.ExtKeyID] == "" {
+		if ext[catalog.ExtTenant] == "" || ext[catalog.ExtProject] != "proj" || ext[catalog.ExtKeyID] == "" || ext[catalog.ExtIngestTime] == nil {
 			t.Errorf("event extensions %v", ext)
 		}
 		ct, _ := catalog.Lookup(catalog.TypeLLMCall)
