@@ -197,15 +197,15 @@ Ctrl-C stops everything.
 	}
 }
 
+// ensurePepper creates the local pepper file once (64 hex characters from crypto/rand) and
+// loads it, so keys created by earlier runs keep verifying.
 func ensurePepper(path string) (auth.Pepper, error) {
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		raw = make([]byte, 32)
-		if _, err := rand.Read(raw); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
 			return auth.Pepper{}, err
 		}
-		raw = []byte(fmt.Sprintf("%x", raw))
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(fmt.Sprintf("%x", secret)), 0o600); err != nil {
 			return auth.Pepper{}, err
 		}
 	} else if err != nil {
