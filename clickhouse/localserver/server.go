@@ -67,6 +67,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("localserver: Dir is required")
 	}
+	// The server runs in its own working directory, so every path in its config is absolute.
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("localserver: %w", err)
+	}
+	cfg.Dir = dir
 	if cfg.Binary == "" {
 		p, err := exec.LookPath("clickhouse-server")
 		if err != nil {

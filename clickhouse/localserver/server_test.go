@@ -3,6 +3,7 @@ package localserver
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,5 +86,21 @@ func TestZooKeeperMissingJarsNamesMakeTarget(t *testing.T) {
 	_, err := StartZooKeeper(context.Background(), ZooKeeperConfig{Dir: t.TempDir(), JarDir: t.TempDir()})
 	if !errors.Is(err, ErrZooKeeperNotInstalled) || !strings.Contains(err.Error(), "make zookeeper") {
 		t.Fatalf("err = %v, want ErrZooKeeperNotInstalled naming make zookeeper", err)
+	}
+}
+
+// `make run` passes a directory relative to the repository; the server runs elsewhere.
+func TestStartWithARelativeDirectory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s, err := Start(context.Background(), Config{Dir: filepath.Join("state", "clickhouse")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if !filepath.IsAbs(s.Config().Dir) {
+		t.Fatalf("config dir %q is not absolute", s.Config().Dir)
+	}
+	if err := Ping(context.Background(), s.Addr()); err != nil {
+		t.Fatal(err)
 	}
 }
