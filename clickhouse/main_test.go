@@ -2,7 +2,6 @@ package clickhouse
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -13,17 +12,7 @@ import (
 // One server for the package; every test works in a database of its own.
 var server *chtest.Server
 
-func TestMain(m *testing.M) {
-	s, stop, err := chtest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.RunMain(m, &server)) }
 
 // openMigrated opens a store on a fresh database named after the test and migrates it.
 func openMigrated(t testing.TB) *Store {

@@ -52,7 +52,7 @@ func BenchmarkAsyncProducerSend(b *testing.B) {
 }
 
 func benchSend(b *testing.B, compression sarama.CompressionCodec, callers, batch int) {
-	addrs := sharedBroker(b).Addrs()
+	addrs := shared.Broker(b).Addrs()
 	topic := ensureTestTopic(b, addrs, "bench-send-"+compression.String(), 4)
 	cfg := NewConfig("bench")
 	cfg.Producer.Compression = compression
@@ -97,7 +97,7 @@ func benchSend(b *testing.B, compression sarama.CompressionCodec, callers, batch
 // encoding straight into a sarama AsyncProducer, counting acknowledgements
 // in one reader, with no per-call waiting.
 func BenchmarkAsyncProducerRawSarama(b *testing.B) {
-	addrs := sharedBroker(b).Addrs()
+	addrs := shared.Broker(b).Addrs()
 	topic := ensureTestTopic(b, addrs, "bench-raw", 4)
 	cfg := NewConfig("bench-raw")
 	sp, err := sarama.NewAsyncProducer(addrs, cfg)

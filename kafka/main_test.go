@@ -3,10 +3,8 @@ package kafka
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +17,9 @@ import (
 // The package's tests share one real Apache Kafka node, started by the first
 // test that needs it (so fuzzing and pure tests start none) and stopped in
 // TestMain.
-var (
-	brokerOnce sync.Once
-	broker     *kafkatest.Broker
-	stopBroker func()
-	brokerErr  error
-)
+var shared kafkatest.Shared
 
-func sharedBroker(t testing.TB) *kafkatest.Broker {
-	t.Helper()
-	brokerOnce.Do(func() {
-		broker, stopBroker, brokerErr = kafkatest.StartMain()
-		if brokerErr == nil {
-			fmt.Fprintf(os.Stderr, "kafka tests: Apache Kafka %s started in %s\n", kafkatest.KafkaVersion, broker.StartupTime().Round(time.Millisecond))
-		}
-	})
-	if brokerErr != nil {
-		t.Fatal(brokerErr)
-	}
-	return broker
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if stopBroker != nil {
-		stopBroker()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // newEvent returns a valid event whose partitionkey is its trace.
 func newEvent(i int, trace string) cloudevents.Event {

@@ -16,7 +16,7 @@ import (
 )
 
 func TestAsyncProducerConcurrentSendsRoundTrip(t *testing.T) {
-	addrs := sharedBroker(t).Addrs()
+	addrs := shared.Broker(t).Addrs()
 	const (
 		callers      = 16
 		callsEach    = 20
@@ -132,7 +132,7 @@ func TestSendReportsErrorsWhenBrokerIsDown(t *testing.T) {
 }
 
 func TestSendHonoursCancelledContext(t *testing.T) {
-	addrs := sharedBroker(t).Addrs()
+	addrs := shared.Broker(t).Addrs()
 	topic := ensureTestTopic(t, addrs, "cancelled", 1)
 	p := newProducer(t, addrs, WithTopic(topic.Name))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -151,7 +151,7 @@ func TestSendHonoursCancelledContext(t *testing.T) {
 }
 
 func TestSendAfterCloseFails(t *testing.T) {
-	p, err := NewAsyncProducer(sharedBroker(t).Addrs(), WithTopic("closed"))
+	p, err := NewAsyncProducer(shared.Broker(t).Addrs(), WithTopic("closed"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestSendAfterCloseFails(t *testing.T) {
 }
 
 func TestSendRejectsEventThatCannotBeEncoded(t *testing.T) {
-	addrs := sharedBroker(t).Addrs()
+	addrs := shared.Broker(t).Addrs()
 	topic := ensureTestTopic(t, addrs, "encode", 1)
 	p := newProducer(t, addrs, WithTopic(topic.Name))
 	bad := cloudevents.New() // no id, source or type

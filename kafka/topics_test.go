@@ -11,7 +11,7 @@ import (
 )
 
 func TestEnsureTopicsIsIdempotent(t *testing.T) {
-	addrs := sharedBroker(t).Addrs()
+	addrs := shared.Broker(t).Addrs()
 	events := EventsTopic().ForBrokers(1)
 	dlq := DeadLetterTopic().ForBrokers(1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

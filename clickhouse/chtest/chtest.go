@@ -46,3 +46,19 @@ func StartMain() (*Server, func(), error) {
 		os.RemoveAll(dir)
 	}, nil
 }
+
+// RunMain is a package's whole TestMain when every test shares one server: it starts the
+// server, stores it in *server, runs the tests and stops the server. It returns the exit code
+// for os.Exit; if the server cannot start it prints why and returns 1.
+//
+//	func TestMain(m *testing.M) { os.Exit(chtest.RunMain(m, &server)) }
+func RunMain(m *testing.M, server **Server) int {
+	s, stop, err := StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	*server = s
+	return m.Run()
+}

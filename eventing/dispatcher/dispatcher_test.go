@@ -33,31 +33,18 @@ import (
 
 // One real Apache Kafka broker, started on first use (the unit tests and the fuzzer do not
 // need it) and stopped when the package's tests end.
-var (
-	kafkaOnce   sync.Once
-	kafkaBroker *kafkatest.Broker
-	kafkaStop   func()
-	kafkaErr    error
-)
+var sharedKafka kafkatest.Shared
 
 func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(runCrashChild())
 	}
-	code := m.Run()
-	if kafkaStop != nil {
-		kafkaStop()
-	}
-	os.Exit(code)
+	os.Exit(sharedKafka.Run(m))
 }
 
 func kafkaAddrs(t testing.TB) []string {
 	t.Helper()
-	kafkaOnce.Do(func() { kafkaBroker, kafkaStop, kafkaErr = kafkatest.StartMain() })
-	if kafkaErr != nil {
-		t.Fatalf("cannot start Apache Kafka (run `make kafka-jars` to fetch the broker jars): %v", kafkaErr)
-	}
-	return kafkaBroker.Addrs()
+	return sharedKafka.Broker(t).Addrs()
 }
 
 // env is a fresh broker topic and dead-letter topic for one test.

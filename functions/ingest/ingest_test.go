@@ -27,17 +27,7 @@ import (
 
 var brokers []string
 
-func TestMain(m *testing.M) {
-	b, stop, err := kafkatest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	brokers = b.Addrs()
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kafkatest.RunMain(m, &brokers)) }
 
 // keys are real API keys in a real key store: one per situation the handler must tell apart.
 type keys struct {

@@ -23,17 +23,7 @@ import (
 
 var server *chtest.Server
 
-func TestMain(m *testing.M) {
-	s, stop, err := chtest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.RunMain(m, &server)) }
 
 func openStore(t testing.TB) *clickhouse.Store {
 	t.Helper()

@@ -31,17 +31,7 @@ import (
 
 var brokers []string
 
-func TestMain(m *testing.M) {
-	b, stop, err := kafkatest.StartMain()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	brokers = b.Addrs()
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kafkatest.RunMain(m, &brokers)) }
 
 type keys struct {
 	llm, ingestOnly, limited string

@@ -124,11 +124,60 @@ func StartMain(opts ...Option) (*Broker, func(), error) {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("kafkatest: %w", err)
 	}
+	fmt.Fprintf(os.Stderr, "kafkatest: Apache Kafka %s at %s started in %s\n", KafkaVersion, strings.Join(b.Addrs(), ","), b.StartupTime().Round(time.Millisecond))
 	stop := func() {
 		b.Close()
 		os.RemoveAll(dir)
 	}
 	return b, stop, nil
+}
+
+// RunMain is a package's whole TestMain when every test shares one broker: it starts a
+// single-node broker, stores its addresses in *brokers, runs the tests and stops the broker.
+// It returns the exit code for os.Exit; if the broker cannot start it prints why and returns 1.
+//
+//	func TestMain(m *testing.M) { os.Exit(kafkatest.RunMain(m, &brokers)) }
+func RunMain(m *testing.M, brokers *[]string) int {
+	b, stop, err := StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	*brokers = b.Addrs()
+	return m.Run()
+}
+
+// Shared is one single-node broker for a package's tests, started by the first test that asks
+// for it, so tests that need none (unit tests, fuzzing) start none. Stop it in TestMain:
+//
+//	var shared kafkatest.Shared
+//	func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
+type Shared struct {
+	once   sync.Once
+	broker *Broker
+	stop   func()
+	err    error
+}
+
+// Broker returns the shared broker, starting it on the first call. The test fails if it
+// cannot start.
+func (s *Shared) Broker(t testing.TB) *Broker {
+	t.Helper()
+	s.once.Do(func() { s.broker, s.stop, s.err = StartMain() })
+	if s.err != nil {
+		t.Fatalf("cannot start Apache Kafka: %v", s.err)
+	}
+	return s.broker
+}
+
+// Run runs the tests, then stops the broker if a test started it, and returns m.Run's code.
+func (s *Shared) Run(m *testing.M) int {
+	code := m.Run()
+	if s.stop != nil {
+		s.stop()
+	}
+	return code
 }
 
 // Addrs returns the bootstrap addresses of all nodes, stopped ones included.
