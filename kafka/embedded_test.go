@@ -3,8 +3,11 @@ package kafka
 import (
 	"context"
 	"testing"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
 
 func TestEmbeddedBrokerWithProducerSurvivesRestart(t *testing.T) {
@@ -39,7 +42,7 @@ func TestEmbeddedBrokerWithProducerSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e2.Close()
-	recs := readAll(t, e2.Addrs(), DefaultTopic, len(events))
+	recs := kafkatest.ReadTopicExactly(t, e2.Addrs(), DefaultTopic, len(events), time.Minute)
 	ids := map[string]bool{}
 	for _, r := range recs {
 		ev, err := EventFromRecord(r)

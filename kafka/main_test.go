@@ -62,51 +62,6 @@ func newProducer(t testing.TB, addrs []string, opts ...Option) *AsyncProducer {
 	return p
 }
 
-// readAll consumes every partition of the topic from the start until it has
-// n records, failing the test if they do not come within a minute.
-func readAll(t testing.TB, addrs []string, topic string, n int) []*sarama.ConsumerMessage {
-	t.Helper()
-	c, err := sarama.NewConsumer(addrs, NewConfig("test-reader"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := make(chan *sarama.ConsumerMessage)
-	for _, part := range parts {
-		pc, err := c.ConsumePartition(topic, part, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				recs <- m
-			}
-		}()
-	}
-	var out []*sarama.ConsumerMessage
-	deadline := time.After(time.Minute)
-	for len(out) < n {
-		select {
-		case m := <-recs:
-			out = append(out, m)
-		case <-deadline:
-			t.Fatalf("read %d of %d records from %s", len(out), n, topic)
-		}
-	}
-	// Anything beyond n is a duplicate or a stranger: wait briefly for it.
-	select {
-	case m := <-recs:
-		t.Fatalf("unexpected extra record at %s/%d@%d", m.Topic, m.Partition, m.Offset)
-	case <-time.After(500 * time.Millisecond):
-	}
-	return out
-}
-
 func eventJSON(t testing.TB, e *cloudevents.Event) string {
 	t.Helper()
 	b, err := json.Marshal(e)

@@ -57,7 +57,7 @@ func TestAsyncProducerConcurrentSendsRoundTrip(t *testing.T) {
 		return
 	}
 
-	recs := readAll(t, addrs, topic.Name, total)
+	recs := kafkatest.ReadTopicExactly(t, addrs, topic.Name, total, time.Minute)
 	seen := make(map[string]bool, total)
 	partitionOfTrace := map[string]int32{}
 	for _, rec := range recs {

@@ -267,39 +267,16 @@ func TestEndToEnd(t *testing.T) {
 // readDeadLetter waits for the event with the given id on the dead-letter topic.
 func readDeadLetter(t *testing.T, brokers []string, id string) *cloudevents.Event {
 	t.Helper()
-	consumer, err := sarama.NewConsumer(brokers, tpkafka.NewConfig("e2e-dlq-reader"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		parts, err := consumer.Partitions(tpkafka.DefaultDeadLetterTopic)
-		if err != nil {
-			time.Sleep(200 * time.Millisecond)
-			continue
+	var dead *cloudevents.Event
+	kafkatest.FindRecord(t, brokers, tpkafka.DefaultDeadLetterTopic, 60*time.Second, func(m *sarama.ConsumerMessage) bool {
+		e, err := tpkafka.EventFromRecord(m)
+		if err == nil && e.ID() == id {
+			dead = e
+			return true
 		}
-		for _, part := range parts {
-			pc, err := consumer.ConsumePartition(tpkafka.DefaultDeadLetterTopic, part, sarama.OffsetOldest)
-			if err != nil {
-				continue
-			}
-			for done := false; !done; {
-				select {
-				case m := <-pc.Messages():
-					if e, err := tpkafka.EventFromRecord(m); err == nil && e.ID() == id {
-						pc.Close()
-						return e
-					}
-				case <-time.After(300 * time.Millisecond):
-					done = true
-				}
-			}
-			pc.Close()
-		}
-	}
-	t.Fatalf("event %s never reached %s", id, tpkafka.DefaultDeadLetterTopic)
-	return nil
+		return false
+	})
+	return dead
 }
 
 type lockedBuffer struct {

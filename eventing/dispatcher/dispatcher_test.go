@@ -180,48 +180,6 @@ func produce(t testing.TB, addrs []string, topic string, events ...cloudevents.E
 	}
 }
 
-// readTopic reads the first n records of every partition of topic, in partition order.
-func readTopic(t testing.TB, addrs []string, topic string, n int) []*sarama.ConsumerMessage {
-	t.Helper()
-	c, err := sarama.NewConsumer(addrs, kafka.NewConfig("test-reader"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan *sarama.ConsumerMessage, n)
-	var pcs []sarama.PartitionConsumer
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pcs = append(pcs, pc)
-		go func() {
-			for m := range pc.Messages() {
-				out <- m
-			}
-		}()
-	}
-	var got []*sarama.ConsumerMessage
-	timeout := time.After(2 * time.Minute)
-	for len(got) < n {
-		select {
-		case m := <-out:
-			got = append(got, m)
-		case <-timeout:
-			t.Fatalf("read %d records from %s, want %d", len(got), topic, n)
-		}
-	}
-	for _, pc := range pcs {
-		pc.AsyncClose()
-	}
-	return got
-}
-
 func recordEvent(t testing.TB, m *sarama.ConsumerMessage) *cloudevents.Event {
 	t.Helper()
 	ev, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m))
@@ -412,7 +370,7 @@ func TestPoisonEventsGoToTheDeadLetterTopic(t *testing.T) {
 		t.Fatalf("the 400 event was attempted %d times, want 1 (400 is not retried)", n)
 	}
 
-	recs := readTopic(t, e.addrs, e.dlq, 2)
+	recs := kafkatest.ReadTopic(t, e.addrs, e.dlq, 2, 2*time.Minute)
 	want := map[string]struct{ code, data, key string }{
 		"poison-500": {"500", base64.StdEncoding.EncodeToString([]byte(bigBody[:1024])), "k1"},
 		"poison-400": {"400", base64.StdEncoding.EncodeToString([]byte("missing trace id")), "k2"},
@@ -468,7 +426,7 @@ func TestReplyIsProducedBackToTheBrokerTopic(t *testing.T) {
 		newEvent("binary", "io.trustplane.telemetry.trace.v1", "k1"),
 		newEvent("structured", "io.trustplane.telemetry.trace.v1", "k2"))
 
-	recs := readTopic(t, e.addrs, e.topic, 4)
+	recs := kafkatest.ReadTopic(t, e.addrs, e.topic, 4, 2*time.Minute)
 	keys := map[string]string{}
 	for _, rec := range recs[2:] {
 		ev := recordEvent(t, rec)
@@ -547,7 +505,7 @@ func TestInvalidRecordIsCopiedToTheDeadLetterTopic(t *testing.T) {
 	produce(t, e.addrs, e.topic, newEvent("next", "io.trustplane.telemetry.trace.v1", "k"))
 
 	waitFor(t, "the event after the invalid record", func() bool { return len(sub.deliveredIDs()) == 1 })
-	rec := readTopic(t, e.addrs, e.dlq, 1)[0]
+	rec := kafkatest.ReadTopic(t, e.addrs, e.dlq, 1, 2*time.Minute)[0]
 	if string(rec.Value) != "not an event" || string(rec.Key) != "raw" {
 		t.Fatalf("dead-letter copy = %q key %q", rec.Value, rec.Key)
 	}
@@ -862,7 +820,7 @@ func TestRequestTimeoutsAreRetriedThenDeadLettered(t *testing.T) {
 	if a, b := sub.attemptsOf("slow-once"), sub.attemptsOf("always-slow"); a != 2 || b != 2 {
 		t.Fatalf("attempts: slow-once %d, always-slow %d; want 2 and 2 (a timeout is retried)", a, b)
 	}
-	ev := recordEvent(t, readTopic(t, e.addrs, e.dlq, 1)[0])
+	ev := recordEvent(t, kafkatest.ReadTopic(t, e.addrs, e.dlq, 1, 2*time.Minute)[0])
 	ext := ev.Extensions()
 	if ev.ID() != "always-slow" || ext["knativeerrordest"] != sub.URL {
 		t.Fatalf("dead-lettered %s with dest %v", ev.ID(), ext["knativeerrordest"])

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,36 +65,10 @@ func newKeys(t *testing.T) keys {
 	return k
 }
 
-var topicSeq atomic.Int64
-
 // newTopic creates a topic of its own for one test, so tests never see each other's events.
 func newTopic(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("ingest-test-%d-%d", time.Now().UnixNano(), topicSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := kafka.EnsureTopics(ctx, brokers, kafka.Topic{Name: name, Partitions: 3, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// A new topic's leaders reach every broker's metadata a little later than the controller
-	// reports them; wait until offsets can be read, as the tests' readers do.
-	client, err := sarama.NewClient(brokers, kafka.NewConfig("ingest-test-wait"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	for p := int32(0); p < 3; p++ {
-		for {
-			_ = client.RefreshMetadata(name)
-			if _, err := client.GetOffset(name, p, sarama.OffsetNewest); err == nil {
-				break
-			} else if ctx.Err() != nil {
-				t.Fatalf("topic %s partition %d never became readable: %v", name, p, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	return name
+	return kafkatest.NewTopic(t, brokers, "ingest-test", 3)
 }
 
 type fixture struct {
@@ -139,54 +112,20 @@ func (f fixture) post(t *testing.T, key string, header map[string]string, body s
 	return resp, b
 }
 
-// readTopic consumes every partition of topic from the start until want events arrived.
+// readTopic reads want events from every partition of topic and checks that nothing more
+// follows: extra events would mean a rejected one slipped through.
 func readTopic(t *testing.T, topic string, want int) []cloudevents.Event {
 	t.Helper()
-	cfg := kafka.NewConfig("ingest-test-reader")
-	consumer, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := consumer.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan *sarama.ConsumerMessage)
-	for _, p := range parts {
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				out <- m
-			}
-		}()
-	}
 	var events []cloudevents.Event
-	deadline := time.After(30 * time.Second)
-	for len(events) < want {
-		select {
-		case m := <-out:
-			e, err := kafka.EventFromRecord(m)
-			if err != nil {
-				t.Fatalf("record at %s/%d/%d is not an event: %v", m.Topic, m.Partition, m.Offset, err)
-			}
-			if key := string(m.Key); key != e.Extensions()[catalog.ExtPartitionKey] {
-				t.Errorf("record key %q differs from partitionkey %v", key, e.Extensions()[catalog.ExtPartitionKey])
-			}
-			events = append(events, *e)
-		case <-deadline:
-			t.Fatalf("read %d events from %s, want %d", len(events), topic, want)
+	for _, m := range kafkatest.ReadTopicExactly(t, brokers, topic, want, 30*time.Second) {
+		e, err := kafka.EventFromRecord(m)
+		if err != nil {
+			t.Fatalf("record at %s/%d/%d is not an event: %v", m.Topic, m.Partition, m.Offset, err)
 		}
-	}
-	// Nothing more must follow: extra events would mean a rejected one slipped through.
-	select {
-	case m := <-out:
-		t.Fatalf("unexpected extra record at offset %d, key %q", m.Offset, m.Key)
-	case <-time.After(500 * time.Millisecond):
+		if key := string(m.Key); key != e.Extensions()[catalog.ExtPartitionKey] {
+			t.Errorf("record key %q differs from partitionkey %v", key, e.Extensions()[catalog.ExtPartitionKey])
+		}
+		events = append(events, *e)
 	}
 	return events
 }

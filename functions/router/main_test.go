@@ -3,7 +3,6 @@ package router
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,11 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
@@ -64,17 +61,9 @@ func newKeys(t *testing.T) keys {
 	return k
 }
 
-var topicSeq atomic.Int64
-
 func newTopic(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("router-test-%d-%d", time.Now().UnixNano(), topicSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := kafka.EnsureTopics(ctx, brokers, kafka.Topic{Name: name, Partitions: 3, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
-	return name
+	return kafkatest.NewTopic(t, brokers, "router-test", 3)
 }
 
 // fixture is one gateway serving over HTTP, recording to its own topic.
@@ -176,55 +165,16 @@ func (f *fixture) calls(t *testing.T, want int) map[string]catalog.LLMCall {
 	return out
 }
 
-// readTopic consumes every partition of topic from the start until want events arrived, then
-// checks nothing more follows.
+// readTopic reads want events from every partition of topic, then checks nothing more follows.
 func readTopic(t *testing.T, topic string, want int) []cloudevents.Event {
 	t.Helper()
-	consumer, err := sarama.NewConsumer(brokers, kafka.NewConfig("router-test-reader"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := consumer.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan *sarama.ConsumerMessage)
-	for _, p := range parts {
-		// A fresh topic's leaders may not be in the consumer's metadata yet.
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		for try := 0; err != nil && try < 50; try++ {
-			time.Sleep(100 * time.Millisecond)
-			pc, err = consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				out <- m
-			}
-		}()
-	}
 	var events []cloudevents.Event
-	deadline := time.After(30 * time.Second)
-	for len(events) < want {
-		select {
-		case m := <-out:
-			e, err := kafka.EventFromRecord(m)
-			if err != nil {
-				t.Fatalf("record is not an event: %v", err)
-			}
-			events = append(events, *e)
-		case <-deadline:
-			t.Fatalf("read %d events from %s, want %d", len(events), topic, want)
+	for _, m := range kafkatest.ReadTopicExactly(t, brokers, topic, want, 30*time.Second) {
+		e, err := kafka.EventFromRecord(m)
+		if err != nil {
+			t.Fatalf("record is not an event: %v", err)
 		}
-	}
-	select {
-	case m := <-out:
-		t.Fatalf("unexpected extra record at offset %d, key %q", m.Offset, m.Key)
-	case <-time.After(300 * time.Millisecond):
+		events = append(events, *e)
 	}
 	return events
 }
