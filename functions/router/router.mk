@@ -4,7 +4,7 @@
 #   make bench-router   gateway overhead: router against the mock upstream called directly
 #
 # Including this file also adds router to `make build` and redis-server to `make deps`. As for
-# ClickHouse, a policy-rc.d that exits 101 keeps the package's own service from starting.
+# ClickHouse, deploy/apt-install.sh installs the package without starting its service.
 
 GO ?= go
 
@@ -15,19 +15,7 @@ deps: redis-server
 bench: bench-router
 
 redis-server:
-	@if command -v redis-server >/dev/null 2>&1; then \
-		echo "redis-server: installed"; \
-	else \
-		created=; \
-		if [ ! -e /usr/sbin/policy-rc.d ]; then \
-			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created=1; \
-		fi; \
-		DEBIAN_FRONTEND=noninteractive apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; \
-		status=$$?; \
-		if [ -n "$$created" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
-		exit $$status; \
-	fi
+	@./deploy/apt-install.sh 'command -v redis-server' redis-server
 
 # BENCH_DURATION is how long each rate is held.
 BENCH_DURATION ?= 5s
