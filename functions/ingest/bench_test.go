@@ -19,6 +19,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
@@ -156,10 +157,7 @@ func BenchmarkIngest(b *testing.B) {
 // HTTP through the caching client, events produced to the real broker.
 func benchServer(b *testing.B) (url, key string) {
 	b.Helper()
-	pepper, err := auth.NewPepper(testPepper)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pepper := authtest.Pepper(b)
 	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "p", Scopes: []auth.Scope{auth.ScopeIngest}}, time.Now(), nil)
 	if err != nil {
 		b.Fatal(err)

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -34,34 +33,19 @@ type keys struct {
 	store                      *auth.Store
 }
 
-var testPepper = bytes.Repeat([]byte("p"), 32)
-
 func newKeys(t *testing.T) keys {
 	t.Helper()
-	pepper, err := auth.NewPepper(testPepper)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "keys.json")
-	add := func(tenant string, scopes ...auth.Scope) (string, auth.Record) {
-		key, rec, err := auth.AddKey(path, pepper, auth.NewKey{Tenant: tenant, Project: "proj", Scopes: scopes}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return key, rec
+	file := authtest.New(t)
+	add := func(scope auth.Scope) (string, auth.Record) {
+		return file.Add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{scope}})
 	}
 	var k keys
-	k.ingest, _ = add("acme", auth.ScopeIngest)
-	k.queryOnly, _ = add("acme", auth.ScopeQuery)
+	k.ingest, _ = add(auth.ScopeIngest)
+	k.queryOnly, _ = add(auth.ScopeQuery)
 	var revoked auth.Record
-	k.revoked, revoked = add("acme", auth.ScopeIngest)
-	if _, err := auth.RevokeKey(path, revoked.ID); err != nil {
-		t.Fatal(err)
-	}
-	k.store, err = auth.OpenStore(path, pepper, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k.revoked, revoked = add(auth.ScopeIngest)
+	file.Revoke(revoked.ID)
+	k.store = file.Store()
 	return k
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -37,16 +37,9 @@ type keys struct {
 
 func newKeys(t *testing.T) keys {
 	t.Helper()
-	pepper, err := auth.NewPepper(bytes.Repeat([]byte("p"), 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "keys.json")
+	file := authtest.New(t)
 	add := func(nk auth.NewKey) string {
-		key, _, err := auth.AddKey(path, pepper, nk, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		key, _ := file.Add(nk)
 		return key
 	}
 	var k keys
@@ -54,10 +47,7 @@ func newKeys(t *testing.T) keys {
 	k.ingestOnly = add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{auth.ScopeIngest}})
 	k.limited = add(auth.NewKey{Tenant: "other", Project: "proj", Scopes: []auth.Scope{auth.ScopeLLM},
 		Limits: &auth.Limits{RequestsPerMinute: 2, USDPerDay: 1}})
-	k.store, err = auth.OpenStore(path, pepper, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k.store = file.Store()
 	return k
 }
 
