@@ -21,13 +21,19 @@ type Config struct {
 	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"5242880"`
 	MaxBatchEvents  int   `envconfig:"MAX_BATCH_EVENTS" default:"1000"`
 
+	// MaxConcurrentRequests bounds the requests whose bodies are read and processed at once;
+	// others wait their turn before their body is read. It bounds memory: a batch holds its
+	// body, its decoded events and their Kafka records until Kafka acknowledged them.
+	MaxConcurrentRequests int `envconfig:"MAX_CONCURRENT_REQUESTS" default:"32"`
+
 	// RetryAfter is what a 503 tells clients to wait before retrying.
 	RetryAfter time.Duration `envconfig:"RETRY_AFTER" default:"2s"`
 }
 
 // Limits are the request limits the configuration sets.
 func (c Config) Limits() Limits {
-	return Limits{MaxEventBytes: c.MaxEventBytes, MaxRequestBytes: c.MaxRequestBytes, MaxBatchEvents: c.MaxBatchEvents}
+	return Limits{MaxEventBytes: c.MaxEventBytes, MaxRequestBytes: c.MaxRequestBytes, MaxBatchEvents: c.MaxBatchEvents,
+		MaxConcurrentRequests: c.MaxConcurrentRequests}
 }
 
 // Validate checks the configuration.
@@ -38,6 +44,9 @@ func (c Config) Validate() error {
 	}
 	if c.KafkaTopic == "" {
 		errs = append(errs, errors.New("KAFKA_TOPIC must not be empty"))
+	}
+	if c.MaxConcurrentRequests < 1 {
+		errs = append(errs, fmt.Errorf("MAX_CONCURRENT_REQUESTS must be at least 1, got %d", c.MaxConcurrentRequests))
 	}
 	if c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("RETRY_AFTER must be at least 1s, got %s", c.RetryAfter))
@@ -55,10 +64,12 @@ type Limits struct {
 	MaxRequestBytes int64
 	// MaxBatchEvents bounds the events of one batch.
 	MaxBatchEvents int
+	// MaxConcurrentRequests bounds the requests processed at once; 0 means no bound.
+	MaxConcurrentRequests int
 }
 
 // DefaultLimits are the limits ingest runs with unless configured otherwise.
-var DefaultLimits = Limits{MaxEventBytes: 256 << 10, MaxRequestBytes: 5 << 20, MaxBatchEvents: 1000}
+var DefaultLimits = Limits{MaxEventBytes: 256 << 10, MaxRequestBytes: 5 << 20, MaxBatchEvents: 1000, MaxConcurrentRequests: 32}
 
 // Validate checks the limits are usable.
 func (l Limits) Validate() error {

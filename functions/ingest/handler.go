@@ -51,6 +51,7 @@ type Handler struct {
 	retryAfter time.Duration
 	logger     *slog.Logger
 	events     *prometheus.CounterVec
+	turns      chan struct{} // one per request being processed
 }
 
 // NewHandler builds the endpoint. reg may be nil.
@@ -62,7 +63,11 @@ func NewHandler(v auth.Verifier, p kafka.Producer, limits Limits, retryAfter tim
 	if reg != nil {
 		reg.MustRegister(events)
 	}
-	return &Handler{verifier: v, producer: p, limits: limits, retryAfter: retryAfter, logger: logger, events: events}
+	h := &Handler{verifier: v, producer: p, limits: limits, retryAfter: retryAfter, logger: logger, events: events}
+	if limits.MaxConcurrentRequests > 0 {
+		h.turns = make(chan struct{}, limits.MaxConcurrentRequests)
+	}
+	return h
 }
 
 type mode string
@@ -88,6 +93,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeProblem(w, problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
 		return
+	}
+	if h.turns != nil {
+		select {
+		case h.turns <- struct{}{}:
+			defer func() { <-h.turns }()
+		case <-r.Context().Done():
+			return // the client gave up while waiting
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.limits.MaxRequestBytes))
 	if err != nil {

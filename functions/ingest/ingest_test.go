@@ -353,3 +353,60 @@ func TestOnlyPostIsAllowed(t *testing.T) {
 		t.Fatalf("GET: status %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
+
+func TestConcurrentRequestsAreBounded(t *testing.T) {
+	limits := DefaultLimits
+	limits.MaxConcurrentRequests = 1
+	f := newFixture(t, limits)
+	request := func(ctx context.Context, body io.Reader) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL, body)
+		req.Header.Set("Authorization", "Bearer "+f.keys.ingest)
+		req.Header.Set("Content-Type", contentTypeCEStruct)
+		return http.DefaultClient.Do(req)
+	}
+	// The first request holds the only turn while its body trickles in.
+	pr, pw := io.Pipe()
+	first := make(chan int, 1)
+	go func() {
+		resp, err := request(context.Background(), pr)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	event := structured("slow", catalog.TypeTrace, traceData)
+	if _, err := pw.Write([]byte(event[:10])); err != nil {
+		t.Fatal(err)
+	}
+	// A second one waits for the turn and is not answered meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if resp, err := request(ctx, strings.NewReader(structured("waiting", catalog.TypeTrace, traceData))); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d while the only turn was taken", resp.StatusCode)
+	}
+	if _, err := pw.Write([]byte(event[10:])); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if code := <-first; code != http.StatusAccepted {
+		t.Fatalf("first request: %d", code)
+	}
+	// The turn is free again.
+	resp, err := request(context.Background(), strings.NewReader(structured("after", catalog.TypeTrace, traceData)))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("after: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// The waiting request was sent whole, so it is processed once it gets its turn, though its
+	// client stopped waiting for the answer (re-posting it would be harmless).
+	ids := map[string]bool{}
+	for _, e := range readTopic(t, f.topic, 3) {
+		ids[e.ID()] = true
+	}
+	if !ids["slow"] || !ids["after"] || !ids["waiting"] {
+		t.Fatalf("stored %v, want slow, waiting and after", ids)
+	}
+}
