@@ -298,12 +298,33 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		g.stream(w, r, c, cfg, rt, adm, req)
 		return
 	}
-	var res *ChatResult
+	g.answer(w, r, c, cfg, rt, adm, func(ctx context.Context, t *target) (answer, error) {
+		res, err := t.provider.Chat(ctx, t.model, req)
+		if err != nil {
+			return answer{}, err
+		}
+		return answer{body: res.Body, model: res.Model, usage: res.Usage, output: res.Output}, nil
+	})
+}
+
+// answer is what a provider answered to a non-streaming call.
+type answer struct {
+	body   []byte // passed on to the client as it came
+	model  string // the model that served it
+	usage  Usage
+	output json.RawMessage // for capture; nil when the call has nothing to capture
+}
+
+// answer runs a non-streaming call on the route's targets (retries, fallbacks, a timeout per
+// target), answers the client and records the outcome.
+func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, c *call, cfg *Routing, rt *route, adm *Admission,
+	do func(ctx context.Context, t *target) (answer, error)) {
+	var got answer
 	t, err := g.try(r.Context(), cfg, rt, c, func(ctx context.Context, t *target) error {
 		ctx, cancel := context.WithTimeout(ctx, t.timeout)
 		defer cancel()
 		var err error
-		res, err = t.provider.Chat(ctx, t.model, req)
+		got, err = do(ctx, t)
 		return err
 	})
 	if err != nil {
@@ -311,10 +332,10 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		g.failed(w, r, c, err)
 		return
 	}
-	c.served(t, res.Model)
-	c.output = res.Output
-	g.respond(w, res.Body)
-	g.settle(c, cfg, adm, t, res.Usage)
+	c.served(t, got.model)
+	c.output = got.output
+	g.respond(w, got.body)
+	g.settle(c, cfg, adm, t, got.usage)
 	c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
 	g.finish(c)
 }
@@ -458,24 +479,13 @@ func (g *Gateway) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var res *EmbedResult
-	t, err := g.try(r.Context(), cfg, rt, c, func(ctx context.Context, t *target) error {
-		ctx, cancel := context.WithTimeout(ctx, t.timeout)
-		defer cancel()
-		var err error
-		res, err = t.provider.Embed(ctx, t.model, req)
-		return err
+	g.answer(w, r, c, cfg, rt, adm, func(ctx context.Context, t *target) (answer, error) {
+		res, err := t.provider.Embed(ctx, t.model, req)
+		if err != nil {
+			return answer{}, err
+		}
+		return answer{body: res.Body, model: res.Model, usage: res.Usage}, nil
 	})
-	if err != nil {
-		g.settle(c, cfg, adm, nil, Usage{})
-		g.failed(w, r, c, err)
-		return
-	}
-	c.served(t, res.Model)
-	g.respond(w, res.Body)
-	g.settle(c, cfg, adm, t, res.Usage)
-	c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
-	g.finish(c)
 }
 
 type modelList struct {

@@ -58,17 +58,9 @@ func (p *openAIProvider) Chat(ctx context.Context, model string, req *ChatReques
 	if err != nil {
 		return nil, err
 	}
-	resp, err := post(ctx, p.client, p.name, p.url(model, "chat/completions"), p.header(), body)
+	raw, r, err := p.call(ctx, model, "chat/completions", body)
 	if err != nil {
 		return nil, err
-	}
-	raw, err := readBody(ctx, p.name, resp)
-	if err != nil {
-		return nil, err
-	}
-	var r openAIReply
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
 	}
 	res := &ChatResult{Body: raw, Model: r.Model}
 	if r.Usage != nil {
@@ -145,17 +137,9 @@ func (p *openAIProvider) Embed(ctx context.Context, model string, req *Embedding
 	if err != nil {
 		return nil, err
 	}
-	resp, err := post(ctx, p.client, p.name, p.url(model, "embeddings"), p.header(), body)
+	raw, r, err := p.call(ctx, model, "embeddings", body)
 	if err != nil {
 		return nil, err
-	}
-	raw, err := readBody(ctx, p.name, resp)
-	if err != nil {
-		return nil, err
-	}
-	var r openAIReply
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
 	}
 	res := &EmbedResult{Body: raw, Model: r.Model}
 	if r.Usage != nil {
@@ -171,3 +155,21 @@ func drain(body io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(body, 64<
 
 // trimBase normalises a configured base URL.
 func trimBase(u string) string { return strings.TrimRight(u, "/") }
+
+// call posts a non-streaming request and decodes the answer's model and usage; the raw answer
+// is passed on to the client as it came.
+func (p *openAIProvider) call(ctx context.Context, model, path string, body []byte) ([]byte, openAIReply, error) {
+	var r openAIReply
+	resp, err := post(ctx, p.client, p.name, p.url(model, path), p.header(), body)
+	if err != nil {
+		return nil, r, err
+	}
+	raw, err := readBody(ctx, p.name, resp)
+	if err != nil {
+		return nil, r, err
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, r, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
+	}
+	return raw, r, nil
+}
