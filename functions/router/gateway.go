@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -42,6 +43,23 @@ type Gateway struct {
 
 	calls    *prometheus.CounterVec
 	overhead prometheus.Histogram
+
+	// tails are the calls whose bookkeeping (limit corrections, the llm-call event) runs after
+	// their answer went out, so that it does not delay the client's end of stream.
+	tails sync.WaitGroup
+}
+
+// Drain waits for the bookkeeping of answered calls; shutdown runs it before closing the
+// recorder, so that no call goes unrecorded.
+func (g *Gateway) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { g.tails.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("router: calls still being recorded: %w", ctx.Err())
+	}
 }
 
 // NewGateway serves r until SetRouting installs another.

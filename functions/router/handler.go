@@ -80,6 +80,7 @@ type call struct {
 	ev           catalog.LLMCall
 	principal    auth.Principal
 	start        time.Time
+	end          time.Time // when the client had its answer, if the call's bookkeeping runs after that
 	providerTime time.Duration
 	waited       time.Duration
 	ttft         time.Duration
@@ -229,7 +230,11 @@ func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, c *call, err er
 
 // finish completes the event and hands it to the recorder.
 func (g *Gateway) finish(c *call) {
-	total := time.Since(c.start)
+	end := c.end
+	if end.IsZero() {
+		end = time.Now()
+	}
+	total := end.Sub(c.start)
 	gateway := max(total-c.providerTime-c.waited, 0)
 	c.ev.Latency = catalog.LLMLatency{TotalMs: ms(total), GatewayMs: ms(gateway), ProviderMs: ms(c.providerTime), TTFTMs: ms(c.ttft)}
 	g.calls.WithLabelValues(c.ev.Endpoint, c.ev.Status).Inc()
@@ -345,6 +350,8 @@ func (g *Gateway) respond(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+	// Send it now: what follows (limits, the llm-call event) is not the client's to wait for.
+	_ = http.NewResponseController(w).Flush()
 }
 
 // maxStreamCapture bounds the streamed text kept for capture, whatever the policy.
@@ -431,17 +438,6 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		_, _ = io.WriteString(w, "data: [DONE]\n\n")
 		_ = rc.Flush()
 	}
-	c.output, _ = json.Marshal(Message{Role: "assistant", Content: mustJSON(text.String())})
-	u := Usage{}
-	if usage != nil {
-		u = *usage
-	} else {
-		// The stream ended before its usage chunk: count what was seen.
-		u.PromptTokens = estimateTokens(c.input)
-		u.CompletionTokens = int64(text.Len()/4) + 1
-		u.TotalTokens = u.PromptTokens + u.CompletionTokens
-	}
-	g.settle(c, cfg, adm, t, u)
 	switch {
 	case streamErr == nil:
 		c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
@@ -455,7 +451,25 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		_ = rc.Flush()
 		c.ev.Status, c.ev.StatusCode, c.ev.Error = catalog.LLMCallError, e.Status, clip(streamErr.Error(), 4096)
 	}
-	g.finish(c)
+	// The stream ends for the client when this handler returns; the bookkeeping (a limits
+	// round trip to Redis, encoding the event) need not hold it up.
+	c.end = time.Now()
+	g.tails.Add(1)
+	go func() {
+		defer g.tails.Done()
+		c.output, _ = json.Marshal(Message{Role: "assistant", Content: mustJSON(text.String())})
+		u := Usage{}
+		if usage != nil {
+			u = *usage
+		} else {
+			// The stream ended before its usage chunk: count what was seen.
+			u.PromptTokens = estimateTokens(c.input)
+			u.CompletionTokens = int64(text.Len()/4) + 1
+			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		}
+		g.settle(c, cfg, adm, t, u)
+		g.finish(c)
+	}()
 }
 
 func mustJSON(s string) json.RawMessage {

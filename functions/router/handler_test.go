@@ -168,3 +168,28 @@ func TestKafkaDownKeepsServingBuffersAndCountsDrops(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A streamed call's bookkeeping runs after its answer; Drain waits for it, so that a shutdown
+// (drain, then close the recorder) records every answered call.
+func TestDrainRecordsStreamedCallsAnsweredBeforeShutdown(t *testing.T) {
+	up := newUpstream(t, sse(`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}`,
+		`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`, "data: [DONE]"))
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{})
+	const calls = 5
+	for range calls {
+		if resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`); resp.StatusCode != 200 || !strings.Contains(string(body), "[DONE]") {
+			t.Fatalf("stream: %d %s", resp.StatusCode, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.gw.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.recorder.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.recorder.Stats(); s.Produced != calls || s.Dropped != 0 {
+		t.Errorf("recorder after drain and close: %+v, want %d produced", s, calls)
+	}
+}

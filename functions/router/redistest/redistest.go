@@ -67,7 +67,8 @@ func StartIn(dir string) (*Server, error) {
 	}
 	s := &Server{addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(10 * time.Second); err != nil {
+	// Generous: on a loaded machine a fresh process can take seconds to be scheduled.
+	if err := s.waitReady(30 * time.Second); err != nil {
 		s.Stop()
 		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
 		return nil, fmt.Errorf("redis-server did not start: %w\n%s", err, log)

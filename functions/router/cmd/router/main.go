@@ -77,5 +77,8 @@ func run(ctx context.Context) error {
 		go watch(wctx, cfg.ReloadInterval, gw.SetRouting)
 	}
 	gw.Handle(srv)
+	// Runs before the recorder closes (hooks run in reverse order): calls answered during the
+	// drain are recorded too.
+	srv.OnShutdown(gw.Drain)
 	return srv.Run(ctx)
 }
