@@ -134,6 +134,10 @@ type Type struct {
 	// keyFields name the top-level fields whose first non-empty value is the partition key, as
 	// the Go type's PartitionKey computes it (a test holds the two together).
 	keyFields []string
+	// fast is the same schema compiled for Validate's fast path (compiled.go); fastKeys are
+	// the indexes of keyFields among its root properties.
+	fast     *node
+	fastKeys []int
 }
 
 //go:embed schemas/*.json
@@ -153,6 +157,12 @@ func register(name, file string, newPayload func() Payload, keyFields ...string)
 	if err != nil {
 		panic(err)
 	}
+	types[name] = newType(name, file, raw, newPayload, keyFields)
+}
+
+// newType compiles a schema file for both validation paths. It panics on a schema either
+// cannot read, so that a schema edit the fast path does not understand fails every test.
+func newType(name, file string, raw []byte, newPayload func() Payload, keyFields []string) *Type {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		panic(fmt.Sprintf("schema %s: %v", file, err))
@@ -167,8 +177,21 @@ func register(name, file string, newPayload func() Payload, keyFields ...string)
 	if err != nil {
 		panic(fmt.Sprintf("schema %s: %v", file, err))
 	}
+	fast, err := compileSchema(raw)
+	if err != nil {
+		panic(fmt.Sprintf("schema %s: %v", file, err))
+	}
+	var fastKeys []int
+	for _, f := range keyFields {
+		i := fast.find([]byte(f))
+		if i < 0 {
+			panic(fmt.Sprintf("schema %s: partition key field %s is not a property", file, f))
+		}
+		fastKeys = append(fastKeys, i)
+	}
 	desc, _ := doc.(map[string]any)["description"].(string)
-	types[name] = &Type{Name: name, Description: desc, SchemaFile: "schemas/" + file, schema: sch, newPayload: newPayload, keyFields: keyFields}
+	return &Type{Name: name, Description: desc, SchemaFile: "schemas/" + file, schema: sch, newPayload: newPayload,
+		keyFields: keyFields, fast: fast, fastKeys: fastKeys}
 }
 
 // Lookup returns the catalog entry for an event type.
@@ -215,16 +238,32 @@ var dateTime = jsonschema.Format{Name: "date-time", Validate: func(v any) error 
 	if !ok {
 		return nil
 	}
+	return goDateTime(s)
+}}
+
+// goDateTime is the date-time format of both validation paths.
+func goDateTime(s string) error {
 	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
 		return fmt.Errorf("not an RFC 3339 date-time: %v", err)
 	}
 	return nil
-}}
+}
 
 // Validate checks data against the type's schema, the contract applications read, and returns
 // its partition key (the trace id), or the list of problems. It is what the edge (ingest) runs
 // on every event; it does not build the Go value.
+//
+// Valid data is accepted by the compiled fast path; only what it cannot prove valid goes
+// through the jsonschema validator, which names the problems.
 func (t *Type) Validate(data []byte) (partitionKey string, problems []Problem) {
+	if key, ok := t.fast.accept(data, t.fastKeys); ok {
+		return key, nil
+	}
+	return t.validateSlow(data)
+}
+
+// validateSlow is Validate by the jsonschema validator alone.
+func (t *Type) validateSlow(data []byte) (partitionKey string, problems []Problem) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		return "", []Problem{{Detail: "data is not valid JSON: " + err.Error()}}
