@@ -153,8 +153,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, principal auth.Principal, body []byte) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
+	raws, err := splitBatch(body)
+	if err != nil {
 		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest,
 			Detail: "a batch must be a JSON array of CloudEvents: " + err.Error()})
 		return
@@ -297,6 +297,9 @@ func decodeBinary(ctx context.Context, header http.Header, body []byte) (cloudev
 }
 
 func decodeStructured(raw []byte) (cloudevents.Event, []catalog.Problem) {
+	if e, ok := readEnvelope(raw); ok {
+		return e, nil
+	}
 	var e cloudevents.Event
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return cloudevents.Event{}, []catalog.Problem{{Detail: "not a valid structured CloudEvent: " + err.Error()}}
