@@ -180,7 +180,7 @@ func (c *schemaCompiler) compileObject(m map[string]any, at string, root bool) (
 			continue
 		case root && k == "$schema":
 			if v != "https://json-schema.org/draft/2020-12/schema" {
-				err = fmt.Errorf("only draft 2020-12 is supported")
+				return nil, fmt.Errorf("%s/$schema: only draft 2020-12 is supported", at)
 			}
 			continue
 		case root && (k == "$id" || k == "$defs"):
