@@ -203,43 +203,66 @@ func (s *Scanner) str() (content []byte, plain bool) {
 	start := s.pos + 1
 	escaped, ascii := false, true
 	for i := start; i < len(s.data); i++ {
-		c := s.data[i]
-		switch {
+		for i < len(s.data) && !special[s.data[i]] {
+			i++ // the bulk of a string: nothing to check
+		}
+		if i >= len(s.data) {
+			break
+		}
+		switch c := s.data[i]; {
 		case c == '"':
 			s.pos = i + 1
 			content = s.data[start:i]
 			return content, !escaped && (ascii || utf8.Valid(content))
 		case c == '\\':
 			escaped = true
-			i++
-			if i >= len(s.data) {
-				break
-			}
-			switch s.data[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(s.data) || !isHex(s.data[i+1]) || !isHex(s.data[i+2]) || !isHex(s.data[i+3]) || !isHex(s.data[i+4]) {
-					s.pos = i
-					s.fail(`invalid \u escape in string`)
-					return nil, false
-				}
-				i += 4
-			default:
-				s.pos = i
-				s.fail("invalid escape in string")
+			if !s.escape(i + 1) {
 				return nil, false
 			}
+			i = s.pos - 1
 		case c < 0x20:
 			s.pos = i
 			s.fail("control character in string")
 			return nil, false
-		case c >= utf8.RuneSelf:
+		default:
 			ascii = false
 		}
 	}
 	s.pos = len(s.data)
 	s.fail("unterminated string")
 	return nil, false
+}
+
+// special marks the bytes of a string that need a look: the closing quote, an escape, a
+// control character (an error) and non-ASCII bytes (to know whether to check UTF-8).
+var special = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// escape checks the escape whose letter is at data[i] and moves the cursor past it.
+func (s *Scanner) escape(i int) bool {
+	s.pos = i
+	if i >= len(s.data) {
+		s.fail("unterminated string")
+		return false
+	}
+	switch s.data[i] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.pos = i + 1
+		return true
+	case 'u':
+		if i+4 < len(s.data) && isHex(s.data[i+1]) && isHex(s.data[i+2]) && isHex(s.data[i+3]) && isHex(s.data[i+4]) {
+			s.pos = i + 5
+			return true
+		}
+		s.fail(`invalid \u escape in string`)
+		return false
+	}
+	s.fail("invalid escape in string")
+	return false
 }
 
 func isHex(c byte) bool {
