@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/trustplane/trustplane/eventing/jsonscan"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -259,6 +262,9 @@ func (t *Type) Validate(data []byte) (partitionKey string, problems []Problem) {
 	if key, ok := t.fast.accept(data, t.fastKeys); ok {
 		return key, nil
 	}
+	if p, found := hugeNumber(data); found {
+		return "", []Problem{p}
+	}
 	return t.validateSlow(data)
 }
 
@@ -278,6 +284,65 @@ func (t *Type) validateSlow(data []byte) (partitionKey string, problems []Proble
 		}
 	}
 	return "", []Problem{{Detail: "data names no trace"}}
+}
+
+// maxDecimalExponent bounds the exponent of any number in data. The jsonschema validator's
+// exact arithmetic (big.Rat) panics on exponents beyond an int and takes tens of milliseconds
+// on ones in the millions; no such number fits the float64 fields of the catalog's types, and
+// none is a plausible value anywhere in telemetry.
+const maxDecimalExponent = 10000
+
+// hugeNumber finds the first number whose exponent is beyond maxDecimalExponent. Data that is
+// not JSON is left to the validator to describe.
+func hugeNumber(data []byte) (Problem, bool) {
+	s := jsonscan.New(data)
+	var path []string
+	var walk func() bool // false when a huge number was found or the data is not JSON
+	walk = func() bool {
+		switch s.Peek() {
+		case jsonscan.Number:
+			num := s.Number()
+			if i := bytes.IndexAny(num, "eE"); i >= 0 {
+				exp := strings.TrimLeft(string(num[i+1:]), "+-")
+				if e, err := strconv.Atoi(exp); err != nil || e > maxDecimalExponent {
+					return false
+				}
+			}
+			return true
+		case jsonscan.Object:
+			s.BeginObject()
+			for {
+				key, plain, ok := s.Member()
+				if !ok {
+					return s.Err() == nil
+				}
+				if !plain {
+					key = jsonscan.AppendUnquote(nil, key)
+				}
+				path = append(path, string(key))
+				if !walk() {
+					return false
+				}
+				path = path[:len(path)-1]
+			}
+		case jsonscan.Array:
+			s.BeginArray()
+			for i := 0; s.Element(); i++ {
+				path = append(path, strconv.Itoa(i))
+				if !walk() {
+					return false
+				}
+				path = path[:len(path)-1]
+			}
+			return s.Err() == nil
+		default:
+			return s.Skip() != nil
+		}
+	}
+	if walk() || s.Err() != nil {
+		return Problem{}, false
+	}
+	return Problem{Pointer: pointer(path), Detail: fmt.Sprintf("number out of range: its exponent is beyond ±%d", maxDecimalExponent)}, true
 }
 
 // Decode validates data against the type's schema and decodes it. It returns either the

@@ -229,3 +229,25 @@ func FuzzFastPathIsSound(f *testing.F) {
 		}
 	})
 }
+
+// Numbers whose exponents the jsonschema validator cannot handle (it panics beyond an int, and
+// spends milliseconds on each in the millions) get a problem instead of reaching it.
+func TestHugeExponentsAreProblemsNotPanics(t *testing.T) {
+	ct, _ := Lookup(TypeObservation)
+	const base = `{"id":"o","trace_id":"t","type":"SPAN","start_time":"2026-11-29T10:00:00Z"`
+	for data, pointer := range map[string]string{
+		base + `,"cost":{"input":1e100000000}}`:      "/cost/input",
+		base + `,"cost":{"input":1.5e-999999999}}`:   "/cost/input",
+		base + `,"usage":{"total_tokens":1E+20001}}`: "/usage/total_tokens",
+		// Elsewhere the fast path skips numbers; data it leaves to the validator is checked.
+		base + `,"input":[{"a":[0,1e99999999999]}],"usage":{"total_tokens":1.0}}`: "/input/0/a/1",
+	} {
+		_, problems := ct.Validate([]byte(data))
+		if len(problems) != 1 || problems[0].Pointer != pointer || !strings.Contains(problems[0].Detail, "out of range") {
+			t.Errorf("%s: problems %v, want one at %s", data, problems, pointer)
+		}
+	}
+	if _, problems := ct.Validate([]byte(base + `,"cost":{"input":1e-9999}}`)); len(problems) != 0 {
+		t.Errorf("exponent within range: %v", problems)
+	}
+}
