@@ -73,6 +73,22 @@ func (g *Gateway) Handle(mux interface {
 	mux.Handle("POST "+PathChat, http.HandlerFunc(g.serveChat))
 	mux.Handle("POST "+PathEmbeddings, http.HandlerFunc(g.serveEmbeddings))
 	mux.Handle("GET "+PathModels, http.HandlerFunc(g.serveModels))
+	// Everything else under /v1/ gets OpenAI's error format too, not the mux's plain text.
+	mux.Handle("/v1/", http.HandlerFunc(serveUnknown))
+}
+
+// allowed lists the method each endpoint answers.
+var allowed = map[string]string{PathChat: http.MethodPost, PathEmbeddings: http.MethodPost, PathModels: http.MethodGet}
+
+func serveUnknown(w http.ResponseWriter, r *http.Request) {
+	if method, ok := allowed[r.URL.Path]; ok {
+		w.Header().Set("Allow", method)
+		writeError(w, &APIError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
+			Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, method)})
+		return
+	}
+	writeError(w, &APIError{Status: http.StatusNotFound, Type: "invalid_request_error",
+		Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)})
 }
 
 // call is one request being served and the event it becomes.

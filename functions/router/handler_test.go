@@ -193,3 +193,25 @@ func TestDrainRecordsStreamedCallsAnsweredBeforeShutdown(t *testing.T) {
 		t.Errorf("recorder after drain and close: %+v, want %d produced", s, calls)
 	}
 }
+
+// Wrong methods and unknown paths under /v1/ answer in OpenAI's error format.
+func TestUnknownPathsAndMethodsAnswerInOpenAIsFormat(t *testing.T) {
+	k := newKeys(t)
+	_, srv := serve(t, k, MockConfig, Options{})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow, text  string
+	}{
+		{"GET", PathChat, 405, "POST", "use POST"},
+		{"DELETE", PathModels, 405, "GET", "use GET"},
+		{"POST", "/v1/completions", 404, "", "Invalid URL (POST /v1/completions)"},
+	} {
+		resp, body := do(t, srv.URL, c.method, c.path, k.llm, "{}")
+		var e errorBody
+		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow ||
+			e.Error.Type != "invalid_request_error" || !strings.Contains(e.Error.Message, c.text) {
+			t.Errorf("%s %s: %d allow %q %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), body)
+		}
+	}
+}
