@@ -45,6 +45,9 @@ type trigger struct {
 	// unordered delivers up to Config.UnorderedInFlight events of a partition at once.
 	unordered bool
 
+	// h1, when set, sends deliveries instead of the HTTP client (plain-HTTP subscribers).
+	h1 *h1Client
+
 	producer sarama.SyncProducer
 	requests context.Context // cancelled ShutdownGrace after Run's context
 	assigned atomic.Bool
@@ -111,14 +114,37 @@ const DefaultUnorderedInFlight = 100
 // still commit in order: an offset is marked only when it and every earlier record are done,
 // so a record that never finishes holds the commit point (and is redelivered after a restart,
 // with the records after it).
+//
+// Records go to workers that live for the session: one is started only when every running
+// one is busy, so a partition never has more than UnorderedInFlight, and a worker's stack,
+// once grown, is reused rather than grown again for every record.
 func (t *trigger) consumeUnordered(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := s.Context()
 	var (
 		wg      sync.WaitGroup
-		slots   = make(chan struct{}, t.d.cfg.UnorderedInFlight)
+		work    = make(chan *sarama.ConsumerMessage)
+		workers = make(chan struct{}, t.d.cfg.UnorderedInFlight) // one token per worker started
 		tracker offsetTracker
 	)
 	defer wg.Wait()
+	defer close(work)
+	worker := func(msg *sarama.ConsumerMessage) {
+		defer wg.Done()
+		for {
+			if t.process(ctx, msg) {
+				tracker.finish(msg, s)
+			}
+			var ok bool
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok = <-work:
+				if !ok {
+					return
+				}
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -127,20 +153,20 @@ func (t *trigger) consumeUnordered(s sarama.ConsumerGroupSession, claim sarama.C
 			if !ok {
 				return nil
 			}
+			tracker.start(msg)
+			select {
+			case work <- msg: // an idle worker took it
+				continue
+			default:
+			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case slots <- struct{}{}:
+			case work <- msg:
+			case workers <- struct{}{}:
+				wg.Add(1)
+				go worker(msg)
 			}
-			tracker.start(msg)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				if t.process(ctx, msg) {
-					tracker.finish(msg, s)
-				}
-			}()
 		}
 	}
 }
@@ -179,12 +205,9 @@ func (o *offsetTracker) finish(msg *sarama.ConsumerMessage, s sarama.ConsumerGro
 // process handles one record and reports whether it is done (its offset may be committed).
 // It is not done only when the dispatcher stops (or the partition is revoked) first.
 func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool {
-	log := t.d.log.With("trigger", t.name, "partition", msg.Partition, "offset", msg.Offset)
-	ev, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(msg))
-	if err == nil {
-		err = ev.Validate()
-	}
+	in, err := readRecord(ctx, msg)
 	if err != nil {
+		log := t.recordLog(msg)
 		log.Error("record is not a valid CloudEvent: copying it to the dead-letter topic", "error", err)
 		if !t.retryUntilDone(ctx, log, "copy invalid record", func() error { return t.copyInvalid(msg, err) }) {
 			return false
@@ -192,21 +215,20 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 		t.stats.invalid.Inc()
 		return true
 	}
-	log = log.With("event_id", ev.ID(), "event_type", ev.Type())
-	if !t.filter.Match(ev) {
+	if !t.filter.matches(in) {
 		t.stats.filtered.Inc()
 		return true
 	}
 
 	start := time.Now()
-	res, done := t.deliver(ctx, log, ev)
+	res, done := t.deliver(ctx, msg, in)
 	if !done {
 		return false
 	}
 	if res.ok() {
 		if res.reply != nil {
 			reply := res.reply
-			if !t.retryUntilDone(ctx, log, "produce reply", func() error {
+			if !t.retryUntilDone(ctx, t.eventLog(msg, in), "produce reply", func() error {
 				return t.d.produce(ctx, t.producer, t.d.cfg.Topic, reply, msg.Key)
 			}) {
 				return false
@@ -218,11 +240,21 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 		return true
 	}
 
-	log = log.With("status", res.status, "error", res.err)
+	log := t.eventLog(msg, in).With("status", res.status, "error", res.err)
 	if t.deadLetter == nil {
 		// Knative's behaviour without a dead-letter sink.
 		log.Error("delivery failed and the Trigger has no deadLetterSink: event dropped")
 		t.stats.dropped.Inc()
+		return true
+	}
+	ev, err := in.event()
+	if err != nil {
+		// Not expected: the record was read as a valid event before it was delivered.
+		log.Error("failed event cannot be decoded: copying the record to the dead-letter topic", "decode_error", err)
+		if !t.retryUntilDone(ctx, log, "copy undecodable record", func() error { return t.copyInvalid(msg, err) }) {
+			return false
+		}
+		t.stats.invalid.Inc()
 		return true
 	}
 	dead := t.deadLetterEvent(ev, res)
@@ -235,6 +267,16 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 	t.stats.deadLettered.Inc()
 	t.stats.latency.WithLabelValues("dead_lettered").Observe(time.Since(start).Seconds())
 	return true
+}
+
+// recordLog and eventLog are the loggers for one record; built only when something is logged,
+// as they cost more than a delivery's other work.
+func (t *trigger) recordLog(msg *sarama.ConsumerMessage) *slog.Logger {
+	return t.d.log.With("trigger", t.name, "partition", msg.Partition, "offset", msg.Offset)
+}
+
+func (t *trigger) eventLog(msg *sarama.ConsumerMessage, in incoming) *slog.Logger {
+	return t.recordLog(msg).With("event_id", in.id(), "event_type", in.eventType())
 }
 
 // retryUntilDone runs fn (a write to Kafka or to the dead-letter sink) until it succeeds;
@@ -280,10 +322,11 @@ func (o outcome) retryable() bool {
 	return false
 }
 
-// deliver sends ev with retries; done is false when the dispatcher stopped before an outcome.
-func (t *trigger) deliver(ctx context.Context, log *slog.Logger, ev *cloudevents.Event) (outcome, bool) {
+// deliver sends the event with retries; done is false when the dispatcher stopped before an
+// outcome.
+func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, in incoming) (outcome, bool) {
 	for n := 0; ; n++ {
-		res := t.attempt(ev)
+		res := t.attempt(in)
 		if t.requests.Err() != nil {
 			return res, false // the request was cut off by shutdown, not failed by the subscriber
 		}
@@ -294,7 +337,7 @@ func (t *trigger) deliver(ctx context.Context, log *slog.Logger, ev *cloudevents
 		if ra := retryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
 			wait = min(ra, t.delivery.retryAfterMax)
 		}
-		log.Info("delivery failed: retrying", "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())
+		t.eventLog(msg, in).Info("delivery failed: retrying", "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())
 		t.stats.retries.Inc()
 		select {
 		case <-ctx.Done():
@@ -305,34 +348,37 @@ func (t *trigger) deliver(ctx context.Context, log *slog.Logger, ev *cloudevents
 }
 
 // attempt POSTs the event once in binary mode and reads the response.
-func (t *trigger) attempt(ev *cloudevents.Event) outcome {
+func (t *trigger) attempt(in incoming) outcome {
 	ctx, cancel := context.WithTimeout(t.requests, t.delivery.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.target.String(), nil)
+	// The target was parsed once; the request shares it (nothing on the way changes it).
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", nil)
 	if err != nil {
 		return outcome{err: err}
 	}
-	if err := cehttp.WriteRequest(ctx, binding.ToMessage(ev), req); err != nil {
+	req.URL, req.Host = t.target, t.target.Host
+	req.Header = make(http.Header, 12)
+	if err := in.writeRequest(req); err != nil {
 		return outcome{err: fmt.Errorf("encode event: %w", err)}
 	}
-	req.Header.Set("Prefer", "reply")
-	resp, err := t.d.client.Do(req)
+	req.Header["Prefer"] = []string{"reply"}
+	var resp response
+	if t.h1 != nil {
+		resp, err = t.h1.do(req, responseMax)
+	} else {
+		resp, err = t.d.send(req)
+	}
 	if err != nil {
 		return outcome{err: err}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, responseMax))
-	res := outcome{status: resp.StatusCode, header: resp.Header, body: body}
-	if err != nil {
-		res.status, res.err = 0, fmt.Errorf("read response: %w", err)
-		return res
-	}
+	res := outcome{status: resp.status, header: resp.header, body: resp.body}
 	if !res.ok() {
-		res.err = fmt.Errorf("subscriber answered %d", resp.StatusCode)
+		res.err = fmt.Errorf("subscriber answered %d", resp.status)
 		return res
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	m := cehttp.NewMessageFromHttpResponse(resp)
+	m := cehttp.NewMessageFromHttpResponse(&http.Response{
+		StatusCode: resp.status, Header: resp.header, Body: io.NopCloser(bytes.NewReader(resp.body)),
+	})
 	if m.ReadEncoding() == binding.EncodingUnknown {
 		return res // a plain acknowledgement, no reply
 	}
@@ -348,6 +394,22 @@ func (t *trigger) attempt(ev *cloudevents.Event) outcome {
 	}
 	res.reply = reply
 	return res
+}
+
+// send is a request through the HTTP client, for subscribers h1Client does not serve.
+func (d *Dispatcher) send(req *http.Request) (response, error) {
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	var body []byte
+	if resp.ContentLength != 0 { // most acknowledgements have no body: nothing to read
+		if body, err = io.ReadAll(io.LimitReader(resp.Body, responseMax)); err != nil {
+			return response{}, fmt.Errorf("read response: %w", err)
+		}
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
 
 // retryAfter reads a Retry-After header (seconds or HTTP date); zero when absent or invalid.

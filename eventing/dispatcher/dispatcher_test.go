@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -617,41 +619,126 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 	}
 }
 
-// BenchmarkDispatch measures the delivery path end to end: one dispatcher taking b.N events
-// from a 4-partition topic to a subscriber that acknowledges at once. Ordered: one request in
-// flight per partition (4 at most); unordered: up to 32 per partition. The timer runs from the
-// first event produced (the dispatcher has already joined its group) to the last one
-// acknowledged.
+// BenchmarkDispatch measures the delivery path end to end: a dispatcher, in a child process
+// of its own, taking b.N events from a 4-partition topic to a subscriber that acknowledges at
+// once. Ordered: one request in flight per partition (4 at most); unordered: up to
+// DefaultUnorderedInFlight (100) per partition. The timer runs from the first event produced
+// (the dispatcher has already delivered a warm-up event) to the last one acknowledged. The
+// child's CPU time per event and its peak resident memory (VmHWM) are the dispatcher's alone.
+// BENCH_CPUPROFILE=file writes the child's CPU profile (its start and the warm-up event are a
+// small part of it).
+//
+// The "held" case is the local run's shape, for memory: 12 partitions, unordered, 1 KiB
+// events, and a subscriber that holds each request 20 ms (as persist does while it batches),
+// so that about 1,200 deliveries are in flight at once.
 func BenchmarkDispatch(b *testing.B) {
 	for _, order := range []string{"ordered", "unordered"} {
-		b.Run(order, func(b *testing.B) { benchmarkDispatch(b, order) })
+		b.Run(order, func(b *testing.B) { benchmarkDispatch(b, order, 4, 0, 0) })
 	}
+	b.Run("held", func(b *testing.B) { benchmarkDispatch(b, "unordered", 12, 20*time.Millisecond, 1024) })
 }
 
-func benchmarkDispatch(b *testing.B, order string) {
-	const partitions = 4
+func benchmarkDispatch(b *testing.B, order string, partitions int32, hold time.Duration, payload int) {
 	e := newEnv(b, partitions)
 	var delivered atomic.Int64
 	sub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(hold)
 		delivered.Add(1)
 	}))
 	defer sub.Close()
 	events := make([]cloudevents.Event, b.N)
 	for i := range events {
 		events[i] = newEvent(strconv.Itoa(i), "io.trustplane.telemetry.trace.v1", "trace-"+strconv.Itoa(i%64))
+		if payload > 0 {
+			if err := events[i].SetData("application/json", map[string]string{"id": strconv.Itoa(i), "pad": strings.Repeat("x", payload)}); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 	manifest := strings.Replace(triggerYAML("bench", telemetryFilter, "    retry: 1\n"), "delivery.order: ordered", "delivery.order: "+order, 1)
-	startDispatcher(b, e, manifest, sub.URL, nil)
+	child := startChild(b, e, manifest, sub.URL, "CHILD_CPUPROFILE="+os.Getenv("BENCH_CPUPROFILE"))
+	produce(b, e.addrs, e.topic, newEvent("warm-up", "io.trustplane.telemetry.trace.v1", "w"))
+	waitFor(b, "the warm-up event", func() bool { return delivered.Load() == 1 })
+	delivered.Store(0)
 
 	b.ResetTimer()
-	start := time.Now()
+	start, cpuStart := time.Now(), childCPU(b, child)
 	produce(b, e.addrs, e.topic, events...)
 	waitFor(b, "every event delivered", func() bool { return delivered.Load() >= int64(b.N) })
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), childCPU(b, child)-cpuStart
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(partitions, "partitions")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "dispatcher-CPU-µs/event")
+	b.ReportMetric(childPeakRSSMiB(b, child), "dispatcher-peak-RSS-MiB")
+	b.ReportMetric(float64(partitions), "partitions")
+	// SIGTERM lets the child write its CPU profile.
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		b.Fatal(err)
+	}
+	_ = child.Wait()
+}
+
+// startChild runs a dispatcher for manifest in a child process (the test binary) until the
+// test ends.
+func startChild(t testing.TB, e env, manifest, subURL string, env ...string) *exec.Cmd {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), crashChildEnv+"=1", "CHILD_MANIFEST="+manifest, "CHILD_SUBSCRIBERS=sub="+subURL,
+		"CHILD_BROKERS="+strings.Join(e.addrs, ","), "CHILD_TOPIC="+e.topic, "CHILD_DLQ="+e.dlq, "CHILD_GROUP_PREFIX=g-"+e.topic)
+	child.Env = append(child.Env, env...)
+	child.Stderr = os.Stderr
+	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if child.ProcessState == nil { // not waited for yet
+			_ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
+			_ = child.Wait()
+		}
+	})
+	return child
+}
+
+// childCPU is the user and system CPU time a child has used (from /proc/PID/stat, in clock
+// ticks of 10 ms).
+func childCPU(b *testing.B, child *exec.Cmd) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which is in parentheses): utime and stime are the 12th
+	// and 13th.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			b.Fatalf("/proc stat field %q: %v", f, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// childPeakRSSMiB is a child's peak resident set (VmHWM).
+func childPeakRSSMiB(b *testing.B, child *exec.Cmd) float64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", child.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				b.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatal("no VmHWM in the child's /proc status")
+	return 0
 }
 
 // crashChildEnv makes the test binary run a dispatcher (configured from the environment)
@@ -669,12 +756,34 @@ func runCrashChild() int {
 				DeadLetterTopic: os.Getenv("CHILD_DLQ"), Subscribers: subs, GroupPrefix: os.Getenv("CHILD_GROUP_PREFIX"),
 			}, m)
 			if err == nil {
-				err = d.Run(context.Background()) // runs until killed
+				err = runChild(d)
 			}
 		}
 	}
+	if err == nil {
+		return 0
+	}
 	fmt.Fprintln(os.Stderr, "dispatcher child:", err)
 	return 1
+}
+
+// runChild runs d until the process is killed, or until SIGTERM, after which it writes the
+// CPU profile asked for by CHILD_CPUPROFILE.
+func runChild(d *Dispatcher) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if path := os.Getenv("CHILD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return d.Run(ctx)
 }
 
 func TestCrashRedeliversUnacknowledgedEvents(t *testing.T) {
@@ -694,23 +803,11 @@ func TestCrashRedeliversUnacknowledgedEvents(t *testing.T) {
 	}
 	produce(t, e.addrs, e.topic, events...)
 
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), crashChildEnv+"=1", "CHILD_MANIFEST="+manifest, "CHILD_SUBSCRIBERS=sub="+sub.URL,
-		"CHILD_BROKERS="+strings.Join(e.addrs, ","), "CHILD_TOPIC="+e.topic, "CHILD_DLQ="+e.dlq, "CHILD_GROUP_PREFIX=g-"+e.topic)
-	child.Stderr = os.Stderr
-	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
+	child := startChild(t, e, manifest, sub.URL)
 	kill := func() {
-		if !killed {
-			killed = true
-			_ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
-			_ = child.Wait()
-		}
+		_ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
+		_ = child.Wait()
 	}
-	t.Cleanup(kill)
 	waitFor(t, "evt-06 to be in flight in the child", func() bool { return sub.attemptsOf("evt-06") == 1 })
 	kill()
 	firstRun := len(sub.deliveredIDs())

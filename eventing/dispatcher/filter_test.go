@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/eventing/pkg/eventfilter"
 	"knative.dev/eventing/pkg/eventfilter/attributes"
@@ -127,6 +130,10 @@ func TestFilters(t *testing.T) {
 				if got := f.Match(e); got != want {
 					t.Errorf("Match(%s) = %v, want %v", e.Type(), got, want)
 				}
+				// The same event as the dispatcher reads it from a Kafka record.
+				if got := f.matches(asRecord(t, e)); got != want {
+					t.Errorf("match of %s read from a Kafka record = %v, want %v", e.Type(), got, want)
+				}
 				if raceEnabled || tc.name == "cesql non-boolean result fails" {
 					// Knative's CESQL filter asserts the result is a bool and panics otherwise
 					// (the dispatcher fails the event instead); and see raceEnabled.
@@ -144,6 +151,34 @@ func TestFilters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// asRecord writes e to a Kafka record as trustplane's producers do and reads it back as the
+// dispatcher does.
+func asRecord(t *testing.T, e *cloudevents.Event) incoming {
+	t.Helper()
+	var pm sarama.ProducerMessage
+	if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(e), &pm); err != nil {
+		t.Fatal(err)
+	}
+	msg := &sarama.ConsumerMessage{Topic: "events"}
+	for i := range pm.Headers {
+		msg.Headers = append(msg.Headers, &pm.Headers[i])
+	}
+	if pm.Value != nil {
+		var err error
+		if msg.Value, err = pm.Value.Encode(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, err := readRecord(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, direct := in.(*binaryRecord); !direct {
+		t.Fatalf("%s: a binary-mode record was not read directly", e.Type())
+	}
+	return in
 }
 
 func TestFilterLoadErrors(t *testing.T) {
