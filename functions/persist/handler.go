@@ -4,15 +4,23 @@
 package persist
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
+	goruntime "runtime"
+	"strings"
+	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,15 +29,33 @@ import (
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
-// Handler receives Trigger deliveries.
+// Handler receives Trigger deliveries. It is an http.Handler: binary-mode deliveries, which is
+// how the broker delivers, are read straight from the request's headers and body; any other
+// request (structured mode, older spec versions) goes through the CloudEvents SDK.
 type Handler struct {
 	writer clickhouse.Writer
 	logger *slog.Logger
 	now    func() time.Time
 	events *prometheus.CounterVec
+	sdk    http.Handler
+	// decode hands deliveries to a few long-lived goroutines that decode them. Decoding JSON
+	// needs a deep stack; done on each delivery's own goroutine it grows every new stack (a
+	// copy each time), and the thousands of deliveries waiting for their insert would each keep
+	// a grown stack, tens of MiB in all.
+	decode chan *decodeJob
 }
 
-// NewHandler builds the receive function. w is normally a *GroupCommit. reg may be nil.
+type decodeJob struct {
+	d     delivery
+	now   time.Time
+	batch clickhouse.Batch
+	err   error
+	done  chan struct{}
+}
+
+var decodeJobs = sync.Pool{New: func() any { return &decodeJob{done: make(chan struct{}, 1)} }}
+
+// NewHandler builds the handler. w is normally a *GroupCommit. reg may be nil.
 func NewHandler(w clickhouse.Writer, logger *slog.Logger, reg prometheus.Registerer) *Handler {
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "trustplane", Subsystem: "persist", Name: "events_total",
@@ -38,51 +64,205 @@ func NewHandler(w clickhouse.Writer, logger *slog.Logger, reg prometheus.Registe
 	if reg != nil {
 		reg.MustRegister(events)
 	}
-	return &Handler{writer: w, logger: logger, now: time.Now, events: events}
+	h := &Handler{writer: w, logger: logger, now: time.Now, events: events, decode: make(chan *decodeJob)}
+	h.sdk, _ = runtime.CloudEventsHandler(context.Background(), h.Receive) // never fails
+	for range goruntime.GOMAXPROCS(0) {
+		// They live as long as the process: a handler is built once per process.
+		go h.decoder()
+	}
+	return h
 }
 
-// Receive stores one delivered event. It answers 200 once the rows are stored, 400 for an event
-// that can never be stored (the broker dead-letters it with this reason), and 503 when
-// ClickHouse failed (the broker retries).
-func (h *Handler) Receive(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
-	batch, err := Rows(e, h.now())
+func (h *Handler) decoder() {
+	for j := range h.decode {
+		j.batch, j.err = rowsOf(&j.d, j.now)
+		j.done <- struct{}{}
+	}
+}
+
+// ServeHTTP receives one delivery. It answers 200 once the rows are stored, 400 with the reason
+// for an event that can never be stored (the broker dead-letters it with this reason), and 503
+// when ClickHouse failed (the broker retries).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Header.Get("Ce-Specversion") != event.CloudEventsVersionV1 {
+		h.sdk.ServeHTTP(w, r)
+		return
+	}
+	buf := bodies.Get().(*bytes.Buffer)
+	d, err := readBinary(r, buf)
 	if err != nil {
+		putBody(buf)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	j := decodeJobs.Get().(*decodeJob)
+	j.d, j.now = d, h.now()
+	h.decode <- j
+	<-j.done
+	batch, err := j.batch, j.err
+	*j = decodeJob{done: j.done}
+	decodeJobs.Put(j)
+	// The rows hold copies of what they need: the body goes back before the wait for the
+	// insert, so the deliveries waiting hold only their rows.
+	d.data = nil
+	putBody(buf)
+	status, msg := h.store(r.Context(), &d, batch, err)
+	if status != http.StatusOK {
+		http.Error(w, msg, status)
+		return
+	}
+	w.WriteHeader(status)
+}
+
+// Receive stores one CloudEvent, with the same answers as ServeHTTP; it serves the requests
+// that are not binary-mode deliveries.
+func (h *Handler) Receive(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
+	d := deliveryOf(e)
+	batch, err := Rows(e, h.now())
+	status, msg := h.store(ctx, &d, batch, err)
+	return nil, runtime.Status(status, "%s", msg)
+}
+
+// store writes the rows of a decoded delivery (decodeErr is why it could not be decoded) and
+// returns the status code to answer with and its message.
+func (h *Handler) store(ctx context.Context, d *delivery, batch clickhouse.Batch, decodeErr error) (int, string) {
+	if decodeErr != nil {
 		h.events.WithLabelValues("invalid").Inc()
-		h.logger.Warn("event cannot be stored", "event_id", e.ID(), "event_source", e.Source(), "event_type", e.Type(), "error", err)
-		return nil, runtime.Status(http.StatusBadRequest, "%v", err)
+		h.logger.Warn("event cannot be stored", "event_id", d.id, "event_source", d.source, "event_type", d.typ, "error", decodeErr)
+		return http.StatusBadRequest, decodeErr.Error()
 	}
 	if err := h.writer.Write(ctx, batch); err != nil {
 		h.events.WithLabelValues("failed").Inc()
-		h.logger.Error("insert failed", "event_id", e.ID(), "error", err)
-		return nil, runtime.Status(http.StatusServiceUnavailable, "not stored: %v", err)
+		h.logger.Error("insert failed", "event_id", d.id, "error", err)
+		return http.StatusServiceUnavailable, "not stored: " + err.Error()
 	}
 	h.events.WithLabelValues("stored").Inc()
-	return nil, runtime.Status(http.StatusOK, "")
+	return http.StatusOK, ""
+}
+
+// delivery is what persist reads of a CloudEvent.
+type delivery struct {
+	id, source, typ string
+	tenant, project string
+	ingestTime      string // the ingesttime extension as sent; "" when absent
+	ingestTimeTyped any    // the ingesttime extension of an SDK event, which may be a time
+	data            []byte
+}
+
+func deliveryOf(e cloudevents.Event) delivery {
+	ext := e.Extensions()
+	tenant, _ := ext[catalog.ExtTenant].(string)
+	project, _ := ext[catalog.ExtProject].(string)
+	return delivery{
+		id: e.ID(), source: e.Source(), typ: e.Type(), tenant: tenant, project: project,
+		ingestTimeTyped: ext[catalog.ExtIngestTime], data: e.Data(),
+	}
+}
+
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 { // keep only buffers of ordinary deliveries
+		return
+	}
+	b.Reset()
+	bodies.Put(b)
+}
+
+// readBinary reads a binary-mode CloudEvents 1.0 request into a delivery, checking the
+// attributes as the CloudEvents SDK does. The delivery's data is buf's content.
+func readBinary(r *http.Request, buf *bytes.Buffer) (delivery, error) {
+	var d delivery
+	for k, v := range r.Header {
+		name, ok := strings.CutPrefix(k, "Ce-")
+		if !ok || len(v) == 0 {
+			continue
+		}
+		switch name {
+		case "Id":
+			d.id = v[0]
+		case "Source":
+			d.source = v[0]
+		case "Type":
+			d.typ = v[0]
+		case "Tenantid":
+			d.tenant = v[0]
+		case "Projectid":
+			d.project = v[0]
+		case "Ingesttime":
+			d.ingestTime = v[0]
+		case "Specversion":
+		case "Time":
+			if _, err := types.ParseTime(v[0]); err != nil {
+				return d, fmt.Errorf("not a valid CloudEvent: time: %v", err)
+			}
+		default:
+			if !event.IsExtensionNameValid(name) {
+				return d, fmt.Errorf("not a CloudEvent: header %s does not name a valid CloudEvents attribute", k)
+			}
+		}
+	}
+	var problems []string
+	if d.id == "" {
+		problems = append(problems, "id: MUST be a non-empty string")
+	}
+	if d.typ == "" {
+		problems = append(problems, "type: MUST be a non-empty string")
+	}
+	if _, err := url.Parse(d.source); d.source == "" || err != nil {
+		problems = append(problems, "source: REQUIRED and MUST be a non-empty URI-reference")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
+		if _, _, err := mime.ParseMediaType(ct); err != nil {
+			problems = append(problems, "datacontenttype: "+err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return d, fmt.Errorf("not a valid CloudEvent: %s", strings.Join(problems, "; "))
+	}
+	if r.ContentLength > runtime.MaxCloudEventBytes {
+		return d, fmt.Errorf("not a CloudEvent: data larger than %d bytes", runtime.MaxCloudEventBytes)
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, runtime.MaxCloudEventBytes+1)); err != nil {
+		return d, fmt.Errorf("not a CloudEvent: reading data: %v", err)
+	}
+	if buf.Len() > runtime.MaxCloudEventBytes {
+		return d, fmt.Errorf("not a CloudEvent: data larger than %d bytes", runtime.MaxCloudEventBytes)
+	}
+	d.data = buf.Bytes()
+	return d, nil
 }
 
 // Rows maps a telemetry event to the ClickHouse rows it writes. The event passed the schema at
 // ingest, but a Kafka record is still external input: it is decoded strictly and its rows are
 // checked again here, and an error means it can never be stored.
 func Rows(e cloudevents.Event, now time.Time) (clickhouse.Batch, error) {
-	var b clickhouse.Batch
 	if err := e.Validate(); err != nil {
-		return b, fmt.Errorf("not a valid CloudEvent: %w", err)
+		return clickhouse.Batch{}, fmt.Errorf("not a valid CloudEvent: %w", err)
 	}
-	t, ok := catalog.Lookup(e.Type())
+	d := deliveryOf(e)
+	return rowsOf(&d, now)
+}
+
+func rowsOf(d *delivery, now time.Time) (clickhouse.Batch, error) {
+	var b clickhouse.Batch
+	t, ok := catalog.Lookup(d.typ)
 	if !ok {
-		return b, fmt.Errorf("unknown event type %q", e.Type())
+		return b, fmt.Errorf("unknown event type %q", d.typ)
 	}
-	tenant, project, err := identity(e)
-	if err != nil {
-		return b, err
+	if d.tenant == "" || d.project == "" {
+		return b, errors.New("the event has no tenantid/projectid extensions: only events that came through ingest are stored")
 	}
-	payload, err := t.Unmarshal(e.Data())
+	payload, err := t.Unmarshal(d.data)
 	if err != nil {
 		return b, err
 	}
 	env := clickhouse.Envelope{
-		TenantID: tenant, ProjectID: project, EventSource: e.Source(), EventID: e.ID(),
-		Version: uint64(receivedAt(e, now).UnixMilli()),
+		TenantID: d.tenant, ProjectID: d.project, EventSource: d.source, EventID: d.id,
+		Version: uint64(d.receivedAt(now).UnixMilli()),
 	}
 	switch p := payload.(type) {
 	case *catalog.Trace:
@@ -113,7 +293,7 @@ func Rows(e cloudevents.Event, now time.Time) (clickhouse.Batch, error) {
 		env.ID, env.Metadata = p.ID, p.Metadata
 		b.LLMCalls = append(b.LLMCalls, llmCallRow(env, p))
 	default:
-		return b, fmt.Errorf("event type %q is not stored by persist", e.Type())
+		return b, fmt.Errorf("event type %q is not stored by persist", d.typ)
 	}
 	// Checked per delivery, so that one bad event never fails the insert it would share.
 	return b, b.Validate()
@@ -136,21 +316,14 @@ func llmCallRow(env clickhouse.Envelope, p *catalog.LLMCall) clickhouse.LLMCall 
 	}
 }
 
-// identity reads the tenant and project ingest stamped on the event from the API key.
-func identity(e cloudevents.Event) (tenant, project string, err error) {
-	ext := e.Extensions()
-	tenant, _ = ext[catalog.ExtTenant].(string)
-	project, _ = ext[catalog.ExtProject].(string)
-	if tenant == "" || project == "" {
-		return "", "", errors.New("the event has no tenantid/projectid extensions: only events that came through ingest are stored")
-	}
-	return tenant, project, nil
-}
-
 // receivedAt is when ingest accepted the event; events that did not come through ingest (or
 // carry no valid time) get now.
-func receivedAt(e cloudevents.Event, now time.Time) time.Time {
-	if v, ok := e.Extensions()[catalog.ExtIngestTime]; ok {
+func (d *delivery) receivedAt(now time.Time) time.Time {
+	v := d.ingestTimeTyped
+	if d.ingestTime != "" {
+		v = d.ingestTime
+	}
+	if v != nil {
 		if t, err := types.ToTime(v); err == nil && t.After(time.Unix(0, 0)) {
 			return t
 		}

@@ -3,6 +3,7 @@ package persist
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +24,14 @@ import (
 
 var server *chtest.Server
 
-func TestMain(m *testing.M) { os.Exit(chtest.RunMain(m, &server)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(benchServeEnv) != "" {
+		// The delivery benchmark runs persist in a process of its own, so that its CPU time and
+		// peak memory are measured apart from the client and ClickHouse.
+		os.Exit(benchServe())
+	}
+	os.Exit(chtest.RunMain(m, &server))
+}
 
 func openStore(t testing.TB) *clickhouse.Store {
 	t.Helper()
@@ -202,16 +210,108 @@ func TestCloseWritesWhatIsPending(t *testing.T) {
 	}
 }
 
-// serve runs the receive function behind the real CloudEvents HTTP handler, as in production.
+// serve runs the handler behind a real HTTP server, as in production.
 func serve(t *testing.T, w clickhouse.Writer) string {
 	t.Helper()
-	h, err := runtime.CloudEventsHandler(context.Background(), NewHandler(w, slog.New(slog.DiscardHandler), nil).Receive)
+	srv := httptest.NewServer(NewHandler(w, slog.New(slog.DiscardHandler), nil))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// postBinary posts data as a binary-mode delivery with the given ce- headers, as the broker
+// delivers.
+func postBinary(t *testing.T, url string, headers map[string]string, data string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func binaryHeaders(id, typ string) map[string]string {
+	return map[string]string{"ce-specversion": "1.0", "ce-id": id, "ce-source": "/test", "ce-type": typ,
+		"ce-tenantid": "acme", "ce-projectid": "web"}
+}
+
+func TestBinaryDeliveryIsStored(t *testing.T) {
+	st := openStore(t)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	defer g.Close(context.Background())
+	url := serve(t, g)
+	h := binaryHeaders("b1", catalog.TypeTrace)
+	h["ce-ingesttime"] = "2026-11-29T10:00:05.123Z"
+	h["ce-keyid"] = "key1"
+	if code, body := postBinary(t, url, h, `{"id":"tb","timestamp":"2026-11-29T10:00:00Z","name":"n","input":{"q":"hi"}}`); code != http.StatusOK {
+		t.Fatalf("binary delivery: %d %s", code, body)
+	}
+	traces, err := st.Traces(context.Background(), "acme", "web")
+	if err != nil || len(traces) != 1 {
+		t.Fatalf("traces %+v, %v", traces, err)
+	}
+	tr := traces[0]
+	want := time.Date(2026, 11, 29, 10, 0, 5, 123e6, time.UTC)
+	if tr.ID != "tb" || tr.EventID != "b1" || tr.EventSource != "/test" || tr.Name != "n" || tr.Input != `{"q":"hi"}` || tr.Version != uint64(want.UnixMilli()) {
+		t.Fatalf("stored %+v", tr)
+	}
+}
+
+func TestBinaryDeliveryIsCheckedStrictly(t *testing.T) {
+	st := openStore(t)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	defer g.Close(context.Background())
+	url := serve(t, g)
+	const valid = `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`
+	without := func(name string) map[string]string {
+		h := binaryHeaders("e", catalog.TypeTrace)
+		delete(h, name)
+		return h
+	}
+	badExtension := binaryHeaders("e", catalog.TypeTrace)
+	badExtension["ce-bad_name"] = "x"
+	cases := map[string]struct {
+		headers map[string]string
+		data    string
+		want    string
+	}{
+		"unknown field": {binaryHeaders("e", catalog.TypeTrace), `{"id":"t","timestamp":"2026-11-29T10:00:00Z","tenant":"other"}`, "unknown field"},
+		"wrong type":    {binaryHeaders("e", catalog.TypeTrace), `{"id":1,"timestamp":"2026-11-29T10:00:00Z"}`, "cannot unmarshal"},
+		"trailing data": {binaryHeaders("e", catalog.TypeTrace), valid + ` {}`, "trailing data"},
+		"not json":      {binaryHeaders("e", catalog.TypeTrace), `{`, "JSON"},
+		"missing row":   {binaryHeaders("e", catalog.TypeTrace), `{"id":"t"}`, "timestamp"},
+		"unknown type":  {binaryHeaders("e", "com.example.other"), valid, "unknown event type"},
+		"no id":         {without("ce-id"), valid, "id"},
+		"no source":     {without("ce-source"), valid, "source"},
+		"no tenant":     {without("ce-tenantid"), valid, "tenantid"},
+		"bad extension": {badExtension, valid, "Ce-Bad_name"},
+		"bad time":      {func() map[string]string { h := binaryHeaders("e", catalog.TypeTrace); h["ce-time"] = "noon"; return h }(), valid, "time"},
+		"bad media type": {func() map[string]string {
+			h := binaryHeaders("e", catalog.TypeTrace)
+			h["Content-Type"] = "a/b; ="
+			return h
+		}(), valid, "datacontenttype"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, body := postBinary(t, url, c.headers, c.data)
+			if code != http.StatusBadRequest || !strings.Contains(body, c.want) {
+				t.Fatalf("answer %d %q, want 400 mentioning %q", code, body, c.want)
+			}
+		})
+	}
+	if n, err := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); err != nil || n != 0 {
+		t.Fatalf("stored %d rows of invalid deliveries (%v)", n, err)
+	}
 }
 
 func deliver(t *testing.T, url string, e cloudevents.Event) (int, string) {
@@ -278,6 +378,10 @@ func TestClickHouseDownIs503(t *testing.T) {
 	}
 	code, _ := deliver(t, url, telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`))
 	if code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d, want 503 so the broker retries", code)
+		t.Fatalf("structured: status %d, want 503 so the broker retries", code)
+	}
+	code, body := postBinary(t, url, binaryHeaders("e", catalog.TypeTrace), `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "not stored") {
+		t.Fatalf("binary: %d %q, want 503 so the broker retries", code, body)
 	}
 }
