@@ -15,13 +15,16 @@ import (
 var ErrClosed = errors.New("persist: group commit is closed")
 
 // GroupCommit gathers the rows of deliveries that arrive together into one ClickHouse insert,
-// with at most MaxInflight inserts running at once. A batch is written as soon as it holds
-// MaxRows rows. Otherwise it is written once MinInterval has passed since the previous insert
-// started and no delivery arrived for Idle (everything the broker has in flight is then in the
-// batch, and waiting longer only adds latency), and at the latest when its first row has waited
-// MaxWait. MinInterval caps the insert rate (at most one insert per MinInterval unless batches
-// fill up), so ClickHouse sees few, large inserts rather than a merge storm of small ones, while
-// under load the wait overlaps with the running insert instead of adding to it.
+// with at most MaxInflight inserts running at once. A batch is due as soon as it holds MaxRows
+// rows. Otherwise it is due once MinInterval has passed since the previous insert started and
+// no delivery arrived for Idle (everything the broker has in flight is then in the batch, and
+// waiting longer only adds latency); under a steady stream, which has no such pause, once its
+// first row has waited MinInterval; and at the latest when its first row has waited MaxWait. A
+// due batch is written when an insert slot is free, and keeps taking rows until then, so
+// batches grow with the load instead of queueing. MinInterval caps the insert rate (at most one
+// insert per MinInterval unless batches fill up), so ClickHouse sees few, large inserts rather
+// than a merge storm of small ones, while under load the wait overlaps with the running insert
+// instead of adding to it.
 type GroupCommit struct {
 	writer clickhouse.Writer
 	cfg    GroupCommitConfig
@@ -109,26 +112,31 @@ func (g *GroupCommit) loop() {
 	var (
 		pending []*request
 		rows    int
-		first   time.Time
+		first   time.Time // when the batch's first row arrived
 		started time.Time // when the last insert started
+		due     bool      // the batch is to be written as soon as an insert slot is free
 		timer   = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
-	flush := func() {
+	start := func() {
 		timer.Stop()
-		if len(pending) == 0 {
-			return
-		}
-		batch, n := pending, rows
-		pending, rows = nil, 0
-		g.slots <- struct{}{} // waits while MaxInflight inserts run; arrivals queue up meanwhile
-		started = time.Now()
 		g.inflight.Add(1)
-		go g.insert(batch, n)
+		go g.insert(pending, rows)
+		pending, rows, due = nil, 0, false
+		started = time.Now()
 	}
 	for {
+		// While every insert slot is busy, a due batch keeps taking arrivals, so batches grow
+		// with the load; only a full batch holds them back.
+		submit, acquire := g.submit, chan struct{}(nil)
+		if rows >= g.cfg.MaxRows {
+			submit = nil
+		}
+		if due && len(pending) > 0 {
+			acquire = g.slots
+		}
 		select {
-		case r := <-g.submit:
+		case r := <-submit:
 			now := time.Now()
 			if len(pending) == 0 {
 				first = now
@@ -136,19 +144,52 @@ func (g *GroupCommit) loop() {
 			pending = append(pending, r)
 			rows += r.batch.Len()
 			if rows >= g.cfg.MaxRows {
-				flush()
+				due = true
+				timer.Stop()
 				continue
 			}
-			wait := max(started.Add(g.cfg.MinInterval).Sub(now), g.cfg.Idle)
-			timer.Reset(min(wait, first.Add(g.cfg.MaxWait).Sub(now)))
+			if !due {
+				timer.Reset(g.deadline(first, now, started).Sub(now))
+			}
 		case <-timer.C:
-			flush()
+			due = true
+		case acquire <- struct{}{}:
+			start()
 		case <-g.closing:
-			flush()
+			if len(pending) > 0 {
+				g.slots <- struct{}{}
+				start()
+			}
 			g.inflight.Wait()
 			return
 		}
 	}
+}
+
+// deadline is when a batch whose first row arrived at first is due, the last row having
+// arrived at last and the previous insert having started at started: once no row arrived for
+// Idle, but not before MinInterval after the previous insert started nor, while rows keep
+// arriving, later than MinInterval after the first row (a steady stream has no pause to wait
+// for), and at the latest MaxWait after the first row.
+func (g *GroupCommit) deadline(first, last, started time.Time) time.Time {
+	notBefore := started.Add(g.cfg.MinInterval)
+	d := later(notBefore, last.Add(g.cfg.Idle))
+	d = sooner(d, later(notBefore, first.Add(g.cfg.MinInterval)))
+	return sooner(d, first.Add(g.cfg.MaxWait))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func sooner(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (g *GroupCommit) insert(reqs []*request, rows int) {

@@ -385,3 +385,27 @@ func TestClickHouseDownIs503(t *testing.T) {
 		t.Fatalf("binary: %d %q, want 503 so the broker retries", code, body)
 	}
 }
+
+func TestBatchDeadline(t *testing.T) {
+	g := &GroupCommit{cfg: GroupCommitConfig{MinInterval: 50 * time.Millisecond, Idle: 2 * time.Millisecond, MaxWait: 500 * time.Millisecond}}
+	t0 := time.Unix(1_800_000_000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	cases := map[string]struct {
+		first, last, started time.Time
+		want                 time.Time
+	}{
+		"a pause after the rate cap":      {first: ms(100), last: ms(110), started: ms(0), want: ms(112)},
+		"a pause before the rate cap":     {first: ms(10), last: ms(20), started: ms(0), want: ms(50)},
+		"a steady stream":                 {first: ms(100), last: ms(149), started: ms(0), want: ms(150)},
+		"a steady stream, insert running": {first: ms(100), last: ms(149), started: ms(120), want: ms(170)},
+	}
+	for name, c := range cases {
+		if got := g.deadline(c.first, c.last, c.started); !got.Equal(c.want) {
+			t.Errorf("%s: due at %s, want %s", name, got.Sub(t0), c.want.Sub(t0))
+		}
+	}
+	g.cfg.MinInterval = time.Second // MaxWait bounds the wait whatever the rate cap says
+	if got := g.deadline(ms(100), ms(100), ms(0)); !got.Equal(ms(600)) {
+		t.Errorf("due at %s, want 600ms", got.Sub(t0))
+	}
+}
