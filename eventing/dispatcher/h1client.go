@@ -155,6 +155,11 @@ func (conn *h1Conn) roundTrip(ctx context.Context, req *http.Request, limit int6
 		if err != nil && ctx.Err() != nil {
 			err = ctx.Err()
 		}
+		// The connection's deadline is the context's, and can fire a moment before the
+		// context's own timer does: that timeout is the context's deadline too.
+		if dl, ok := ctx.Deadline(); ok && err != nil && ctx.Err() == nil && !time.Now().Before(dl) {
+			keep, err = false, context.DeadlineExceeded
+		}
 	}()
 
 	bw := h1Writers.Get().(*bufio.Writer)
