@@ -147,7 +147,14 @@ func TestKafkaDownKeepsServingBuffersAndCountsDrops(t *testing.T) {
 			t.Fatalf("call %d while Kafka is down: %d %s", i, resp.StatusCode, body)
 		}
 	}
-	st := rec.Stats()
+	// A call is recorded just after its answer goes out: wait for the last one.
+	var st Stats
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st = rec.Stats()
+		if st.Dropped+int64(st.Buffered) >= calls-1 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if st.Dropped < calls-5-1 || st.Buffered > 5 || st.Produced != 0 {
 		t.Fatalf("%+v: the buffer holds 5 (and one batch in flight), the rest is dropped", st)
 	}
