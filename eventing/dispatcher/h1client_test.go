@@ -36,20 +36,12 @@ func h1Request(t *testing.T, ctx context.Context, target string, body string) *h
 }
 
 func TestH1ClientKeepsOneConnectionForSequentialRequests(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Kne-Echo", r.Header.Get("Ce-Id"))
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write(b)
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
 	c := newH1Client(u)
 	defer c.closeIdle()
@@ -112,20 +104,12 @@ func TestH1ClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
 }
 
 func TestH1ClientStopsAtTheContextDeadlineAndDropsTheConnection(t *testing.T) {
-	var conns atomic.Int32
 	release := make(chan struct{})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Slow") != "" {
 			<-release
 		}
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	defer close(release)
 	u, _ := url.Parse(srv.URL)
 	c := newH1Client(u)
@@ -146,17 +130,9 @@ func TestH1ClientStopsAtTheContextDeadlineAndDropsTheConnection(t *testing.T) {
 }
 
 func TestH1ClientCutsALongBodyAndDropsTheConnection(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, strings.Repeat("a", 100))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
 	c := newH1Client(u)
 	defer c.closeIdle()
@@ -169,4 +145,18 @@ func TestH1ClientCutsALongBodyAndDropsTheConnection(t *testing.T) {
 	if n := conns.Load(); n != 3 {
 		t.Errorf("%d connections, want 3 (two cut bodies, then one connection kept)", n)
 	}
+}
+
+// countingServer serves h on a test server that counts the connections made to it.
+func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int32) {
+	conns := new(atomic.Int32)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, conns
 }
