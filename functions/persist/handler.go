@@ -209,8 +209,10 @@ func readBinary(r *http.Request, buf *bytes.Buffer) (delivery, error) {
 	if d.typ == "" {
 		problems = append(problems, "type: MUST be a non-empty string")
 	}
-	if _, err := url.Parse(d.source); d.source == "" || err != nil {
+	if u, err := url.Parse(d.source); d.source == "" || err != nil {
 		problems = append(problems, "source: REQUIRED and MUST be a non-empty URI-reference")
+	} else {
+		d.source = u.String() // as the SDK keeps it: a URI reference, re-encoded
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if _, _, err := mime.ParseMediaType(ct); err != nil {
