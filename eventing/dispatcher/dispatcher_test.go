@@ -869,16 +869,7 @@ func TestDeadLetterSinkFailureKeepsTheOffset(t *testing.T) {
 	if got := sub.deliveredIDs(); strings.Join(got, ",") != "first" {
 		t.Fatalf("delivered %v while the dead-letter sink was down, want only [first]", got)
 	}
-	admin, err := sarama.NewClusterAdmin(e.addrs, kafka.NewConfig("test-admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	offsets, err := admin.ListConsumerGroupOffsets("g-"+e.topic+"-test-persist", map[string][]int32{e.topic: {0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if committed := offsets.GetBlock(e.topic, 0).Offset; committed != 1 {
+	if committed := committedOffset(t, e); committed != 1 {
 		t.Fatalf("committed offset = %d, want 1 (just past first, not past poison)", committed)
 	}
 
@@ -956,16 +947,7 @@ func TestUnorderedDeliveryCommitsInOrder(t *testing.T) {
 	first.stop()
 
 	// The commit point stayed at evt-03.
-	admin, err := sarama.NewClusterAdmin(e.addrs, kafka.NewConfig("test-admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	offsets, err := admin.ListConsumerGroupOffsets("g-"+e.topic+"-test-persist", map[string][]int32{e.topic: {0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if committed := offsets.GetBlock(e.topic, 0).Offset; committed != 3 {
+	if committed := committedOffset(t, e); committed != 3 {
 		t.Fatalf("committed offset = %d, want 3 (evt-03 unfinished)", committed)
 	}
 
@@ -980,4 +962,19 @@ func TestUnorderedDeliveryCommitsInOrder(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// committedOffset is the offset the persist Trigger's consumer group committed on partition 0.
+func committedOffset(t *testing.T, e env) int64 {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(e.addrs, kafka.NewConfig("test-admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	offsets, err := admin.ListConsumerGroupOffsets("g-"+e.topic+"-test-persist", map[string][]int32{e.topic: {0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offsets.GetBlock(e.topic, 0).Offset
 }
