@@ -18,26 +18,7 @@ func BenchmarkChatThroughGateway(b *testing.B) {
 	_, srv := serve(&testing.T{}, k, singleRoute("openai-compatible", up.URL, ""), Options{})
 	defer srv.Close()
 	body := []byte(chatBody)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest("POST", srv.URL+PathChat, bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+k.llm)
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Error(resp.Status)
-				return
-			}
-		}
-	})
+	postInParallel(b, srv.URL+PathChat, k.llm, body)
 }
 
 // BenchmarkStreamThroughGateway is one streamed call (seven chunks) through the gateway.
@@ -59,13 +40,20 @@ func BenchmarkStreamThroughGateway(b *testing.B) {
 	_, srv := serve(&testing.T{}, k, singleRoute("openai-compatible", up.URL, ""), Options{})
 	defer srv.Close()
 	body := []byte(`{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+	postInParallel(b, srv.URL+PathChat, k.llm, body)
+	b.ReportMetric(float64(conns.Load()), "upstream-conns")
+}
+
+// postInParallel posts body to url with key from parallel goroutines, b.N times in all; every
+// answer must be 200.
+func postInParallel(b *testing.B, url, key string, body []byte) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest("POST", srv.URL+PathChat, bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+k.llm)
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+key)
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
@@ -73,7 +61,10 @@ func BenchmarkStreamThroughGateway(b *testing.B) {
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Error(resp.Status)
+				return
+			}
 		}
 	})
-	b.ReportMetric(float64(conns.Load()), "upstream-conns")
 }
