@@ -46,6 +46,9 @@ type plane struct {
 	db      ch.Conn
 	brokers []string
 	pids    map[string]int
+	// depDirs names the directory of each dependency's server (kafka, clickhouse), which
+	// appears on its command line.
+	depDirs map[string]string
 	client  *http.Client
 	persist string // persist's base URL, for its metrics
 }
@@ -111,7 +114,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	}
 	t.Cleanup(func() { db.Close() })
 	return plane{key: key, router: fmt.Sprintf("http://127.0.0.1:%d", o.routerPort), ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
-		brokers: kafka.Addrs(), pids: pids, client: http.DefaultClient, persist: fmt.Sprintf("http://127.0.0.1:%d", o.persistPort)}
+		brokers: kafka.Addrs(), pids: pids, depDirs: map[string]string{"kafka": kafka.Dir(), "clickhouse": chs.Config().Dir}, client: http.DefaultClient, persist: fmt.Sprintf("http://127.0.0.1:%d", o.persistPort)}
 }
 
 func (p plane) post(t testing.TB, key string, header map[string]string, body string) int {

@@ -193,6 +193,9 @@ func (b *Broker) Addrs() []string {
 // to every node answering metadata.
 func (b *Broker) StartupTime() time.Duration { return b.startup }
 
+// Dir is the directory holding the nodes' configuration and data.
+func (b *Broker) Dir() string { return b.dir }
+
 // Nodes returns how many nodes the cluster has.
 func (b *Broker) Nodes() int { return len(b.nodes) }
 
