@@ -26,3 +26,24 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkUnmarshal is persist's decoding of each delivery: the fast decoder against
+// encoding/json's strict Decoder, which it falls back to.
+func BenchmarkUnmarshal(b *testing.B) {
+	ct, _ := Lookup(TypeObservation)
+	data := []byte(benchObservationData)
+	for _, c := range []struct {
+		name      string
+		unmarshal func([]byte) (Payload, error)
+	}{{"fast", ct.Unmarshal}, {"encoding-json", ct.unmarshalJSON}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := c.unmarshal(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

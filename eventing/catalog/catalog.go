@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,6 +142,8 @@ type Type struct {
 	// the indexes of keyFields among its root properties.
 	fast     *node
 	fastKeys []int
+	// decoder is Unmarshal's fast path (decoder.go).
+	decoder *decoder
 }
 
 //go:embed schemas/*.json
@@ -194,7 +197,7 @@ func newType(name, file string, raw []byte, newPayload func() Payload, keyFields
 	}
 	desc, _ := doc.(map[string]any)["description"].(string)
 	return &Type{Name: name, Description: desc, SchemaFile: "schemas/" + file, schema: sch, newPayload: newPayload,
-		keyFields: keyFields, fast: fast, fastKeys: fastKeys}
+		keyFields: keyFields, fast: fast, fastKeys: fastKeys, decoder: newDecoder(reflect.TypeOf(newPayload()).Elem())}
 }
 
 // Lookup returns the catalog entry for an event type.
@@ -365,6 +368,16 @@ func (t *Type) Decode(data []byte) (Payload, []Problem) {
 // check, which costs more than the decoding itself, so stores downstream of ingest use it and
 // check what they need of the values themselves.
 func (t *Type) Unmarshal(data []byte) (Payload, error) {
+	if t.decoder != nil {
+		if p := t.newPayload(); t.decoder.decode(data, reflect.ValueOf(p).Elem()) {
+			return p, nil
+		}
+	}
+	return t.unmarshalJSON(data)
+}
+
+// unmarshalJSON is Unmarshal by encoding/json, for what the fast decoder gives up on.
+func (t *Type) unmarshalJSON(data []byte) (Payload, error) {
 	p := t.newPayload()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
