@@ -19,6 +19,7 @@ type Config struct {
 	ClickHouseCluster  string        `envconfig:"CLICKHOUSE_CLUSTER"`
 	MigrateOnStart     bool          `envconfig:"MIGRATE_ON_START" default:"true"`
 	BatchRows          int           `envconfig:"PERSIST_BATCH_ROWS" default:"10000"`
+	LargeBatchRows     int           `envconfig:"PERSIST_LARGE_BATCH_ROWS" default:"1000"`
 	MinInsertInterval  time.Duration `envconfig:"PERSIST_MIN_INSERT_INTERVAL" default:"50ms"`
 	BatchIdle          time.Duration `envconfig:"PERSIST_BATCH_IDLE" default:"2ms"`
 	BatchMaxWait       time.Duration `envconfig:"PERSIST_BATCH_MAX_WAIT" default:"500ms"`
@@ -34,6 +35,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
 		errs = append(errs, fmt.Errorf("PERSIST_BATCH_ROWS must be between 1 and 1000000, got %d", c.BatchRows))
+	}
+	if c.LargeBatchRows < 1 || c.LargeBatchRows > c.BatchRows {
+		errs = append(errs, fmt.Errorf("PERSIST_LARGE_BATCH_ROWS must be between 1 and PERSIST_BATCH_ROWS (%d), got %d", c.BatchRows, c.LargeBatchRows))
 	}
 	if c.MinInsertInterval < 0 || c.BatchIdle < 0 {
 		errs = append(errs, fmt.Errorf("PERSIST_MIN_INSERT_INTERVAL and PERSIST_BATCH_IDLE must not be negative, got %s and %s", c.MinInsertInterval, c.BatchIdle))
@@ -53,7 +57,7 @@ func (c Config) Validate() error {
 // GroupCommit is the group commit part of the configuration.
 func (c Config) GroupCommit() GroupCommitConfig {
 	return GroupCommitConfig{
-		MaxRows: c.BatchRows, MinInterval: c.MinInsertInterval, Idle: c.BatchIdle, MaxWait: c.BatchMaxWait,
+		MaxRows: c.BatchRows, LargeRows: c.LargeBatchRows, MinInterval: c.MinInsertInterval, Idle: c.BatchIdle, MaxWait: c.BatchMaxWait,
 		MaxInflight: c.MaxInflightInserts, InsertTimeout: c.InsertTimeout,
 	}
 }

@@ -21,15 +21,24 @@ var ErrClosed = errors.New("persist: group commit is closed")
 // waiting longer only adds latency); under a steady stream, which has no such pause, once its
 // first row has waited MinInterval; and at the latest when its first row has waited MaxWait. A
 // due batch is written when an insert slot is free, and keeps taking rows until then, so
-// batches grow with the load instead of queueing. MinInterval caps the insert rate (at most one
-// insert per MinInterval unless batches fill up), so ClickHouse sees few, large inserts rather
-// than a merge storm of small ones, while under load the wait overlaps with the running insert
-// instead of adding to it.
+// batches grow with the load instead of queueing. MinInterval caps the rate of small inserts,
+// so ClickHouse sees few, large inserts rather than a merge storm of small ones, while under
+// load the wait overlaps with the running insert instead of adding to it. A batch of LargeRows
+// rows or more is already large, and does not wait for MinInterval: otherwise, with the
+// broker's deliveries in flight bounded (as they are), the cap would bound throughput at
+// in-flight deliveries per MinInterval.
 type GroupCommit struct {
 	writer clickhouse.Writer
 	cfg    GroupCommitConfig
 
-	submit   chan *request
+	// Deliveries queue their rows under mu and wake the loop, which takes the whole queue at
+	// once: thousands of deliveries answered by one insert come back together, and handing
+	// each to the loop through a channel cost a goroutine switch apiece between two inserts.
+	mu     sync.Mutex
+	queue  []*request
+	closed bool
+	wake   chan struct{} // holds a token while the queue may have requests
+
 	slots    chan struct{}
 	done     chan struct{}
 	closing  chan struct{}
@@ -48,7 +57,9 @@ type request struct {
 
 // GroupCommitConfig bounds the batches.
 type GroupCommitConfig struct {
-	MaxRows     int
+	MaxRows int
+	// LargeRows is the size from which a batch does not wait for MinInterval; 0 means never.
+	LargeRows   int
 	MinInterval time.Duration
 	Idle        time.Duration
 	MaxWait     time.Duration
@@ -62,7 +73,7 @@ type GroupCommitConfig struct {
 func NewGroupCommit(w clickhouse.Writer, cfg GroupCommitConfig, reg prometheus.Registerer) *GroupCommit {
 	g := &GroupCommit{
 		writer: w, cfg: cfg,
-		submit:  make(chan *request),
+		wake:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.MaxInflight),
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),
@@ -90,12 +101,16 @@ func NewGroupCommit(w clickhouse.Writer, cfg GroupCommitConfig, reg prometheus.R
 // stored.
 func (g *GroupCommit) Write(ctx context.Context, b clickhouse.Batch) error {
 	r := &request{batch: b, done: make(chan error, 1)}
-	select {
-	case g.submit <- r:
-	case <-g.closing:
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
 		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	}
+	g.queue = append(g.queue, r)
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default: // a token is already there
 	}
 	select {
 	case err := <-r.done:
@@ -125,38 +140,56 @@ func (g *GroupCommit) loop() {
 		pending, rows, due = nil, 0, false
 		started = time.Now()
 	}
+	// take moves queued requests into the batch until it is full; a full batch leaves the rest
+	// queued for the next one.
+	take := func() {
+		if rows >= g.cfg.MaxRows {
+			return
+		}
+		g.mu.Lock()
+		n := 0
+		for n < len(g.queue) && rows < g.cfg.MaxRows {
+			if len(pending) == 0 {
+				first = time.Now()
+			}
+			pending = append(pending, g.queue[n])
+			rows += g.queue[n].batch.Len()
+			n++
+		}
+		g.queue = g.queue[:copy(g.queue, g.queue[n:])]
+		g.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if rows >= g.cfg.MaxRows {
+			due = true
+			timer.Stop()
+		} else if !due {
+			now := time.Now()
+			timer.Reset(g.deadline(rows, first, now, started).Sub(now))
+		}
+	}
 	for {
+		take()
 		// While every insert slot is busy, a due batch keeps taking arrivals, so batches grow
 		// with the load; only a full batch holds them back.
-		submit, acquire := g.submit, chan struct{}(nil)
-		if rows >= g.cfg.MaxRows {
-			submit = nil
-		}
+		var acquire chan struct{}
 		if due && len(pending) > 0 {
 			acquire = g.slots
 		}
 		select {
-		case r := <-submit:
-			now := time.Now()
-			if len(pending) == 0 {
-				first = now
-			}
-			pending = append(pending, r)
-			rows += r.batch.Len()
-			if rows >= g.cfg.MaxRows {
-				due = true
-				timer.Stop()
-				continue
-			}
-			if !due {
-				timer.Reset(g.deadline(first, now, started).Sub(now))
-			}
+		case <-g.wake:
 		case <-timer.C:
 			due = true
 		case acquire <- struct{}{}:
 			start()
 		case <-g.closing:
-			if len(pending) > 0 {
+			// Write refuses rows from now on: what is queued or pending is all there is.
+			for {
+				take()
+				if len(pending) == 0 {
+					break
+				}
 				g.slots <- struct{}{}
 				start()
 			}
@@ -166,13 +199,16 @@ func (g *GroupCommit) loop() {
 	}
 }
 
-// deadline is when a batch whose first row arrived at first is due, the last row having
+// deadline is when a batch of rows whose first row arrived at first is due, the last row having
 // arrived at last and the previous insert having started at started: once no row arrived for
-// Idle, but not before MinInterval after the previous insert started nor, while rows keep
-// arriving, later than MinInterval after the first row (a steady stream has no pause to wait
-// for), and at the latest MaxWait after the first row.
-func (g *GroupCommit) deadline(first, last, started time.Time) time.Time {
+// Idle, but (unless it holds LargeRows) not before MinInterval after the previous insert
+// started nor, while rows keep arriving, later than MinInterval after the first row (a steady
+// stream has no pause to wait for), and at the latest MaxWait after the first row.
+func (g *GroupCommit) deadline(rows int, first, last, started time.Time) time.Time {
 	notBefore := started.Add(g.cfg.MinInterval)
+	if g.cfg.LargeRows > 0 && rows >= g.cfg.LargeRows {
+		notBefore = time.Time{}
+	}
 	d := later(notBefore, last.Add(g.cfg.Idle))
 	d = sooner(d, later(notBefore, first.Add(g.cfg.MinInterval)))
 	return sooner(d, first.Add(g.cfg.MaxWait))
@@ -218,7 +254,12 @@ func (g *GroupCommit) insert(reqs []*request, rows int) {
 
 // Close writes what is pending, waits for running inserts, and refuses further rows.
 func (g *GroupCommit) Close(ctx context.Context) error {
-	g.once.Do(func() { close(g.closing) })
+	g.once.Do(func() {
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
+		close(g.closing)
+	})
 	select {
 	case <-g.done:
 		return nil

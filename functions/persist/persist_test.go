@@ -387,25 +387,117 @@ func TestClickHouseDownIs503(t *testing.T) {
 }
 
 func TestBatchDeadline(t *testing.T) {
-	g := &GroupCommit{cfg: GroupCommitConfig{MinInterval: 50 * time.Millisecond, Idle: 2 * time.Millisecond, MaxWait: 500 * time.Millisecond}}
+	g := &GroupCommit{cfg: GroupCommitConfig{LargeRows: 1000, MinInterval: 50 * time.Millisecond, Idle: 2 * time.Millisecond, MaxWait: 500 * time.Millisecond}}
 	t0 := time.Unix(1_800_000_000, 0)
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	cases := map[string]struct {
+		rows                 int
 		first, last, started time.Time
 		want                 time.Time
 	}{
-		"a pause after the rate cap":      {first: ms(100), last: ms(110), started: ms(0), want: ms(112)},
-		"a pause before the rate cap":     {first: ms(10), last: ms(20), started: ms(0), want: ms(50)},
-		"a steady stream":                 {first: ms(100), last: ms(149), started: ms(0), want: ms(150)},
-		"a steady stream, insert running": {first: ms(100), last: ms(149), started: ms(120), want: ms(170)},
+		"a pause after the rate cap":      {rows: 10, first: ms(100), last: ms(110), started: ms(0), want: ms(112)},
+		"a pause before the rate cap":     {rows: 10, first: ms(10), last: ms(20), started: ms(0), want: ms(50)},
+		"a steady stream":                 {rows: 10, first: ms(100), last: ms(149), started: ms(0), want: ms(150)},
+		"a steady stream, insert running": {rows: 10, first: ms(100), last: ms(149), started: ms(120), want: ms(170)},
+		// A large batch is written once the deliveries pause, whatever the rate cap says.
+		"a large batch, a pause before the rate cap":     {rows: 1000, first: ms(10), last: ms(20), started: ms(0), want: ms(22)},
+		"a large batch, a steady stream, insert running": {rows: 5000, first: ms(100), last: ms(149), started: ms(120), want: ms(150)},
 	}
 	for name, c := range cases {
-		if got := g.deadline(c.first, c.last, c.started); !got.Equal(c.want) {
+		if got := g.deadline(c.rows, c.first, c.last, c.started); !got.Equal(c.want) {
 			t.Errorf("%s: due at %s, want %s", name, got.Sub(t0), c.want.Sub(t0))
 		}
 	}
 	g.cfg.MinInterval = time.Second // MaxWait bounds the wait whatever the rate cap says
-	if got := g.deadline(ms(100), ms(100), ms(0)); !got.Equal(ms(600)) {
+	if got := g.deadline(10, ms(100), ms(100), ms(0)); !got.Equal(ms(600)) {
 		t.Errorf("due at %s, want 600ms", got.Sub(t0))
+	}
+}
+
+func TestBadConfigIsRefusedNamingTheVariable(t *testing.T) {
+	for name, c := range map[string]struct{ env, value string }{
+		"large batches beyond the batch size": {"PERSIST_LARGE_BATCH_ROWS", "20000"},
+		"no large batches":                    {"PERSIST_LARGE_BATCH_ROWS", "0"},
+		"a negative interval":                 {"PERSIST_MIN_INSERT_INTERVAL", "-1s"},
+		"no insert slots":                     {"PERSIST_MAX_INFLIGHT_INSERTS", "0"},
+		"not a number":                        {"PERSIST_BATCH_ROWS", "many"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("CLICKHOUSE_ADDR", "127.0.0.1:9000")
+			t.Setenv(c.env, c.value)
+			var cfg Config
+			err := runtime.LoadConfig(&cfg)
+			if err == nil || !strings.Contains(err.Error(), c.env) {
+				t.Fatalf("%s=%s: %v, want an error naming %s", c.env, c.value, err, c.env)
+			}
+		})
+	}
+	if cfg := defaultConfig(t); cfg.GroupCommit().LargeRows != 1000 || cfg.GroupCommit().MaxRows != 10000 {
+		t.Fatalf("defaults: %+v", cfg.GroupCommit())
+	}
+}
+
+// recordingWriter writes through to ClickHouse and notes the size of each insert.
+type recordingWriter struct {
+	clickhouse.Writer
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (w *recordingWriter) Write(ctx context.Context, b clickhouse.Batch) error {
+	w.mu.Lock()
+	w.sizes = append(w.sizes, b.Len())
+	w.mu.Unlock()
+	return w.Writer.Write(ctx, b)
+}
+
+func TestGroupCommitNeverExceedsMaxRows(t *testing.T) {
+	st := openStore(t)
+	w := &recordingWriter{Writer: st}
+	g := NewGroupCommit(w, GroupCommitConfig{MaxRows: 10, LargeRows: 10, MinInterval: time.Hour, Idle: time.Hour, MaxWait: time.Hour,
+		MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	const writers = 95
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := Rows(telemetry(fmt.Sprint(i), catalog.TypeTrace, fmt.Sprintf(`{"id":"t%d","timestamp":"2026-11-29T10:00:00Z"}`, i)), time.Now())
+			if err == nil {
+				err = g.Write(context.Background(), b)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Full batches are written at once (the hour-long waits never pass); the last 5 rows wait
+	// for Close.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		w.mu.Lock()
+		n := len(w.sizes)
+		w.mu.Unlock()
+		if n == writers/10 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := g.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	total := 0
+	for i, n := range w.sizes {
+		if n > 10 || i < writers/10 && n != 10 {
+			t.Fatalf("insert sizes %v: want full batches of 10, then the rest at Close", w.sizes)
+		}
+		total += n
+	}
+	if total != writers {
+		t.Fatalf("inserted %d rows, want %d", total, writers)
+	}
+	if n, err := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); err != nil || n != writers {
+		t.Fatalf("stored %d rows (%v), want %d", n, err, writers)
 	}
 }
