@@ -3,7 +3,9 @@ package catalog
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trustplane/trustplane/eventing/jsonscan"
@@ -65,8 +67,9 @@ func newDecoder(t reflect.Type) *decoder {
 	d := &decoder{byKey: map[string]int{}}
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		name, _, _ := cutComma(sf.Tag.Get("json"))
-		if !sf.IsExported() || sf.Anonymous || name == "" || name == "-" {
+		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		// ",string" reads a number from a JSON string: not a shape the decoder knows.
+		if !sf.IsExported() || sf.Anonymous || name == "" || name == "-" || slices.Contains(strings.Split(opts, ","), "string") {
 			return nil
 		}
 		f := decoderField{index: i}
@@ -108,15 +111,6 @@ func newDecoder(t reflect.Type) *decoder {
 		d.fields = append(d.fields, f)
 	}
 	return d
-}
-
-func cutComma(tag string) (before, after string, found bool) {
-	for i := range len(tag) {
-		if tag[i] == ',' {
-			return tag[:i], tag[i+1:], true
-		}
-	}
-	return tag, "", false
 }
 
 // decode fills *v (a struct of the decoder's type, zero) from data, a whole JSON document. It

@@ -117,3 +117,30 @@ func FuzzFastDecoderAgreesWithEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestFastDecoderIsOnlyBuiltForShapesItKnows(t *testing.T) {
+	for name, v := range map[string]any{
+		"a number read from a string": struct {
+			N uint64 `json:"n,string"`
+		}{},
+		"an untagged field": struct{ N uint64 }{},
+		"an interface": struct {
+			V any `json:"v"`
+		}{},
+		"a map of numbers": struct {
+			M map[string]int `json:"m"`
+		}{},
+	} {
+		if newDecoder(reflect.TypeOf(v)) != nil {
+			t.Errorf("%s: built a decoder, want none (encoding/json decodes such a type)", name)
+		}
+	}
+	type usage struct {
+		N uint64 `json:"n,omitempty"`
+	}
+	if newDecoder(reflect.TypeOf(struct {
+		U []usage `json:"u,omitempty"`
+	}{})) == nil {
+		t.Error("no decoder for a slice of tagged structs")
+	}
+}

@@ -156,7 +156,9 @@ func (g *GroupCommit) loop() {
 			rows += g.queue[n].batch.Len()
 			n++
 		}
-		g.queue = g.queue[:copy(g.queue, g.queue[n:])]
+		rest := copy(g.queue, g.queue[n:])
+		clear(g.queue[rest:]) // the taken requests are the batch's now: the queue lets go of them
+		g.queue = g.queue[:rest]
 		g.mu.Unlock()
 		if n == 0 {
 			return
