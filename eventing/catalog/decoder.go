@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -50,12 +51,23 @@ const (
 	structSliceKind
 )
 
+// Field types the decoder fills: these types exactly, then any type of these kinds (a named
+// string type too), then structs and slices of structs it can build a decoder for.
 var (
-	timeType      = reflect.TypeFor[time.Time]()
-	timePtrType   = reflect.TypeFor[*time.Time]()
-	rawType       = reflect.TypeFor[json.RawMessage]()
-	stringSlice   = reflect.TypeFor[[]string]()
-	stringMapType = reflect.TypeFor[map[string]string]()
+	kindOfType = map[reflect.Type]fieldKind{
+		reflect.TypeFor[time.Time]():         timeKind,
+		reflect.TypeFor[*time.Time]():        timePtrKind,
+		reflect.TypeFor[json.RawMessage]():   rawKind,
+		reflect.TypeFor[[]string]():          stringSliceKind,
+		reflect.TypeFor[map[string]string](): stringMapKind,
+	}
+	kindOfKind = map[reflect.Kind]fieldKind{
+		reflect.String:  stringKind,
+		reflect.Bool:    boolKind,
+		reflect.Int:     intKind,
+		reflect.Uint64:  uintKind,
+		reflect.Float64: floatKind,
+	}
 )
 
 // newDecoder builds the decoder of struct type t, or returns nil when t has a field it does
@@ -73,32 +85,18 @@ func newDecoder(t reflect.Type) *decoder {
 			return nil
 		}
 		f := decoderField{index: i}
-		switch ft := sf.Type; {
-		case ft == timeType:
-			f.kind = timeKind
-		case ft == timePtrType:
-			f.kind = timePtrKind
-		case ft == rawType:
-			f.kind = rawKind
-		case ft == stringSlice:
-			f.kind = stringSliceKind
-		case ft == stringMapType:
-			f.kind = stringMapKind
-		case ft.Kind() == reflect.String:
-			f.kind = stringKind
-		case ft.Kind() == reflect.Bool:
-			f.kind = boolKind
-		case ft.Kind() == reflect.Int:
-			f.kind = intKind
-		case ft.Kind() == reflect.Uint64:
-			f.kind = uintKind
-		case ft.Kind() == reflect.Float64:
-			f.kind = floatKind
-		case ft.Kind() == reflect.Struct:
+		ft := sf.Type
+		if k, ok := kindOfType[ft]; ok {
+			f.kind = k
+		} else if decodesItself(ft) {
+			return nil // encoding/json would call its own method
+		} else if k, ok := kindOfKind[ft.Kind()]; ok {
+			f.kind = k
+		} else if ft.Kind() == reflect.Struct {
 			f.kind, f.sub = structKind, newDecoder(ft)
-		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+		} else if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
 			f.kind, f.sub = structSliceKind, newDecoder(ft.Elem())
-		default:
+		} else {
 			return nil
 		}
 		if (f.kind == structKind || f.kind == structSliceKind) && f.sub == nil {
@@ -111,6 +109,11 @@ func newDecoder(t reflect.Type) *decoder {
 		d.fields = append(d.fields, f)
 	}
 	return d
+}
+
+func decodesItself(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return p.Implements(reflect.TypeFor[json.Unmarshaler]()) || p.Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 // decode fills *v (a struct of the decoder's type, zero) from data, a whole JSON document. It

@@ -130,6 +130,12 @@ func TestFastDecoderIsOnlyBuiltForShapesItKnows(t *testing.T) {
 		"a map of numbers": struct {
 			M map[string]int `json:"m"`
 		}{},
+		"a string type that decodes itself": struct {
+			L selfDecoding `json:"l"`
+		}{},
+		"bytes, which encoding/json reads as base64": struct {
+			B []byte `json:"b"`
+		}{},
 	} {
 		if newDecoder(reflect.TypeOf(v)) != nil {
 			t.Errorf("%s: built a decoder, want none (encoding/json decodes such a type)", name)
@@ -143,4 +149,11 @@ func TestFastDecoderIsOnlyBuiltForShapesItKnows(t *testing.T) {
 	}{})) == nil {
 		t.Error("no decoder for a slice of tagged structs")
 	}
+}
+
+type selfDecoding string
+
+func (s *selfDecoding) UnmarshalText(b []byte) error {
+	*s = selfDecoding(strings.ToUpper(string(b)))
+	return nil
 }

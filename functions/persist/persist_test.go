@@ -130,22 +130,7 @@ func TestGroupCommitSharesInsertsAndStoresEveryRow(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), reg)
 	const writers = 300
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b, err := Rows(telemetry(fmt.Sprint(i), catalog.TypeTrace, fmt.Sprintf(`{"id":"t%d","timestamp":"2026-11-29T10:00:00Z"}`, i)), time.Now())
-			if err == nil {
-				err = g.Write(context.Background(), b)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range writeTraces(g, writers)() {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,6 +150,28 @@ func TestGroupCommitSharesInsertsAndStoresEveryRow(t *testing.T) {
 	t.Logf("%d deliveries written in %d inserts", writers, m.count)
 	if err := g.Write(context.Background(), clickhouse.Batch{}); err != ErrClosed {
 		t.Fatalf("write after close: %v", err)
+	}
+}
+
+// writeTraces writes n one-trace batches through g, each from a goroutine of its own as
+// concurrent deliveries do; wait returns their errors once every one is answered.
+func writeTraces(g *GroupCommit, n int) (wait func() []error) {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := Rows(telemetry(fmt.Sprint(i), catalog.TypeTrace, fmt.Sprintf(`{"id":"t%d","timestamp":"2026-11-29T10:00:00Z"}`, i)), time.Now())
+			if err == nil {
+				err = g.Write(context.Background(), b)
+			}
+			errs[i] = err
+		}()
+	}
+	return func() []error {
+		wg.Wait()
+		return errs
 	}
 }
 
@@ -457,20 +464,7 @@ func TestGroupCommitNeverExceedsMaxRows(t *testing.T) {
 	g := NewGroupCommit(w, GroupCommitConfig{MaxRows: 10, LargeRows: 10, MinInterval: time.Hour, Idle: time.Hour, MaxWait: time.Hour,
 		MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
 	const writers = 95
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b, err := Rows(telemetry(fmt.Sprint(i), catalog.TypeTrace, fmt.Sprintf(`{"id":"t%d","timestamp":"2026-11-29T10:00:00Z"}`, i)), time.Now())
-			if err == nil {
-				err = g.Write(context.Background(), b)
-			}
-			if err != nil {
-				t.Error(err)
-			}
-		}()
-	}
+	wait := writeTraces(g, writers)
 	// Full batches are written at once (the hour-long waits never pass); the last 5 rows wait
 	// for Close.
 	deadline := time.Now().Add(30 * time.Second)
@@ -486,7 +480,11 @@ func TestGroupCommitNeverExceedsMaxRows(t *testing.T) {
 	if err := g.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
+	for _, err := range wait() {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	total := 0
 	for i, n := range w.sizes {
 		if n > 10 || i < writers/10 && n != 10 {
