@@ -21,7 +21,8 @@ type Server struct {
 	*localserver.Server
 }
 
-// Start starts a server in t.TempDir() and stops it when the test ends.
+// Start starts a server in a fresh temporary directory (under CHTEST_DIR when it is set) and
+// stops it and removes the directory when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	dir, err := tempDir()
