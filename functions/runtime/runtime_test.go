@@ -73,13 +73,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 		return nil
 	})
 	srv.Handle("/hello", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	cancel, done := serve(t, srv)
 	base := "http://" + srv.Addr()
 
 	if code, _ := get(t, base+"/healthz"); code != 200 {
@@ -117,13 +111,7 @@ func TestShutdownDrainsThenFlushes(t *testing.T) {
 	var order []string
 	srv.OnShutdown(func(context.Context) error { order = append(order, "close sink"); return nil })
 	srv.OnShutdown(func(context.Context) error { order = append(order, "flush buffer"); return nil })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	cancel, done := serve(t, srv)
 	answer := make(chan string, 1)
 	go func() {
 		_, body := get(t, "http://"+srv.Addr()+"/slow")
@@ -166,13 +154,7 @@ func TestServesHTTPSWithACertificate(t *testing.T) {
 	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 
 	srv := NewServer("test", Common{ShutdownTimeout: time.Second, TLSCertFile: certFile, TLSKeyFile: keyFile}, slog.New(slog.DiscardHandler))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	cancel, done := serve(t, srv)
 	defer func() { cancel(); <-done }()
 
 	pool := x509.NewCertPool()
@@ -198,4 +180,17 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// serve runs srv on a free port until cancel is called; done then gives Serve's result.
+func serve(t *testing.T, srv *Server) (cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- srv.Serve(ctx, ln) }()
+	return cancel, result
 }
