@@ -146,11 +146,12 @@ func (g *GroupCommit) loop() {
 		if rows >= g.cfg.MaxRows {
 			return
 		}
+		now := time.Now()
 		g.mu.Lock()
 		n := 0
 		for n < len(g.queue) && rows < g.cfg.MaxRows {
 			if len(pending) == 0 {
-				first = time.Now()
+				first = now
 			}
 			pending = append(pending, g.queue[n])
 			rows += g.queue[n].batch.Len()
@@ -167,7 +168,6 @@ func (g *GroupCommit) loop() {
 			due = true
 			timer.Stop()
 		} else if !due {
-			now := time.Now()
 			timer.Reset(g.deadline(rows, first, now, started).Sub(now))
 		}
 	}
