@@ -86,8 +86,8 @@ const maxDescriptionLen = 512
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// ParseKeyFile decodes and validates a key file. Unknown fields, bad values and duplicate ids
-// are errors naming the record and field; all problems are reported at once.
+// ParseKeyFile decodes and validates a key file. A missing "keys" list, unknown fields, bad values
+// and duplicate ids are errors naming the record and field; all problems are reported at once.
 func ParseKeyFile(data []byte) (KeyFile, error) {
 	var kf KeyFile
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -95,6 +95,12 @@ func ParseKeyFile(data []byte) (KeyFile, error) {
 	}
 	if err := yaml.UnmarshalStrict(data, &kf); err != nil {
 		return KeyFile{}, fmt.Errorf("decode key file: %w", err)
+	}
+	// A missing or null list is not "no keys": the first line of a file caught half written
+	// ("keys:"), a comment-only or empty document would otherwise drop every key on reload.
+	// WriteKeyFile always writes a list, [] when there are no keys.
+	if kf.Keys == nil {
+		return KeyFile{}, errors.New(`key file has no "keys" list (write "keys: []" for a file without keys)`)
 	}
 	if err := kf.Validate(); err != nil {
 		return KeyFile{}, err

@@ -160,3 +160,25 @@ func TestNewStoreInMemory(t *testing.T) {
 		t.Fatal("duplicate records accepted")
 	}
 }
+
+// A key file caught half written, or a document that is not a key file at all, is a failed
+// reload: it must not replace the loaded keys with none. Only an explicit `keys: []` empties the
+// set.
+func TestReloadOfDocumentWithoutKeysListKeepsKeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key, _ := e.addKey(t, "acme", ScopeIngest)
+	for _, doc := range []string{"keys:\n", "keys: null\n", "{}", "---\n", "null", "# trustplane API keys\n"} {
+		writeFile(t, e.path, doc)
+		if changed, err := e.store.Reload(); changed || err == nil || !strings.Contains(err.Error(), "keys") {
+			t.Errorf("%q: changed=%v err=%v, want a failed reload naming keys", doc, changed, err)
+		}
+		if _, err := e.store.Verify(ctx, key, ScopeIngest); err != nil {
+			t.Fatalf("%q: previous keys lost: %v", doc, err)
+		}
+	}
+	writeFile(t, e.path, "keys: []\n")
+	if changed, err := e.store.Reload(); !changed || err != nil || e.store.Len() != 0 {
+		t.Fatalf("explicit empty list: changed=%v err=%v len=%d", changed, err, e.store.Len())
+	}
+}
