@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -113,7 +114,8 @@ func ParseVerifyRequest(data []byte) (VerifyRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return VerifyRequest{}, fmt.Errorf("verify request data: %w", err)
 	}
-	if dec.More() {
+	// Token, not More: More reports no more data before a stray '}' or ']'.
+	if _, err := dec.Token(); err != io.EOF {
 		return VerifyRequest{}, errors.New("verify request data: trailing data after the JSON object")
 	}
 	if req.Key == "" {

@@ -122,3 +122,17 @@ func TestHandlerMalformedRequests(t *testing.T) {
 		}
 	}
 }
+
+// Data after the request object is refused, whatever it is: a closing bracket too.
+func TestParseVerifyRequestRefusesTrailingData(t *testing.T) {
+	key, _, _ := GenerateKey()
+	obj := `{"key":"` + key + `","scope":"ingest"}`
+	if _, err := ParseVerifyRequest([]byte(" " + obj + "\n")); err != nil {
+		t.Fatalf("well-formed request refused: %v", err)
+	}
+	for _, tail := range []string{"}", "]", " {}", ` "x"`, "1"} {
+		if _, err := ParseVerifyRequest([]byte(obj + tail)); err == nil {
+			t.Errorf("accepted trailing %q", tail)
+		}
+	}
+}
