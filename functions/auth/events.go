@@ -101,8 +101,8 @@ func HTTPStatus(err error) int {
 	}
 }
 
-// ParseVerifyRequest decodes verify request data strictly: JSON object, no unknown fields, no
-// trailing data, a known scope. The key is only checked for presence here; its shape decides a
+// ParseVerifyRequest decodes verify request data strictly: JSON object, no unknown, duplicate or
+// differently cased fields, no trailing data, a known scope. The key is only checked for presence here; its shape decides a
 // "malformed" denial, not a bad request.
 func ParseVerifyRequest(data []byte) (VerifyRequest, error) {
 	var req VerifyRequest
@@ -118,6 +118,9 @@ func ParseVerifyRequest(data []byte) (VerifyRequest, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return VerifyRequest{}, errors.New("verify request data: trailing data after the JSON object")
 	}
+	if err := exactFieldNames(data); err != nil {
+		return VerifyRequest{}, fmt.Errorf("verify request data: %w", err)
+	}
 	if req.Key == "" {
 		return VerifyRequest{}, errors.New("verify request data: key is required")
 	}
@@ -125,4 +128,34 @@ func ParseVerifyRequest(data []byte) (VerifyRequest, error) {
 		return VerifyRequest{}, fmt.Errorf("verify request data: scope must be one of ingest, query, llm, got %q", req.Scope)
 	}
 	return req, nil
+}
+
+// exactFieldNames checks that data, a JSON object that already decoded into VerifyRequest, names
+// each field once and in its exact case. encoding/json matches names case-insensitively and lets
+// the last of two equal names win; another reader of the same request could take the other one.
+func exactFieldNames(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return err
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		if name != "key" && name != "scope" {
+			return fmt.Errorf("unknown field %q (fields are key and scope, in lowercase)", name)
+		}
+		if seen[name] {
+			return fmt.Errorf("duplicate field %q", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -136,3 +136,23 @@ func TestParseVerifyRequestRefusesTrailingData(t *testing.T) {
 		}
 	}
 }
+
+// Field names match exactly and appear once: encoding/json alone matches names in any case and
+// lets the last of two equal names win, so two readers of one request could disagree on its
+// key or scope.
+func TestParseVerifyRequestRefusesDuplicateOrMiscasedFields(t *testing.T) {
+	key, _, _ := GenerateKey()
+	for _, doc := range []string{
+		`{"KEY":"` + key + `","scope":"ingest"}`,
+		`{"key":"` + key + `","Scope":"ingest"}`,
+		`{"key":"` + key + `","scope":"query","scope":"ingest"}`,
+		`{"key":"` + key + `","scope":"query","SCOPE":"ingest"}`,
+		`{"key":"tp_other","key":"` + key + `","scope":"ingest"}`,
+	} {
+		if r, err := ParseVerifyRequest([]byte(doc)); err == nil {
+			t.Errorf("accepted %s as %+v", doc, r)
+		} else if strings.Contains(err.Error(), key[12:]) {
+			t.Errorf("error echoes the key: %v", err)
+		}
+	}
+}
