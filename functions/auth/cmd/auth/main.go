@@ -20,7 +20,7 @@ func main() {
 		if err != nil {
 			return err
 		}
-		logger := runtime.NewLogger("auth", cfg.LogLevel, os.Stdout)
+		logger := runtime.NewLogger("auth", cfg.LogLevel, os.Stderr)
 		srv := runtime.NewServer("auth", cfg.Common, logger)
 		store, err := auth.OpenStore(cfg.KeysFile, pepper, logger, auth.NewStoreMetrics(srv.Registry))
 		if err != nil {

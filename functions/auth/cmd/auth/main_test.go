@@ -85,7 +85,8 @@ func (s *syncBuffer) String() string {
 }
 
 type proc struct {
-	out    *syncBuffer
+	out    *syncBuffer // stdout and stderr
+	stdout *syncBuffer
 	exited chan struct{} // closed when the process has ended
 	err    error         // of Wait, once exited is closed
 }
@@ -95,13 +96,13 @@ func start(t *testing.T, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(build(t))
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
+	out, stdout := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(out, stdout), out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{out: out, exited: make(chan struct{})}
+	p := &proc{out: out, stdout: stdout, exited: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -208,5 +209,8 @@ func TestServesVerifyAndReloads(t *testing.T) {
 	if logs := proc.out.String(); strings.Contains(logs, key) || strings.Contains(logs, key[12:]) || strings.Contains(logs, pepper) ||
 		!strings.Contains(logs, rec.ID) {
 		t.Fatalf("logs must name the key id and never the key or pepper:\n%s", logs)
+	}
+	if out := proc.stdout.String(); out != "" {
+		t.Fatalf("logs belong on stderr, stdout got:\n%s", out)
 	}
 }
