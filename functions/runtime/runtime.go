@@ -254,7 +254,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	select {
 	case err := <-errc:
-		return errors.Join(err, s.runShutdown(context.Background()))
+		// Serving failed: nothing to drain, but the hooks still flush within the timeout.
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(err, s.runShutdown(sctx))
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)

@@ -194,3 +194,26 @@ func serve(t *testing.T, srv *Server) (cancel context.CancelFunc, done <-chan er
 	go func() { result <- srv.Serve(ctx, ln) }()
 	return cancel, result
 }
+
+// When serving fails, the shutdown hooks still run within SHUTDOWN_TIMEOUT: a hook that waits
+// for its context must not hold the process forever.
+func TestHooksAfterServeFailureHaveTheShutdownDeadline(t *testing.T) {
+	srv := NewServer("test", Common{ShutdownTimeout: 10 * time.Second}, slog.New(slog.DiscardHandler))
+	var bounded atomic.Bool
+	srv.OnShutdown(func(ctx context.Context) error {
+		_, ok := ctx.Deadline()
+		bounded.Store(ok)
+		return nil
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // Accept fails at once
+	if err := srv.Serve(context.Background(), ln); err == nil {
+		t.Fatal("Serve on a closed listener returned nil")
+	}
+	if !bounded.Load() {
+		t.Fatal("shutdown hooks ran without the shutdown timeout's deadline")
+	}
+}
