@@ -97,6 +97,9 @@ func (e *UpstreamError) apiError() *APIError {
 	case e.Status == http.StatusTooManyRequests:
 		return &APIError{Status: http.StatusTooManyRequests, Type: errRateLimit, Code: "upstream_rate_limited",
 			Message: "the provider is rate limiting: " + e.Message, RetryAfter: ceilSeconds(e.RetryAfter)}
+	case e.Status == http.StatusUnauthorized:
+		// Router's provider key is at fault, not the client's key.
+		return &APIError{Status: http.StatusBadGateway, Type: errServer, Code: "upstream_auth_failed", Message: e.Message}
 	case e.Status >= 500:
 		return &APIError{Status: http.StatusBadGateway, Type: errServer, Code: "upstream_error", Message: fmt.Sprintf("the provider failed (%d): %s", e.Status, e.Message)}
 	}
@@ -179,6 +182,11 @@ func post(ctx context.Context, client *http.Client, provider, url string, header
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	typ, msg := errorMessageOf(raw)
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The provider refused router's own key, and its message may quote it (OpenAI's does):
+		// it must reach neither the client nor the recorded call.
+		typ, msg = "", "the provider rejected the API key router is configured with"
+	}
 	return nil, &UpstreamError{Provider: provider, Status: resp.StatusCode, Type: typ, Message: msg, RetryAfter: retryAfter(resp.Header, time.Now())}
 }
 

@@ -275,3 +275,23 @@ func TestProviderErrorsInOpenAIFormat(t *testing.T) {
 		})
 	}
 }
+
+func TestProviderRejectingRoutersKeyIsNotEchoedToTheClient(t *testing.T) {
+	// OpenAI's 401 quotes the key it was sent (masked, or whole when it is short): that is
+	// router's provider key, and the client's own key is not at fault.
+	up := newUpstream(t, reply(401, `{"error":{"message":"Incorrect API key provided: test-key. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`))
+	f := newFixture(t, singleRoute("openai", up.URL, ""), Options{})
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
+	var e errorBody
+	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusBadGateway || e.Error.Type != errServer {
+		t.Errorf("status %d body %s, want 502 server_error", resp.StatusCode, body)
+	}
+	if strings.Contains(string(body), "test-key") {
+		t.Errorf("the provider key reached the client: %s", body)
+	}
+	rec := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
+	if rec.Status != "error" || rec.StatusCode != http.StatusBadGateway || strings.Contains(rec.Error, "test-key") ||
+		len(rec.Attempts) != 1 || rec.Attempts[0].StatusCode != 401 || strings.Contains(rec.Attempts[0].Error, "test-key") {
+		t.Errorf("recorded %+v", rec)
+	}
+}
