@@ -178,7 +178,8 @@ func (p *anthropicProvider) toAnthropic(model string, req *ChatRequest, stream b
 	if req.User != "" {
 		out.Metadata = &anthMetadata{UserID: req.User}
 	}
-	if len(req.Stop) > 0 {
+	// A null field is an unset one, as OpenAI reads it.
+	if len(req.Stop) > 0 && string(req.Stop) != "null" {
 		var one string
 		if json.Unmarshal(req.Stop, &one) == nil {
 			out.StopSequences = []string{one}
@@ -227,7 +228,7 @@ func (p *anthropicProvider) toAnthropic(model string, req *ChatRequest, stream b
 		}
 		out.Tools = append(out.Tools, anthTool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
 	}
-	if len(req.ToolChoice) > 0 {
+	if len(req.ToolChoice) > 0 && string(req.ToolChoice) != "null" {
 		tc, err := toolChoice(req.ToolChoice)
 		if err != nil {
 			return nil, err

@@ -295,3 +295,18 @@ func TestProviderRejectingRoutersKeyIsNotEchoedToTheClient(t *testing.T) {
 		t.Errorf("recorded %+v", rec)
 	}
 }
+
+func TestAnthropicTreatsNullStopAndToolChoiceAsAbsent(t *testing.T) {
+	// OpenAI's stop is nullable, and clients send null for fields they leave unset.
+	up := newUpstream(t, reply(200, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+		"content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}`))
+	f := newFixture(t, singleRoute("anthropic", up.URL, ""), Options{})
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","messages":[{"role":"user","content":"Hi"}],"stop":null,"tool_choice":null}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if sent := string(up.request(0).body); strings.Contains(sent, "stop_sequences") || strings.Contains(sent, "tool_choice") {
+		t.Errorf("anthropic request %s", sent)
+	}
+	f.calls(t, 1)
+}
