@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 )
@@ -100,7 +101,12 @@ func LoadPepper(value, file string) (Pepper, error) {
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return Pepper{}, fmt.Errorf("AUTH_PEPPER_FILE: %w", err)
+			// Without the path: a pepper pasted where its path belongs would be in the log.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return Pepper{}, fmt.Errorf("AUTH_PEPPER_FILE: cannot read the file it names: %w", err)
 		}
 		b = []byte(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
 		p, err := NewPepper(b)

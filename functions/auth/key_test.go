@@ -105,6 +105,11 @@ func TestPepper(t *testing.T) {
 			t.Errorf("error leaks the pepper: %v", err)
 		}
 	}
+	// A pepper set where its file's path belongs is not repeated in the error, which ends up in
+	// the function's log.
+	if _, err := LoadPepper("", secret); err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("pepper given as AUTH_PEPPER_FILE: %v", err)
+	}
 	short := filepath.Join(t.TempDir(), "short")
 	writeFile(t, short, "tiny")
 	if _, err := LoadPepper("", short); err == nil || strings.Contains(err.Error(), "tiny") {
