@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,16 +114,26 @@ func (kf KeyFile) Validate() error {
 	var errs []error
 	seen := make(map[string]int, len(kf.Keys))
 	for i, r := range kf.Keys {
+		label := fmt.Sprintf("keys[%d] (id %s)", i, quoteID(r.ID))
 		for _, err := range r.validate() {
-			errs = append(errs, fmt.Errorf("keys[%d] (id %q): %w", i, r.ID, err))
+			errs = append(errs, fmt.Errorf("%s: %w", label, err))
 		}
 		if j, dup := seen[r.ID]; dup && r.ID != "" {
-			errs = append(errs, fmt.Errorf("keys[%d] (id %q): id: duplicate of keys[%d]", i, r.ID, j))
+			errs = append(errs, fmt.Errorf("%s: id: duplicate of keys[%d]", label, j))
 		} else {
 			seen[r.ID] = i
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// quoteID quotes an id for an error message, unless it is longer than a key id: then it may be
+// an API key pasted in its place, and errors end up in logs.
+func quoteID(id string) string {
+	if len(id) > keyIDLen {
+		return fmt.Sprintf("of %d characters, not shown", len(id))
+	}
+	return strconv.Quote(id)
 }
 
 func (r Record) validate() []error {

@@ -155,3 +155,24 @@ func TestRevokeKeyUnknownID(t *testing.T) {
 		t.Fatalf("RevokeKey unknown id: %v", err)
 	}
 }
+
+// An API key pasted where its id belongs (in the key file, or to revoke) is not repeated in the
+// error: a reload error goes to the function's log, a command's error to a terminal or CI log.
+func TestKeyInPlaceOfIDIsNotEchoed(t *testing.T) {
+	key, _, _ := GenerateKey()
+	if _, err := ParseKeyFile([]byte(`{"keys":[` + record("id", `"`+key+`"`) + `]}`)); err == nil ||
+		strings.Contains(err.Error(), key[12:]) || !strings.Contains(err.Error(), "keys[0]") {
+		t.Errorf("key as id in the key file: %v", err)
+	}
+	dup := record("id", `"`+key+`"`)
+	if _, err := ParseKeyFile([]byte(`{"keys":[` + dup + `,` + dup + `]}`)); err == nil || strings.Contains(err.Error(), key[12:]) {
+		t.Errorf("key as a duplicate id: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if _, _, err := AddKey(path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []Scope{ScopeQuery}}, timeZero()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RevokeKey(path, key); err == nil || strings.Contains(err.Error(), key[12:]) {
+		t.Errorf("key as the id to revoke: %v", err)
+	}
+}

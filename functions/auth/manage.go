@@ -84,5 +84,5 @@ func RevokeKey(path, id string) (Record, error) {
 			return kf.Keys[i], nil
 		}
 	}
-	return Record{}, fmt.Errorf("%s: no key with id %q", path, id)
+	return Record{}, fmt.Errorf("%s: no key with id %s", path, quoteID(id))
 }
