@@ -7,6 +7,7 @@ import (
 
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/kafka"
 )
 
 // Config is ingest's configuration, read from the environment.
@@ -71,11 +72,21 @@ type Limits struct {
 // DefaultLimits are the limits ingest runs with unless configured otherwise.
 var DefaultLimits = Limits{MaxEventBytes: 256 << 10, MaxRequestBytes: 5 << 20, MaxBatchEvents: 1000, MaxConcurrentRequests: 32}
 
+// MaxEventBytesLimit is the largest MAX_EVENT_BYTES whose events Kafka always takes: past the
+// producer's message size an event is refused, and answered 503 ("retry later") on every retry
+// instead of 413. A record holds the event's data and attributes (at most the event's size) plus
+// what ingest stamps on it (tenant, project, key id, ingest time, and the partition key, an id of
+// at most 128 bytes, as header and record key); 64 KiB is ample room for those and the framing.
+var MaxEventBytesLimit = int64(kafka.NewConfig("").Producer.MaxMessageBytes - 64<<10)
+
 // Validate checks the limits are usable.
 func (l Limits) Validate() error {
 	var errs []error
 	if l.MaxEventBytes < 1024 {
 		errs = append(errs, fmt.Errorf("MAX_EVENT_BYTES must be at least 1024, got %d", l.MaxEventBytes))
+	}
+	if l.MaxEventBytes > MaxEventBytesLimit {
+		errs = append(errs, fmt.Errorf("MAX_EVENT_BYTES must be at most %d (what a Kafka message always carries), got %d", MaxEventBytesLimit, l.MaxEventBytes))
 	}
 	if l.MaxRequestBytes < l.MaxEventBytes {
 		errs = append(errs, fmt.Errorf("MAX_REQUEST_BYTES (%d) must be at least MAX_EVENT_BYTES (%d)", l.MaxRequestBytes, l.MaxEventBytes))

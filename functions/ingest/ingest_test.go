@@ -431,3 +431,34 @@ func TestConcurrentRequestsAreBounded(t *testing.T) {
 		t.Fatalf("stored %v, want slow, waiting and after", ids)
 	}
 }
+
+// An event ingest accepts must fit in a Kafka message: otherwise the producer refuses it and
+// the client gets 503 ("retry later") on every retry, for an event that can never be stored.
+func TestEventLimitFitsKafka(t *testing.T) {
+	tooLarge := Limits{MaxEventBytes: 2 << 20, MaxRequestBytes: 5 << 20, MaxBatchEvents: 10}
+	if err := tooLarge.Validate(); err == nil || !strings.Contains(err.Error(), "MAX_EVENT_BYTES") {
+		t.Fatalf("MAX_EVENT_BYTES of 2 MiB accepted (err %v): Kafka cannot carry such events", err)
+	}
+
+	// The largest event the largest allowed limit accepts, with the longest trace id (which the
+	// record repeats as partitionkey and as its key), is acknowledged by Kafka.
+	limits := Limits{MaxEventBytes: MaxEventBytesLimit, MaxRequestBytes: 5 << 20, MaxBatchEvents: 10}
+	if err := limits.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, limits)
+	traceID := strings.Repeat("t", 128)
+	data := func(input int) string {
+		return `{"id":"` + traceID + `","timestamp":"2026-11-29T10:00:00Z","input":"` + strings.Repeat("x", input) + `"}`
+	}
+	event := structured("big", catalog.TypeTrace, data(0))
+	event = structured("big", catalog.TypeTrace, data(int(MaxEventBytesLimit)-len(event)))
+	if int64(len(event)) != MaxEventBytesLimit {
+		t.Fatalf("test event is %d bytes, want %d", len(event), MaxEventBytesLimit)
+	}
+	resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": "application/cloudevents+json"}, event)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("event of MAX_EVENT_BYTES: status %d: %.300s", resp.StatusCode, body)
+	}
+	readTopic(t, f.topic, 1)
+}
