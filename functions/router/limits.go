@@ -134,7 +134,8 @@ func (l *Limiter) Take(ctx context.Context, key string, limit int64, window time
 		return Grant{}, errStoreDown
 	}
 	if !l.leasing {
-		return l.checked(l.store.Take(ctx, key, limit, window, n, n, now))
+		g, err := l.store.Take(ctx, key, limit, window, n, n, now)
+		return l.checked(ctx, g, err)
 	}
 	ls := l.lease(key)
 	ls.mu.Lock()
@@ -150,7 +151,8 @@ func (l *Limiter) Take(ctx context.Context, key string, limit int64, window time
 	}
 	need := n - ls.units
 	chunk := max(need, limit/leaseFraction)
-	g, err := l.checked(l.store.Take(ctx, key, limit, window, chunk, need, now))
+	g, err := l.store.Take(ctx, key, limit, window, chunk, need, now)
+	g, err = l.checked(ctx, g, err)
 	if err != nil || g.Granted == 0 {
 		return g, err
 	}
@@ -166,8 +168,10 @@ var errStoreDown = errors.New("limits store failed less than a second ago; not a
 // storeRetry is how long a failed store is left alone.
 const storeRetry = time.Second
 
-func (l *Limiter) checked(g Grant, err error) (Grant, error) {
-	if err != nil {
+// checked marks the store failed after an error, unless ctx ended: a client that went away
+// during the round trip says nothing about the store, and must not switch limits off.
+func (l *Limiter) checked(ctx context.Context, g Grant, err error) (Grant, error) {
+	if err != nil && ctx.Err() == nil {
 		l.skipUntil.Store(time.Now().Add(storeRetry).UnixNano())
 	}
 	return g, err

@@ -230,3 +230,21 @@ func TestRedisDownAdmitsCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestClientGoingAwayDoesNotSwitchOffSharedLimits(t *testing.T) {
+	// A call whose client leaves during its limits round trip fails that round trip; Redis did
+	// not fail, so the next calls must still be limited.
+	scopes := []scopeLimit{{id: "tenant:acme", limit: Limit{RequestsPerMinute: 1}}}
+	for _, leasing := range []bool{false, true} {
+		l := NewLimiter(redisStore(t), leasing)
+		if _, refusal, err := l.Admit(context.Background(), scopes, 1, frozen); err != nil || refusal != nil {
+			t.Fatalf("leasing %v: first call: %v %v", leasing, refusal, err)
+		}
+		gone, cancel := context.WithCancel(context.Background())
+		cancel()
+		l.Admit(gone, []scopeLimit{{id: "tenant:other", limit: Limit{RequestsPerMinute: 1}}}, 1, frozen)
+		if _, refusal, err := l.Admit(context.Background(), scopes, 1, frozen); err != nil || refusal == nil {
+			t.Errorf("leasing %v: call after a client went away: refusal %v error %v, want refused by the limit", leasing, refusal, err)
+		}
+	}
+}
