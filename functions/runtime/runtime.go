@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,9 @@ type Validator interface{ Validate() error }
 // start with a message naming every bad variable rather than failing later.
 func LoadConfig(cfg any) error {
 	if err := envconfig.Process("", cfg); err != nil {
+		if all := fieldErrors(cfg); len(all) > 0 {
+			err = errors.Join(all...)
+		}
 		return fmt.Errorf("config: %w", err)
 	}
 	if v, ok := cfg.(Validator); ok {
@@ -70,6 +74,34 @@ func LoadConfig(cfg any) error {
 		}
 	}
 	return nil
+}
+
+// fieldErrors loads each field of the struct cfg points to on its own, so that every variable
+// that is missing or does not parse is named: envconfig stops at the first. Embedded structs
+// without a tag (Common in every function's Config) are walked, as envconfig does.
+func fieldErrors(cfg any) []error {
+	var errs []error
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("envconfig") == "" {
+				walk(f.Type)
+				continue
+			}
+			if !f.IsExported() || f.Tag.Get("ignored") == "true" {
+				continue
+			}
+			one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
+			if err := envconfig.Process("", one.Interface()); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if t := reflect.TypeOf(cfg); t != nil && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		walk(t.Elem())
+	}
+	return errs
 }
 
 func parseLevel(s string) (slog.Level, error) {

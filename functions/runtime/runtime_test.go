@@ -42,6 +42,31 @@ func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
 	}
 }
 
+// Variables that do not parse, or required ones that are missing, are all named at once, in a
+// function's Config that embeds Common as every function's does.
+func TestLoadConfigNamesEveryUnparsableVariable(t *testing.T) {
+	var c struct {
+		Common
+		Brokers string `envconfig:"TEST_BROKERS" required:"true"`
+		Batch   int    `envconfig:"TEST_BATCH" default:"10"`
+	}
+	t.Setenv("PORT", "eighty")
+	t.Setenv("SHUTDOWN_TIMEOUT", "soon")
+	t.Setenv("TEST_BATCH", "many")
+	err := LoadConfig(&c)
+	if err == nil {
+		t.Fatal("unparsable configuration accepted")
+	}
+	for _, want := range []string{"PORT", "SHUTDOWN_TIMEOUT", "TEST_BROKERS", "TEST_BATCH"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "LOG_LEVEL") {
+		t.Errorf("error %q names LOG_LEVEL, which is fine", err)
+	}
+}
+
 func TestLoadConfigDefaults(t *testing.T) {
 	var c Common
 	if err := LoadConfig(&c); err != nil {
