@@ -140,10 +140,15 @@ func (l *Limiter) Take(ctx context.Context, key string, limit int64, window time
 	ls := l.lease(key)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	if now.After(ls.expires) {
-		// An old lease is dropped rather than returned: the bucket already counts it as used,
-		// so limits stay strict and only this replica's share goes unused.
+	if now.After(ls.expires) && ls.units > 0 {
+		// What is left of an old lease goes back to the shared bucket: those units were never
+		// admitted, and dropping them would use up a lease's share of the limit every time one
+		// expires (1% of a daily budget per second a replica is busy).
+		left := ls.units
 		ls.units = 0
+		if _, err := l.checked(ctx, Grant{}, l.store.Add(ctx, key, limit, window, -left, now)); err != nil {
+			return Grant{}, err
+		}
 	}
 	if ls.units >= n {
 		ls.units -= n

@@ -248,3 +248,22 @@ func TestClientGoingAwayDoesNotSwitchOffSharedLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestLeasesLeftUnusedDoNotUseUpTheLimit(t *testing.T) {
+	// One call every 1.5s costing $0.0001: 200 of them spend $0.02, and a shared budget of $1 a
+	// day must admit them all. A lease holds 1% of the budget; what a replica did not use of it
+	// is not spent.
+	l := NewLimiter(redisStore(t), true)
+	scopes := []scopeLimit{{id: "tenant:acme", limit: Limit{USDPerDay: 1}}}
+	now := frozen
+	for i := 0; i < 200; i++ {
+		adm, refusal, err := l.Admit(context.Background(), scopes, 1, now)
+		if err != nil || refusal != nil {
+			t.Fatalf("call %d at +%s: refusal %+v error %v", i, now.Sub(frozen), refusal, err)
+		}
+		if err := adm.Settle(context.Background(), 0, 0.0001, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(1500 * time.Millisecond)
+	}
+}
