@@ -63,7 +63,7 @@ func TestLoadConfigNamesEveryUnparsableVariable(t *testing.T) {
 		}
 	}
 	if strings.Contains(err.Error(), "LOG_LEVEL") {
-		t.Errorf("error %q names LOG_LEVEL, which is fine", err)
+		t.Errorf("error %q names LOG_LEVEL, whose default is valid", err)
 	}
 }
 
