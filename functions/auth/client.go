@@ -159,7 +159,8 @@ func (c *Client) Verify(ctx context.Context, key string, scope Scope) (Principal
 	if !scope.Valid() {
 		return Principal{}, fmt.Errorf("unknown scope %q", scope)
 	}
-	if _, err := ParseKey(key); err != nil {
+	keyID, err := ParseKey(key)
+	if err != nil {
 		// Settled locally: a malformed key never costs a request.
 		return Principal{}, &DeniedError{Denial{Reason: ReasonMalformed, Message: err.Error()}}
 	}
@@ -186,7 +187,7 @@ func (c *Client) Verify(ctx context.Context, key string, scope Scope) (Principal
 		cl = &call{done: make(chan struct{})}
 		c.flight[id] = cl
 		// The request outlives a cancelled first caller, since others may be waiting on it.
-		go c.run(context.WithoutCancel(ctx), id, cl, key, scope)
+		go c.run(context.WithoutCancel(ctx), id, cl, key, keyID, scope)
 	}
 	c.mu.Unlock()
 
@@ -206,10 +207,10 @@ func clonePrincipal(p Principal) Principal {
 	return p
 }
 
-func (c *Client) run(ctx context.Context, id [sha256.Size]byte, cl *call, key string, scope Scope) {
+func (c *Client) run(ctx context.Context, id [sha256.Size]byte, cl *call, key, keyID string, scope Scope) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	cl.p, cl.err = c.request(ctx, key, scope)
+	cl.p, cl.err = c.request(ctx, key, keyID, scope)
 
 	var denied *DeniedError
 	outcome := "verified"
@@ -247,7 +248,7 @@ func (c *Client) store(e *cacheEntry) {
 	c.cache[e.id] = c.lru.PushFront(e)
 }
 
-func (c *Client) request(ctx context.Context, key string, scope Scope) (Principal, error) {
+func (c *Client) request(ctx context.Context, key, keyID string, scope Scope) (Principal, error) {
 	ev := cloudevents.NewEvent()
 	ev.SetID(uuid.NewString())
 	ev.SetSource(c.source)
@@ -270,7 +271,9 @@ func (c *Client) request(ctx context.Context, key string, scope Scope) (Principa
 	switch resp.Type() {
 	case VerifiedType:
 		var p Principal
-		if err := json.Unmarshal(resp.Data(), &p); err != nil || p.KeyID == "" || !p.HasScope(scope) {
+		// A reply for another key, or without the tenant and project that callers stamp on
+		// what the key sends, is not an answer to this request.
+		if err := json.Unmarshal(resp.Data(), &p); err != nil || p.KeyID != keyID || p.Tenant == "" || p.Project == "" || !p.HasScope(scope) {
 			return Principal{}, fmt.Errorf("%w: bad verified reply", ErrUnavailable)
 		}
 		return p, nil

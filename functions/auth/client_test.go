@@ -169,6 +169,50 @@ func TestClientUnavailableIsNotDenied(t *testing.T) {
 	}
 }
 
+// A verified reply that does not answer the request (another key's, or one without a tenant
+// or project) is refused as a bad reply, never taken as the caller's identity.
+func TestClientRefusesVerifiedReplyNotForItsKey(t *testing.T) {
+	key, _, _ := GenerateKey()
+	id, err := ParseKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, _ := GenerateKey()
+	otherID, _ := ParseKey(other)
+	for name, principal := range map[string]string{
+		"another key's":  `{"key_id":"` + otherID + `","tenant":"t","project":"p","scopes":["ingest"]}`,
+		"no tenant":      `{"key_id":"` + id + `","tenant":"","project":"p","scopes":["ingest"]}`,
+		"no project":     `{"key_id":"` + id + `","tenant":"t","scopes":["ingest"]}`,
+		"no such scope":  `{"key_id":"` + id + `","tenant":"t","project":"p","scopes":["query"]}`,
+		"this key's, ok": `{"key_id":"` + id + `","tenant":"t","project":"p","scopes":["ingest"]}`,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			h := w.Header()
+			h.Set("Ce-Specversion", "1.0")
+			h.Set("Ce-Id", "reply-1")
+			h.Set("Ce-Source", "/auth")
+			h.Set("Ce-Type", VerifiedType)
+			h.Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(principal))
+		}))
+		c, err := NewClient(ClientConfig{URL: srv.URL, CacheTTL: time.Minute, NegativeCacheTTL: time.Minute, CacheSize: 10, Timeout: time.Second}, ClientOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Verify(context.Background(), key, ScopeIngest)
+		srv.Close()
+		if name == "this key's, ok" {
+			if err != nil || p.KeyID != id || p.Tenant != "t" {
+				t.Errorf("%s: %+v, %v", name, p, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrUnavailable) || p.Tenant != "" {
+			t.Errorf("%s: principal %+v, err %v; want a bad reply (unavailable)", name, p, err)
+		}
+	}
+}
+
 // A revoked key stops working within AUTH_RELOAD_INTERVAL + AUTH_CACHE_TTL: the store's next
 // poll picks up the revocation, and the client's cached positive answer lasts CacheTTL.
 func TestRevokedKeyStopsWithinBound(t *testing.T) {
