@@ -298,6 +298,15 @@ func (g *Gateway) settle(c *call, cfg *Routing, adm *Admission, t *target, u Usa
 // tokens-per-minute limits; the guess is corrected with the real usage afterwards.
 func estimateTokens(raw []byte) int64 { return int64(len(raw)/4) + 1 }
 
+// estimatedUsage stands in for the usage of a call whose provider reported none (a stream that
+// ended before its usage chunk, a server that does not count): what was seen still counts
+// against the limits and budgets.
+func estimatedUsage(input []byte, outputBytes int) Usage {
+	u := Usage{PromptTokens: estimateTokens(input), CompletionTokens: int64(outputBytes/4) + 1}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return u
+}
+
 func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	c, body, ok := g.begin(w, r, "chat.completions")
 	if !ok {
@@ -356,6 +365,9 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	c.served(t, got.model)
 	c.output = got.output
 	g.respond(w, got.body)
+	if got.usage == (Usage{}) {
+		got.usage = estimatedUsage(c.input, len(got.output))
+	}
 	g.settle(c, cfg, adm, t, got.usage)
 	c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
 	g.finish(c)
@@ -474,14 +486,12 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	go func() {
 		defer g.tails.Done()
 		c.output, _ = json.Marshal(Message{Role: "assistant", Content: mustJSON(text.String())})
-		u := Usage{}
+		var u Usage
 		if usage != nil {
 			u = *usage
 		} else {
 			// The stream ended before its usage chunk: count what was seen.
-			u.PromptTokens = estimateTokens(c.input)
-			u.CompletionTokens = int64(text.Len()/4) + 1
-			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+			u = estimatedUsage(c.input, text.Len())
 		}
 		g.settle(c, cfg, adm, t, u)
 		g.finish(c)

@@ -267,3 +267,25 @@ func TestLeasesLeftUnusedDoNotUseUpTheLimit(t *testing.T) {
 		now = now.Add(1500 * time.Millisecond)
 	}
 }
+
+func TestTokensPerMinuteHoldWhenTheProviderReportsNoUsage(t *testing.T) {
+	// Some OpenAI-compatible servers answer without usage: the estimate must still count, as it
+	// does for a stream without its usage chunk, or the limit never holds.
+	up := newUpstream(t, reply(200, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`))
+	routing := singleRoute("openai-compatible", up.URL, "") + "limits:\n  models: {gpt: {tokens_per_minute: 100}}\n"
+	k := newKeys(t)
+	_, srv := serve(t, k, routing, Options{Now: func() time.Time { return frozen }})
+	for i := 0; i < 10; i++ {
+		resp, body := do(t, srv.URL, "POST", PathChat, k.llm, chatBody)
+		if resp.StatusCode == 429 {
+			if !strings.Contains(string(body), "tokens per minute of model:gpt") {
+				t.Errorf("refusal %s", body)
+			}
+			return
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("call %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	t.Errorf("10 calls of about %d tokens each admitted under a limit of 100 tokens a minute", estimateTokens([]byte(chatBody)))
+}
