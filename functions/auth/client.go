@@ -202,8 +202,14 @@ func (c *Client) Verify(ctx context.Context, key string, scope Scope) (Principal
 	}
 }
 
+// clonePrincipal copies what a caller could change in place, so that no caller alters the
+// answer the cache gives the next one.
 func clonePrincipal(p Principal) Principal {
 	p.Scopes = slices.Clone(p.Scopes)
+	if p.Limits != nil {
+		l := *p.Limits
+		p.Limits = &l
+	}
 	return p
 }
 

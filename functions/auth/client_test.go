@@ -213,6 +213,16 @@ func TestClientRefusesVerifiedReplyNotForItsKey(t *testing.T) {
 	}
 }
 
+func TestClonedPrincipalSharesNothingWithTheCache(t *testing.T) {
+	cached := Principal{KeyID: "k", Scopes: []Scope{ScopeLLM}, Limits: &Limits{RequestsPerMinute: 10}}
+	p := clonePrincipal(cached)
+	p.Scopes[0] = ScopeQuery
+	p.Limits.RequestsPerMinute = 1e9
+	if cached.Scopes[0] != ScopeLLM || cached.Limits.RequestsPerMinute != 10 {
+		t.Fatalf("changing a clone changed the cached principal: %+v %+v", cached, *cached.Limits)
+	}
+}
+
 // A revoked key stops working within AUTH_RELOAD_INTERVAL + AUTH_CACHE_TTL: the store's next
 // poll picks up the revocation, and the client's cached positive answer lasts CacheTTL.
 func TestRevokedKeyStopsWithinBound(t *testing.T) {
