@@ -208,6 +208,24 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 }
 
 // serve runs srv on a free port until cancel is called; done then gives Serve's result.
+// A certificate that does not load ends Serve with the reason and closes the listener it was
+// given, so the port is free again.
+func TestServeWithoutCertificateClosesListener(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	srv := NewServer("test", Common{ShutdownTimeout: time.Second, TLSCertFile: missing, TLSKeyFile: missing}, slog.New(slog.DiscardHandler))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := srv.Serve(context.Background(), ln); err == nil || !strings.Contains(err.Error(), "load TLS certificate") {
+		t.Fatalf("Serve with a missing certificate: %v", err)
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("listener still open after Serve failed: %v", err)
+	}
+}
+
 func serve(t *testing.T, srv *Server) (cancel context.CancelFunc, done <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
