@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type Handler struct {
 	writer clickhouse.Writer
 	logger *slog.Logger
 	now    func() time.Time
+	rows   func(*delivery, time.Time) (clickhouse.Batch, error) // rowsOf; a test swaps it
 	events *prometheus.CounterVec
 	sdk    http.Handler
 	// decode hands deliveries to a few long-lived goroutines that decode them. Decoding JSON
@@ -64,7 +66,7 @@ func NewHandler(w clickhouse.Writer, logger *slog.Logger, reg prometheus.Registe
 	if reg != nil {
 		reg.MustRegister(events)
 	}
-	h := &Handler{writer: w, logger: logger, now: time.Now, events: events, decode: make(chan *decodeJob)}
+	h := &Handler{writer: w, logger: logger, now: time.Now, rows: rowsOf, events: events, decode: make(chan *decodeJob)}
 	h.sdk, _ = runtime.CloudEventsHandler(context.Background(), h.Receive) // never fails
 	for range goruntime.GOMAXPROCS(0) {
 		// They live as long as the process: a handler is built once per process.
@@ -75,9 +77,24 @@ func NewHandler(w clickhouse.Writer, logger *slog.Logger, reg prometheus.Registe
 
 func (h *Handler) decoder() {
 	for j := range h.decode {
-		j.batch, j.err = rowsOf(&j.d, j.now)
+		j.batch, j.err = h.rowsOrError(j)
 		j.done <- struct{}{}
 	}
+}
+
+// rowsOrError decodes a delivery on a decoder goroutine, where net/http's recovery does not
+// reach: a panic there would end the process, and the broker's redelivery of the same event
+// would end the next one, holding up its partition for good. Decoding depends on the event
+// alone, so an event that makes it panic can never be stored: it is answered as such (400, and
+// the broker dead-letters it with the reason) and the decoder goes on.
+func (h *Handler) rowsOrError(j *decodeJob) (batch clickhouse.Batch, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.logger.Error("decoding an event panicked", "event_id", j.d.id, "event_type", j.d.typ, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			batch, err = clickhouse.Batch{}, fmt.Errorf("the event could not be decoded (%v)", p)
+		}
+	}()
+	return h.rows(&j.d, j.now)
 }
 
 // ServeHTTP receives one delivery. It answers 200 once the rows are stored, 400 with the reason

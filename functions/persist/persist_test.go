@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -249,6 +250,38 @@ func postBinary(t *testing.T, url string, headers map[string]string, data string
 func binaryHeaders(id, typ string) map[string]string {
 	return map[string]string{"ce-specversion": "1.0", "ce-id": id, "ce-source": "/test", "ce-type": typ,
 		"ce-tenantid": "acme", "ce-projectid": "web"}
+}
+
+// A delivery whose decoding panics is answered 400 with the reason, like any event that can
+// never be stored, and the process and its decoders go on serving the next deliveries.
+func TestDecodePanicIsAnInvalidEvent(t *testing.T) {
+	st := openStore(t)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	defer g.Close(context.Background())
+	h := NewHandler(g, slog.New(slog.DiscardHandler), nil)
+	h.rows = func(d *delivery, now time.Time) (clickhouse.Batch, error) {
+		if d.id == "poison" {
+			panic("a decoder bug")
+		}
+		return rowsOf(d, now)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	data := `{"id":"tp","timestamp":"2026-11-29T10:00:00Z","name":"n"}`
+	// More poison than decoders: each must survive its panic.
+	for i := 0; i < 2*goruntime.GOMAXPROCS(0)+1; i++ {
+		code, body := postBinary(t, srv.URL, binaryHeaders("poison", catalog.TypeTrace), data)
+		if code != http.StatusBadRequest || !strings.Contains(body, "could not be decoded") {
+			t.Fatalf("poison delivery %d: %d %q, want 400 naming the failure", i, code, body)
+		}
+	}
+	if code, body := postBinary(t, srv.URL, binaryHeaders("fine", catalog.TypeTrace), data); code != http.StatusOK {
+		t.Fatalf("delivery after the panics: %d %s", code, body)
+	}
+	traces, err := st.Traces(context.Background(), "acme", "web")
+	if err != nil || len(traces) != 1 || traces[0].EventID != "fine" {
+		t.Fatalf("stored %+v, %v; want only the delivery that decoded", traces, err)
+	}
 }
 
 func TestBinaryDeliveryIsStored(t *testing.T) {
