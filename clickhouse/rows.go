@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -129,6 +130,8 @@ func (b Batch) Validate() error {
 		check("observations", i, errors.Join(o.Envelope.validate(),
 			nonEmpty("trace_id", o.TraceID),
 			required("start_time", o.StartTime),
+			storable("end_time", o.EndTime),
+			storable("completion_start_time", o.CompletionStartTime),
 			oneOf("type", o.Type, TypeSpan, TypeGeneration, TypeEvent),
 			oneOf("level", o.Level, LevelDebug, LevelDefault, LevelWarning, LevelError)))
 	}
@@ -161,6 +164,18 @@ func nonEmpty(field, v string) error {
 func required(field string, t time.Time) error {
 	if t.IsZero() {
 		return fmt.Errorf("%s is required", field)
+	}
+	return storable(field, t)
+}
+
+// storable accepts the zero time (stored as the epoch, "unknown") and the times every time
+// column holds. DateTime, the narrower of the two column types, is an unsigned 32-bit count of
+// seconds, and the driver does not check the range: it wraps, so 1969 would be stored as 2106.
+// The epoch second itself reads back as unknown, so a time must be after it.
+func storable(field string, t time.Time) error {
+	if !t.IsZero() && (t.Unix() < 1 || t.Unix() > math.MaxUint32) {
+		return fmt.Errorf("%s %s is outside the storable range %s to %s", field, t.UTC().Format(time.RFC3339Nano),
+			time.Unix(1, 0).UTC().Format(time.RFC3339), time.Unix(math.MaxUint32, 0).UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -222,3 +222,33 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Fatal("Open on a closed port succeeded")
 	}
 }
+
+// A time the time columns cannot hold must be refused, not stored as another time: DateTime
+// is an unsigned count of seconds, so the driver wraps 1969 to 2106 and 2200 to 2069.
+func TestWriteRefusesTimesOutsideColumnRange(t *testing.T) {
+	ctx := context.Background()
+	st := openMigrated(t)
+	for _, ts := range []time.Time{
+		time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		b := Batch{Traces: sampleBatch("tenant-a").Traces[:1]}
+		b.Traces[0].Timestamp = ts
+		o := sampleBatch("tenant-a").Observations[0]
+		o.EndTime = ts
+		b.Observations = []Observation{o}
+		err := st.Write(ctx, b)
+		if err == nil {
+			got, _ := st.Traces(ctx, "tenant-a", "proj-1")
+			t.Fatalf("Write accepted timestamp %s; read back %+v", ts, got)
+		}
+		for _, s := range []string{"traces[0]: timestamp", "observations[0]: end_time"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("error %q does not mention %q", err, s)
+			}
+		}
+	}
+	if n, err := st.CountRows(ctx, TableTraces, "tenant-a"); err != nil || n != 0 {
+		t.Fatalf("%d traces stored, err %v; want none", n, err)
+	}
+}
