@@ -218,6 +218,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, c *call, cfg *Ro
 	}
 	if refusal != nil {
 		what := map[string]string{kindRequests: "requests per minute", kindTokens: "tokens per minute", kindSpend: "USD per day"}[refusal.Kind]
+		refusal.Headers(w.Header())
 		g.fail(w, c, &APIError{Status: http.StatusTooManyRequests, Type: errRateLimit, Code: "rate_limit_exceeded",
 			Message:    fmt.Sprintf("rate limit reached: %s of %s", what, refusal.Scope),
 			RetryAfter: max(1, ceilSeconds(refusal.RetryAfter))}, catalog.LLMCallRateLimited)

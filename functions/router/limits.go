@@ -271,10 +271,21 @@ type Admission struct {
 	buckets []bucket
 }
 
-// Refusal says which limit refused a call.
+// Refusal says which limit refused a call, and that limit's state.
 type Refusal struct {
 	Scope, Kind string
 	RetryAfter  time.Duration
+	limit       int64
+	remaining   int64
+	window      time.Duration
+}
+
+// Headers sets OpenAI's x-ratelimit-* headers of the limit that refused the call, so a client
+// sees which one to wait for; a budget (spend) has no such header.
+func (r *Refusal) Headers(h http.Header) {
+	if r.Kind == kindRequests || r.Kind == kindTokens {
+		setLimitHeaders(h, r.Kind, r.limit, r.remaining, r.window)
+	}
 }
 
 // Admit takes one request, the estimated prompt tokens and (for budgets) one micro-dollar from
@@ -296,7 +307,7 @@ func (l *Limiter) Admit(ctx context.Context, scopes []scopeLimit, tokens int64, 
 		}
 		if g.Granted == 0 {
 			a.release(ctx, now)
-			return nil, &Refusal{Scope: scopeOf(b.key), Kind: b.kind, RetryAfter: g.RetryAfter}, nil
+			return nil, &Refusal{Scope: scopeOf(b.key), Kind: b.kind, RetryAfter: g.RetryAfter, limit: b.limit, remaining: g.Remaining, window: b.window}, nil
 		}
 		b.taken, b.grant = n, g
 	}
@@ -354,13 +365,17 @@ func (a *Admission) Headers(h http.Header) {
 				tight = b
 			}
 		}
-		if tight == nil {
-			continue
+		if tight != nil {
+			setLimitHeaders(h, kind, tight.limit, tight.grant.Remaining, tight.window)
 		}
-		used := tight.limit - tight.grant.Remaining
-		reset := time.Duration(float64(tight.window) * float64(used) / float64(tight.limit))
-		h.Set("X-Ratelimit-Limit-"+kind, strconv.FormatInt(tight.limit, 10))
-		h.Set("X-Ratelimit-Remaining-"+kind, strconv.FormatInt(tight.grant.Remaining, 10))
-		h.Set("X-Ratelimit-Reset-"+kind, reset.Round(time.Millisecond).String())
 	}
+}
+
+// setLimitHeaders sets x-ratelimit-limit-, -remaining- and -reset-<kind>; reset is the time until
+// the bucket is full again.
+func setLimitHeaders(h http.Header, kind string, limit, remaining int64, window time.Duration) {
+	reset := time.Duration(float64(window) * float64(limit-remaining) / float64(limit))
+	h.Set("X-Ratelimit-Limit-"+kind, strconv.FormatInt(limit, 10))
+	h.Set("X-Ratelimit-Remaining-"+kind, strconv.FormatInt(remaining, 10))
+	h.Set("X-Ratelimit-Reset-"+kind, reset.Round(time.Millisecond).String())
 }

@@ -133,6 +133,11 @@ func TestPerKeyLimitFromTheKeyRecord(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "30" || !strings.Contains(string(body), "requests per minute of key:") {
 		t.Errorf("third call: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
+	// The refusal names the limit it hit in OpenAI's headers too: 2 a minute, none left, full
+	// again in a minute (time is frozen).
+	if h := resp.Header; h.Get("X-Ratelimit-Limit-Requests") != "2" || h.Get("X-Ratelimit-Remaining-Requests") != "0" || h.Get("X-Ratelimit-Reset-Requests") != "1m0s" {
+		t.Errorf("third call's rate limit headers: %v", h)
+	}
 	// Another key of another tenant is not affected; it has the configured default.
 	if resp, _ := do(t, srv.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 || resp.Header.Get("X-Ratelimit-Limit-Requests") != "100" {
 		t.Errorf("other key: %d %v", resp.StatusCode, resp.Header)
@@ -154,6 +159,9 @@ func TestTokensPerMinuteAreCorrectedWithUsage(t *testing.T) {
 	resp, body := do(t, srv.URL, "POST", PathChat, k.llm, chatBody)
 	if resp.StatusCode != 429 || !strings.Contains(string(body), "tokens per minute of model:gpt") {
 		t.Errorf("third call: %d %s", resp.StatusCode, body)
+	}
+	if h := resp.Header; h.Get("X-Ratelimit-Limit-Tokens") != "100" || h.Get("X-Ratelimit-Remaining-Tokens") != "0" || h.Get("X-Ratelimit-Reset-Tokens") == "" {
+		t.Errorf("third call's rate limit headers: %v", h)
 	}
 }
 
