@@ -333,6 +333,15 @@ func (c *checker) references() {
 			c.errorf("Broker %s: config ConfigMap %s/%s does not exist", b.Name, cfg.Namespace, cfg.Name)
 		}
 	}
+	// ConfigMaps are readable by whoever may read the namespace's configuration and are
+	// printed by kubectl describe: secrets belong in Secrets.
+	for _, cm := range c.s.ConfigMaps {
+		for k := range cm.Data {
+			if secretName(k) {
+				c.errorf("ConfigMap %s/%s: %s is a secret: put it in a Secret", cm.Namespace, cm.Name, k)
+			}
+		}
+	}
 	// Passwords are compared byte for byte by ClickHouse: a trailing newline from a file
 	// written with echo is a password nobody can type.
 	for _, sec := range c.s.Secrets {
@@ -349,6 +358,11 @@ func (c *checker) podRefs(what, ns string, spec corev1.PodSpec) {
 		if _, err := c.s.containerEnv(ns, ctr); err != nil {
 			c.errorf("%s: %w", what, err)
 		}
+		for _, e := range ctr.Env {
+			if e.ValueFrom == nil && e.Value != "" && secretName(e.Name) {
+				c.errorf("%s: env %s is a secret: take it from a Secret (valueFrom.secretKeyRef), not a literal value", what, e.Name)
+			}
+		}
 	}
 	for _, v := range spec.Volumes {
 		switch {
@@ -362,6 +376,21 @@ func (c *checker) podRefs(what, ns string, spec corev1.PodSpec) {
 			}
 		}
 	}
+}
+
+// secretName reports whether an environment variable or key names a secret value, such as
+// CLICKHOUSE_PASSWORD or AUTH_PEPPER; a *_FILE variable names the path of a mounted Secret.
+func secretName(name string) bool {
+	n := strings.ToUpper(name)
+	if strings.HasSuffix(n, "_FILE") {
+		return false
+	}
+	for _, w := range []string{"PASSWORD", "PEPPER", "SECRET", "TOKEN", "API_KEY", "APIKEY"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *checker) secretKey(what, ns, name, key string) {

@@ -42,6 +42,21 @@ func TestCheckCatchesBreakage(t *testing.T) {
 		{"password with a newline", func(s *manifests.Set) {
 			secret(t, s, "clickhouse-ingest").Data["password"] = []byte("pw\n")
 		}, "has leading or trailing whitespace"},
+		{"password in a ConfigMap", func(s *manifests.Set) {
+			configMap(t, s, "persist-config").Data["CLICKHOUSE_PASSWORD"] = "pw"
+		}, "ConfigMap trustplane/persist-config: CLICKHOUSE_PASSWORD is a secret"},
+		{"pepper as a literal env value", func(s *manifests.Set) {
+			ctr := &s.ServiceNamed("auth").Spec.Template.Spec.Containers[0]
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: "AUTH_PEPPER", Value: strings.Repeat("p", 32)})
+		}, "service auth: env AUTH_PEPPER is a secret"},
+		{"migrate password as a literal env value", func(s *manifests.Set) {
+			ctr := &s.Jobs[0].Spec.Template.Spec.Containers[0]
+			for i := range ctr.Env {
+				if ctr.Env[i].Name == "CLICKHOUSE_PASSWORD" {
+					ctr.Env[i] = corev1.EnvVar{Name: "CLICKHOUSE_PASSWORD", Value: "pw"}
+				}
+			}
+		}, "job trustplane-migrate: env CLICKHOUSE_PASSWORD is a secret"},
 		{"replication factor above brokers", func(s *manifests.Set) {
 			s.KafkaTopics[0].Spec.Replicas = 4
 		}, "replicas 4 > 3 brokers"},
