@@ -19,7 +19,7 @@ func ServerVersion(ctx context.Context, conn driver.Conn) (string, error) {
 }
 
 // Detect returns the features of the server behind conn. On servers where LowCardinality is
-// still experimental (18.x) it is used only when the session has it switched on.
+// still experimental (before 19.3) it is used only when the session has it switched on.
 func Detect(ctx context.Context, conn driver.Conn) (Features, string, error) {
 	v, err := ServerVersion(ctx, conn)
 	if err != nil {

@@ -151,3 +151,18 @@ func renderAll(t *testing.T, f Features, o Options) string {
 	}
 	return strings.Join(all, ";\n")
 }
+
+// LowCardinality became usable without allow_experimental_low_cardinality_type in 19.3 (the
+// release that removed the setting); on 19.1 and 19.2 it still needs the setting, which
+// Detect reads from the session.
+func TestFeaturesForLowCardinalityFrom193(t *testing.T) {
+	for v, want := range map[string]bool{"18.16.1": false, "19.1.6": false, "19.2.1.1": false, "19.3.3": true, "23.8.2.7": true} {
+		f, err := FeaturesFor(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.LowCardinality != want {
+			t.Errorf("FeaturesFor(%q).LowCardinality = %v, want %v", v, f.LowCardinality, want)
+		}
+	}
+}

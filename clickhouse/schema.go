@@ -74,7 +74,7 @@ func (o Options) withDefaults() (Options, error) {
 type Features struct {
 	DateTime64     bool // DateTime64(3) time columns (20.1+); else DateTime, whole seconds
 	Codecs         bool // CODEC(ZSTD(3)) on big text columns (19.1+)
-	LowCardinality bool // LowCardinality(String) (19.1+, or 18.x with the experimental setting on)
+	LowCardinality bool // LowCardinality(String) (19.3+, or older with the experimental setting on)
 	TTL            bool // table TTL for retention (19.6+)
 }
 
@@ -89,7 +89,9 @@ func FeaturesFor(version string) (Features, error) {
 	return Features{
 		DateTime64:     atLeast(20, 1),
 		Codecs:         atLeast(19, 1),
-		LowCardinality: atLeast(19, 1),
+		// 19.3 removed allow_experimental_low_cardinality_type; before it the type needs
+		// the setting, which Detect reads from the session.
+		LowCardinality: atLeast(19, 3),
 		TTL:            atLeast(19, 6),
 	}, nil
 }
