@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"sort"
@@ -207,6 +208,54 @@ func TestUnmarshalIsStrict(t *testing.T) {
 	for _, bad := range []string{`{"id":"t","tenant":"x"}`, `{"id":1}`, `{"id":"t"} {}`, `[`, `{"timestamp":"noon"}`} {
 		if _, err := ct.Unmarshal([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+// Ingest answers 2xx for what Validate accepts, and persist then decodes it with Unmarshal: data
+// the schema allows but the Go types cannot hold must be a problem at the edge, or the event
+// would be accepted and then dead-lettered.
+func TestWhatValidateAcceptsUnmarshalDecodes(t *testing.T) {
+	const (
+		ts    = `"2026-11-29T10:00:00Z"`
+		obs   = `{"id":"o","trace_id":"t","type":"SPAN"`
+		score = `{"id":"s","trace_id":"t","name":"n","timestamp":` + ts
+		call  = `{"id":"c","timestamp":` + ts + `,"endpoint":"embeddings","model_requested":"m","status":"success"`
+		lat   = `"latency":{"total_ms":1,"gateway_ms":0,"provider_ms":1}`
+	)
+	for _, c := range []struct{ name, typ, data, want string }{
+		{"a score beyond float64", TypeScore, score + `,"value":1e400}`, "/value"},
+		{"a negative score beyond float64", TypeScore, score + `,"value":-1e309}`, "/value"},
+		{"a token count beyond uint64", TypeLLMCall, call + `,"status_code":200,"usage":{"total_tokens":18446744073709551616},` + lat + `}`, "/usage/total_tokens"},
+		{"a cost beyond float64", TypeLLMCall, call + `,"status_code":200,"cost":{"total":2e308},` + lat + `}`, "/cost/total"},
+		{"a latency beyond float64", TypeLLMCall, call + `,"status_code":200,"latency":{"total_ms":1e400,"gateway_ms":0,"provider_ms":1}}`, "/latency/total_ms"},
+		{"an attempt's latency beyond float64", TypeLLMCall, call + `,"status_code":200,"attempts":[{"provider":"p","model":"m","status":"error","latency_ms":1e309}],` + lat + `}`, "/attempts/0/latency_ms"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ct, _ := Lookup(c.typ)
+			_, problems := ct.Validate([]byte(c.data))
+			if _, err := ct.Unmarshal([]byte(c.data)); err == nil {
+				t.Fatalf("Unmarshal decodes it; the case is wrong")
+			}
+			if len(problems) == 0 {
+				t.Fatal("Validate accepted data Unmarshal rejects")
+			}
+			if s := fmt.Sprint(problems); !strings.Contains(s, c.want) {
+				t.Fatalf("problems %s do not mention %q", s, c.want)
+			}
+		})
+	}
+	// The largest values the Go types hold are still accepted.
+	for typ, data := range map[string]string{
+		TypeScore:   score + `,"value":-1.7976931348623157e308}`,
+		TypeLLMCall: call + `,"status_code":200,"usage":{"total_tokens":18446744073709551615},"cost":{"total":1.7976931348623157e308},` + lat + `}`,
+	} {
+		ct, _ := Lookup(typ)
+		if _, problems := ct.Validate([]byte(data)); len(problems) > 0 {
+			t.Errorf("%s: %v", data, problems)
+		}
+		if _, err := ct.Unmarshal([]byte(data)); err != nil {
+			t.Errorf("%s: %v", data, err)
 		}
 	}
 }
