@@ -268,7 +268,18 @@ func (t *Type) Validate(data []byte) (partitionKey string, problems []Problem) {
 	if p, found := hugeNumber(data); found {
 		return "", []Problem{p}
 	}
-	return t.validateSlow(data)
+	key, problems := t.validateSlow(data)
+	if len(problems) > 0 {
+		return "", problems
+	}
+	// The schema cannot say everything the Go type needs (an integer written 1.0 or -0, a
+	// date-time written with escapes, which time.Time's JSON decoding does not resolve):
+	// stores decode data with Unmarshal, so what it rejects is a problem here, not a dead
+	// letter later.
+	if _, err := t.Unmarshal(data); err != nil {
+		return "", []Problem{{Detail: err.Error()}}
+	}
+	return key, nil
 }
 
 // validateSlow is Validate by the jsonschema validator alone.

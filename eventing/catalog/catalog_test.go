@@ -224,6 +224,13 @@ func TestWhatValidateAcceptsUnmarshalDecodes(t *testing.T) {
 		lat   = `"latency":{"total_ms":1,"gateway_ms":0,"provider_ms":1}`
 	)
 	for _, c := range []struct{ name, typ, data, want string }{
+		{"an escape in a date-time", TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00\u005a"}`, "parsing time"},
+		{"an escaped digit in a date-time", TypeObservation, obs + `,"start_time":"\u0032026-11-29T10:00:00Z"}`, "parsing time"},
+		{"an escaped date-time in the slow path", TypeObservation, obs + `,"type":"SPAN","start_time":"2026-11-29T10:00:00\u005a"}`, "parsing time"},
+		{"a count written 1.0", TypeObservation, obs + `,"start_time":` + ts + `,"usage":{"total_tokens":1.0}}`, "total_tokens"},
+		{"a count written -0", TypeObservation, obs + `,"start_time":` + ts + `,"usage":{"total_tokens":-0}}`, "total_tokens"},
+		{"a count written 1e3", TypeObservation, obs + `,"start_time":` + ts + `,"usage":{"total_tokens":1e3}}`, "total_tokens"},
+		{"a status code written 200.0", TypeLLMCall, call + `,"status_code":200.0,` + lat + `}`, "status_code"},
 		{"a score beyond float64", TypeScore, score + `,"value":1e400}`, "/value"},
 		{"a negative score beyond float64", TypeScore, score + `,"value":-1e309}`, "/value"},
 		{"a token count beyond uint64", TypeLLMCall, call + `,"status_code":200,"usage":{"total_tokens":18446744073709551616},` + lat + `}`, "/usage/total_tokens"},

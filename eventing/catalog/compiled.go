@@ -418,6 +418,9 @@ func (n *node) value(s *jsonscan.Scanner, root *rootValues) bool {
 
 func (n *node) str(content []byte, plain bool) bool {
 	if !plain {
+		if n.dateTime {
+			return false // time.Time reads the raw text: an escape there is left to the slow path
+		}
 		var buf [256]byte
 		content = jsonscan.AppendUnquote(buf[:0], content)
 	}
@@ -465,8 +468,8 @@ func (n *node) number(raw []byte) bool {
 	if raw == nil || n.hasEnum {
 		return false
 	}
-	if n.types != 0 && n.types&typeNumber == 0 && bytes.ContainsAny(raw, ".eE") {
-		return false // an integer only in plain form; 1.0 or 1e3 go to the slow path
+	if n.types != 0 && n.types&typeNumber == 0 && (bytes.ContainsAny(raw, ".eE") || raw[0] == '-' && raw[1] == '0') {
+		return false // an integer only in plain form; 1.0, 1e3 or -0 (no unsigned Go field takes it) go to the slow path
 	}
 	if n.minimum == nil && n.maximum == nil {
 		return true

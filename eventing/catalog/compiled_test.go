@@ -77,11 +77,16 @@ func TestFastPathLeavesRareFormsToJSONSchema(t *testing.T) {
 		}
 		key, problems := ct.Validate([]byte(data))
 		slowKey, slowProblems := ct.validateSlow([]byte(data))
-		if key != slowKey || fmt.Sprint(problems) != fmt.Sprint(slowProblems) {
-			t.Errorf("%s: Validate %q %v, jsonschema %q %v", name, key, problems, slowKey, slowProblems)
+		if len(slowProblems) > 0 {
+			t.Errorf("%s: jsonschema rejected valid data: %v", name, slowProblems)
 		}
-		if len(problems) > 0 {
-			t.Errorf("%s: valid data rejected: %v", name, problems)
+		// An integer written 1.0 or 1e3 satisfies the schema, but the Go type cannot hold it.
+		if storable := !strings.HasPrefix(name, "integer as"); !storable {
+			if len(problems) == 0 || !strings.Contains(problems[0].Detail, "total_tokens") {
+				t.Errorf("%s: problems %v, want one naming total_tokens", name, problems)
+			}
+		} else if key != slowKey || len(problems) > 0 {
+			t.Errorf("%s: Validate %q %v, jsonschema %q %v", name, key, problems, slowKey, slowProblems)
 		}
 	}
 	// The jsonschema validator reads the last of duplicate keys: so does the key returned.
@@ -225,6 +230,10 @@ func FuzzFastPathIsSound(f *testing.F) {
 			slowKey, problems := ct.validateSlow(data)
 			if len(problems) > 0 || key != slowKey {
 				t.Fatalf("%s: the fast path accepted %q with key %q; jsonschema: key %q, problems %v", ct.Name, data, key, slowKey, problems)
+			}
+			// What the edge accepts, stores downstream can decode.
+			if _, err := ct.Unmarshal(data); err != nil {
+				t.Fatalf("%s: the fast path accepted %q, Unmarshal says %v", ct.Name, data, err)
 			}
 		}
 	})
