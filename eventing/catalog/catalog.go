@@ -306,19 +306,30 @@ func (t *Type) validateSlow(data []byte) (partitionKey string, problems []Proble
 // none is a plausible value anywhere in telemetry.
 const maxDecimalExponent = 10000
 
-// hugeNumber finds the first number whose exponent is beyond maxDecimalExponent. Data that is
-// not JSON is left to the validator to describe.
+// maxNumberLength bounds the length of any number in data, for the same validator: it reads
+// the digits in time quadratic in their count (half a second for a 250 KB number, which one
+// event may hold). float64 and uint64 need far fewer digits.
+const maxNumberLength = 1000
+
+// hugeNumber finds the first number whose exponent is beyond maxDecimalExponent or that is
+// longer than maxNumberLength. Data that is not JSON is left to the validator to describe.
 func hugeNumber(data []byte) (Problem, bool) {
 	s := jsonscan.New(data)
 	var path []string
+	var detail string
 	var walk func() bool // false when a huge number was found or the data is not JSON
 	walk = func() bool {
 		switch s.Peek() {
 		case jsonscan.Number:
 			num := s.Number()
+			if len(num) > maxNumberLength {
+				detail = fmt.Sprintf("number out of range: it is longer than %d characters", maxNumberLength)
+				return false
+			}
 			if i := bytes.IndexAny(num, "eE"); i >= 0 {
 				exp := strings.TrimLeft(string(num[i+1:]), "+-")
 				if e, err := strconv.Atoi(exp); err != nil || e > maxDecimalExponent {
+					detail = fmt.Sprintf("number out of range: its exponent is beyond ±%d", maxDecimalExponent)
 					return false
 				}
 			}
@@ -356,7 +367,7 @@ func hugeNumber(data []byte) (Problem, bool) {
 	if walk() || s.Err() != nil {
 		return Problem{}, false
 	}
-	return Problem{Pointer: pointer(path), Detail: fmt.Sprintf("number out of range: its exponent is beyond ±%d", maxDecimalExponent)}, true
+	return Problem{Pointer: pointer(path), Detail: detail}, true
 }
 
 // Decode validates data against the type's schema and decodes it. It returns either the

@@ -260,3 +260,25 @@ func TestHugeExponentsAreProblemsNotPanics(t *testing.T) {
 		t.Errorf("exponent within range: %v", problems)
 	}
 }
+
+// A number of hundreds of thousands of digits costs the jsonschema validator about a second
+// (its reading of digits is quadratic); one event can hold one, so such numbers are problems
+// before the validator runs.
+func TestLongNumbersAreProblemsNotSeconds(t *testing.T) {
+	ct, _ := Lookup(TypeObservation)
+	const base = `{"id":"o","trace_id":"t","type":"SPAN","start_time":"2026-11-29T10:00:00Z"`
+	long := strings.Repeat("1", 250000)
+	for data, pointer := range map[string]string{
+		base + `,"cost":{"total":0.` + long + `}}`:                                "/cost/total",
+		base + `,"usage":{"total_tokens":` + long + `}}`:                          "/usage/total_tokens",
+		base + `,"usage":{"total_tokens":1.` + strings.Repeat("0", 250000) + `}}`: "/usage/total_tokens",
+	} {
+		_, problems := ct.Validate([]byte(data))
+		if len(problems) != 1 || problems[0].Pointer != pointer || !strings.Contains(problems[0].Detail, "longer than") {
+			t.Errorf("%.80s...: problems %.200v, want one at %s", data, problems, pointer)
+		}
+	}
+	if _, problems := ct.Validate([]byte(base + `,"cost":{"total":0.` + strings.Repeat("1", 998) + `}}`)); len(problems) != 0 {
+		t.Errorf("a number of 1000 characters: %v", problems)
+	}
+}
