@@ -214,6 +214,7 @@ func (g *Gateway) try(ctx context.Context, cfg *Routing, rt *route, c *call, fn 
 	order := g.order(rt)
 	tries := make(map[*target]int, len(order))
 	waits := make(map[*target]time.Duration, len(order))
+	refused := make(map[*target]bool) // refused router's credentials: not asked again in this call
 	var lastErr error
 	next := 0
 	for n := 0; n < cfg.retry.MaxAttempts; n++ {
@@ -221,6 +222,9 @@ func (g *Gateway) try(ctx context.Context, cfg *Routing, rt *route, c *call, fn 
 		var st *targetState
 		for k := 0; k < len(order); k++ {
 			cand := order[(next+k)%len(order)]
+			if refused[cand] {
+				continue
+			}
 			if s := g.state(cand.id); s.allow(time.Now(), cfg.circuit.FailureThreshold) {
 				t, st, next = cand, s, (next+k+1)%len(order)
 				break
@@ -265,6 +269,7 @@ func (g *Gateway) try(ctx context.Context, cfg *Routing, rt *route, c *call, fn 
 		}
 		st.failure(time.Now(), cfg.circuit)
 		waits[t] = ue.RetryAfter
+		refused[t] = ue.credentialsRefused()
 		lastErr = err
 	}
 	if lastErr == nil {

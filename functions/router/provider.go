@@ -82,9 +82,17 @@ func (e *UpstreamError) Error() string {
 func (e *UpstreamError) Unwrap() error { return e.Err }
 
 // Retryable reports whether another attempt may succeed: rate limits, server errors,
-// timeouts and connection failures. Other client errors would fail the same way anywhere.
+// timeouts and connection failures, and a target refusing router's own credentials (another
+// target has its own). Other client errors would fail the same way anywhere.
 func (e *UpstreamError) Retryable() bool {
-	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status >= 500
+	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status == http.StatusRequestTimeout || e.Status >= 500 ||
+		e.credentialsRefused()
+}
+
+// credentialsRefused reports a 401 or 403: the provider refused the credentials router is
+// configured with for this target, which asking it again will not change.
+func (e *UpstreamError) credentialsRefused() bool {
+	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 }
 
 // apiError is what the client hears when this was the last attempt.
@@ -100,6 +108,10 @@ func (e *UpstreamError) apiError() *APIError {
 	case e.Status == http.StatusUnauthorized:
 		// Router's provider key is at fault, not the client's key.
 		return &APIError{Status: http.StatusBadGateway, Type: errServer, Code: "upstream_auth_failed", Message: e.Message}
+	case e.Status == http.StatusForbidden:
+		// As for 401: the provider refused router's credentials (a model the provider account
+		// may not use, a region it does not serve), which the client cannot change.
+		return &APIError{Status: http.StatusBadGateway, Type: errServer, Code: "upstream_forbidden", Message: "the provider refused the call: " + e.Message}
 	case e.Status >= 500:
 		return &APIError{Status: http.StatusBadGateway, Type: errServer, Code: "upstream_error", Message: fmt.Sprintf("the provider failed (%d): %s", e.Status, e.Message)}
 	}

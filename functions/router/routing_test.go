@@ -44,6 +44,33 @@ func TestFallbackOnRateLimitAndServerError(t *testing.T) {
 	}
 }
 
+// A target that refuses router's credentials (401, 403) is a misconfigured target, not a bad
+// request: the call falls back to the next target, and does not come back round to it.
+func TestFallbackWhenATargetRefusesRoutersCredentials(t *testing.T) {
+	for _, status := range []int{401, 403} {
+		refusing := reply(status, `{"error":{"message":"not allowed","type":"permission_error"}}`)
+		a, b := newUpstream(t, refusing), newUpstream(t, reply(200, openAICompletion))
+		f := newFixture(t, twoTargets("priority", a.URL, b.URL, ""), Options{})
+		resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
+		if resp.StatusCode != 200 || a.count() != 1 || b.count() != 1 {
+			t.Fatalf("%d: status %d (%s); upstream a %d, b %d requests", status, resp.StatusCode, body, a.count(), b.count())
+		}
+		c := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
+		if len(c.Attempts) != 2 || c.Attempts[0].StatusCode != status || c.Provider != "b" {
+			t.Errorf("%d: attempts %+v", status, c.Attempts)
+		}
+
+		// Both refuse: each is asked once, and the client hears 502, not a 401/403 of its own.
+		a, b = newUpstream(t, refusing), newUpstream(t, refusing)
+		f = newFixture(t, twoTargets("priority", a.URL, b.URL, ""), Options{})
+		resp, body = f.do(t, "POST", PathChat, f.keys.llm, chatBody)
+		if resp.StatusCode != http.StatusBadGateway || a.count() != 1 || b.count() != 1 {
+			t.Errorf("%d from both: status %d (%s); upstream a %d, b %d requests", status, resp.StatusCode, body, a.count(), b.count())
+		}
+		f.calls(t, 1)
+	}
+}
+
 func TestRetryHonoursRetryAfter(t *testing.T) {
 	var first, second atomic.Int64
 	up := newUpstream(t,
