@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strconv"
@@ -406,7 +407,8 @@ func (t *Type) unmarshalJSON(data []byte) (Payload, error) {
 	if err := dec.Decode(p); err != nil {
 		return nil, fmt.Errorf("data of %s is not the expected JSON: %w", t.Name, err)
 	}
-	if dec.More() {
+	// Not dec.More(), which is false before a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("data of %s: trailing data after the JSON object", t.Name)
 	}
 	return p, nil

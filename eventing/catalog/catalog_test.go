@@ -205,7 +205,9 @@ func TestUnmarshalIsStrict(t *testing.T) {
 	if err != nil || p.PartitionKey() != "t" {
 		t.Fatalf("valid data: %v, %v", p, err)
 	}
-	for _, bad := range []string{`{"id":"t","tenant":"x"}`, `{"id":1}`, `{"id":"t"} {}`, `[`, `{"timestamp":"noon"}`} {
+	const valid = `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`
+	for _, bad := range []string{`{"id":"t","tenant":"x"}`, `{"id":1}`, `{"id":"t"} {}`, `[`, `{"timestamp":"noon"}`,
+		valid + `]`, valid + `}`, valid + ` ]]`, valid + `,`, valid + "\x00"} {
 		if _, err := ct.Unmarshal([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}
