@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -336,8 +337,8 @@ func (c *checker) references() {
 	// ConfigMaps are readable by whoever may read the namespace's configuration and are
 	// printed by kubectl describe: secrets belong in Secrets.
 	for _, cm := range c.s.ConfigMaps {
-		for k := range cm.Data {
-			if secretName(k) {
+		for k, v := range cm.Data {
+			if secretName(k) || hasPassword(v) {
 				c.errorf("ConfigMap %s/%s: %s is a secret: put it in a Secret", cm.Namespace, cm.Name, k)
 			}
 		}
@@ -359,7 +360,7 @@ func (c *checker) podRefs(what, ns string, spec corev1.PodSpec) {
 			c.errorf("%s: %w", what, err)
 		}
 		for _, e := range ctr.Env {
-			if e.ValueFrom == nil && e.Value != "" && secretName(e.Name) {
+			if e.ValueFrom == nil && e.Value != "" && (secretName(e.Name) || hasPassword(e.Value)) {
 				c.errorf("%s: env %s is a secret: take it from a Secret (valueFrom.secretKeyRef), not a literal value", what, e.Name)
 			}
 		}
@@ -391,6 +392,17 @@ func secretName(name string) bool {
 		}
 	}
 	return false
+}
+
+// hasPassword reports whether v is a URL carrying a password (redis://:pw@host, as REDIS_URL
+// may), whatever the name of the variable holding it.
+func hasPassword(v string) bool {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, set := u.User.Password()
+	return set
 }
 
 func (c *checker) secretKey(what, ns, name, key string) {

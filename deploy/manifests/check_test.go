@@ -57,6 +57,13 @@ func TestCheckCatchesBreakage(t *testing.T) {
 				}
 			}
 		}, "job trustplane-migrate: env CLICKHOUSE_PASSWORD is a secret"},
+		{"URL with a password in a ConfigMap", func(s *manifests.Set) {
+			configMap(t, s, "router-config").Data["REDIS_URL"] = "redis://:pw@redis.trustplane:6379/0"
+		}, "ConfigMap trustplane/router-config: REDIS_URL is a secret"},
+		{"URL with a password as a literal env value", func(s *manifests.Set) {
+			ctr := &s.ServiceNamed("router").Spec.Template.Spec.Containers[0]
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: "REDIS_URL", Value: "redis://default:pw@redis.trustplane:6379"})
+		}, "service router: env REDIS_URL is a secret"},
 		{"replication factor above brokers", func(s *manifests.Set) {
 			s.KafkaTopics[0].Spec.Replicas = 4
 		}, "replicas 4 > 3 brokers"},
