@@ -548,11 +548,12 @@ func TestNewChecksSubscribersAndDelivery(t *testing.T) {
 		t.Fatalf("persist target = %v", u)
 	}
 	tr := d.triggers[0]
-	if tr.delivery.retry != 8 || tr.delivery.timeout != 30*time.Second || tr.deadLetter != (kafkaDeadLetter{topic: DefaultDeadLetterTopic}) {
+	// persist's Trigger: 80 retries, linear from 1 s.
+	if tr.delivery.retry != 80 || tr.delivery.timeout != 30*time.Second || tr.deadLetter != (kafkaDeadLetter{topic: DefaultDeadLetterTopic}) {
 		t.Fatalf("delivery = %+v, dead letter %v", tr.delivery, tr.deadLetter)
 	}
-	if got := tr.delivery.backoff(1); got != 400*time.Millisecond {
-		t.Fatalf("first exponential backoff = %v, want 2*200ms", got)
+	if got := []time.Duration{tr.delivery.backoff(1), tr.delivery.backoff(80)}; got[0] != time.Second || got[1] != 80*time.Second {
+		t.Fatalf("linear backoff before retries 1 and 80 = %v, want 1s and 80s", got)
 	}
 
 	for _, bad := range []string{"persist", "persist=", "=http://x", "persist=ftp://x", "persist=/relative", "a=http://x,a=http://y"} {
