@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -248,10 +249,18 @@ var dateTime = jsonschema.Format{Name: "date-time", Validate: func(v any) error 
 	return goDateTime(s)
 }}
 
-// goDateTime is the date-time format of both validation paths.
+// goDateTime is the date-time format of both validation paths. Besides RFC 3339 it bounds the
+// time to what every ClickHouse time column stores: DateTime counts seconds since the epoch in
+// an unsigned 32-bit number (the epoch second itself reads back as "unknown"), and the store
+// refuses anything else. Refused here, such an event gets its 4xx at the edge instead of being
+// accepted and then dead-lettered.
 func goDateTime(s string) error {
-	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
 		return fmt.Errorf("not an RFC 3339 date-time: %v", err)
+	}
+	if u := t.Unix(); u < 1 || u > math.MaxUint32 {
+		return fmt.Errorf("date-time outside %s to %s", time.Unix(1, 0).UTC().Format(time.RFC3339), time.Unix(math.MaxUint32, 0).UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -47,6 +47,36 @@ func TestValidateReturnsTheGoTypesPartitionKey(t *testing.T) {
 	}
 }
 
+// Times are bounded to what ClickHouse's DateTime columns store, on both validation paths (the
+// observation's escaped id sends it down the slow one).
+func TestDateTimesOutsideTheStorableRangeAreProblems(t *testing.T) {
+	trace, _ := Lookup(TypeTrace)
+	obs, _ := Lookup(TypeObservation)
+	for ts, ok := range map[string]bool{
+		"1970-01-01T00:00:01Z":      true,
+		"2106-02-07T06:28:15Z":      true,
+		"1970-01-01T00:00:00.999Z":  false,
+		"1969-12-31T23:59:59Z":      false,
+		"0001-01-01T00:00:00Z":      false,
+		"2106-02-07T06:28:16Z":      false,
+		"9999-12-31T23:59:59+01:00": false,
+	} {
+		for name, data := range map[string]string{
+			"fast": `{"id":"t","timestamp":"` + ts + `"}`,
+			"slow": `{"id":"\u006f","trace_id":"t","type":"SPAN","start_time":"` + ts + `"}`,
+		} {
+			ct := trace
+			if name == "slow" {
+				ct = obs
+			}
+			_, problems := ct.Validate([]byte(data))
+			if ok != (len(problems) == 0) || (!ok && !strings.Contains(fmt.Sprint(problems), "outside 1970-01-01T00:00:01Z to 2106-02-07T06:28:15Z")) {
+				t.Errorf("%s path, %s: problems %v, want accepted %v", name, ts, problems, ok)
+			}
+		}
+	}
+}
+
 func TestDecodeValidExamples(t *testing.T) {
 	tr := mustDecode(t, TypeTrace, "testdata/trace.json").(*Trace)
 	if tr.ID != "trace-1" || tr.PartitionKey() != "trace-1" || tr.Metadata["region"] != "eu-west-1" || len(tr.Tags) != 2 {
