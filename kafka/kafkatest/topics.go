@@ -28,23 +28,25 @@ var topicSeq atomic.Int64
 func NewTopic(t testing.TB, addrs []string, prefix string, partitions int32) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), topicSeq.Add(1))
-	admin, err := sarama.NewClusterAdmin(addrs, clientConfig())
-	if err != nil {
-		t.Fatalf("kafkatest: connect admin to %v: %v", addrs, err)
-	}
-	defer admin.Close()
-	// -1 asks for the brokers' default.replication.factor, which the harness fits to the
-	// number of nodes.
-	err = admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1}, false)
-	if err != nil {
-		t.Fatalf("kafkatest: create topic %s: %v", name, err)
+	deadline := time.Now().Add(30 * time.Second)
+	// A broker on a loaded machine can miss a metadata request now and then (sarama then reports
+	// that it ran out of brokers): making the topic is retried until the deadline, and a topic
+	// that an earlier try made after all is as good.
+	for {
+		err := createTopic(addrs, name, partitions)
+		if err == nil || errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kafkatest: create topic %s on %v: %v", name, addrs, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	client, err := sarama.NewClient(addrs, clientConfig())
 	if err != nil {
 		t.Fatalf("kafkatest: %v", err)
 	}
 	defer client.Close()
-	deadline := time.Now().Add(30 * time.Second)
 	for p := range partitions {
 		for {
 			_ = client.RefreshMetadata(name)
@@ -59,6 +61,17 @@ func NewTopic(t testing.TB, addrs []string, prefix string, partitions int32) str
 		}
 	}
 	return name
+}
+
+// createTopic makes the topic with the brokers' default.replication.factor (-1), which the
+// harness fits to the number of nodes.
+func createTopic(addrs []string, name string, partitions int32) error {
+	admin, err := sarama.NewClusterAdmin(addrs, clientConfig())
+	if err != nil {
+		return fmt.Errorf("connect admin: %w", err)
+	}
+	defer admin.Close()
+	return admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1}, false)
 }
 
 // ReadTopic reads every partition of topic from the oldest offset until n records arrived and
