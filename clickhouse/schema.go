@@ -87,8 +87,8 @@ func FeaturesFor(version string) (Features, error) {
 	}
 	atLeast := func(ma, mi int) bool { return major > ma || major == ma && minor >= mi }
 	return Features{
-		DateTime64:     atLeast(20, 1),
-		Codecs:         atLeast(19, 1),
+		DateTime64: atLeast(20, 1),
+		Codecs:     atLeast(19, 1),
 		// 19.3 removed allow_experimental_low_cardinality_type; before it the type needs
 		// the setting, which Detect reads from the session.
 		LowCardinality: atLeast(19, 3),
