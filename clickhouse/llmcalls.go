@@ -73,7 +73,8 @@ func (c *LLMCall) values(defaultVersion uint64) []any {
 
 // writeLLMCalls inserts the batch's LLM calls; Write calls it after the other tables.
 func (s *Store) writeLLMCalls(ctx context.Context, rows []LLMCall, now uint64) error {
-	return insert(ctx, s, TableLLMCalls, llmCallColumns, rows, func(c *LLMCall) []any { return c.values(now) })
+	return insert(ctx, s, TableLLMCalls, llmCallColumns, rows, func(c *LLMCall) time.Time { return c.Timestamp },
+		func(c *LLMCall) []any { return c.values(now) })
 }
 
 // LLMCalls returns a project's LLM calls, duplicates collapsed, ordered by time then id.

@@ -1,9 +1,11 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,21 +158,75 @@ func (s *Store) Write(ctx context.Context, b Batch) error {
 		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_distributed_sync": 1}))
 	}
 	now := uint64(time.Now().UnixMilli())
-	if err := insert(ctx, s, TableTraces, traceColumns, b.Traces, func(t *Trace) []any { return t.values(now) }); err != nil {
+	if err := insert(ctx, s, TableTraces, traceColumns, b.Traces, func(t *Trace) time.Time { return t.Timestamp },
+		func(t *Trace) []any { return t.values(now) }); err != nil {
 		return err
 	}
-	if err := insert(ctx, s, TableObservations, observationColumns, b.Observations, func(o *Observation) []any { return o.values(now) }); err != nil {
+	if err := insert(ctx, s, TableObservations, observationColumns, b.Observations, func(o *Observation) time.Time { return o.StartTime },
+		func(o *Observation) []any { return o.values(now) }); err != nil {
 		return err
 	}
-	if err := insert(ctx, s, TableScores, scoreColumns, b.Scores, func(sc *Score) []any { return sc.values(now) }); err != nil {
+	if err := insert(ctx, s, TableScores, scoreColumns, b.Scores, func(sc *Score) time.Time { return sc.Timestamp },
+		func(sc *Score) []any { return sc.values(now) }); err != nil {
 		return err
 	}
 	return s.writeLLMCalls(ctx, b.LLMCalls, now)
 }
 
-// insert names the columns: without the list some servers (18.x) accept a batch with no
+// maxPartitionsPerInsert is current ClickHouse's default max_partitions_per_insert_block: an
+// insert whose rows fall in more monthly partitions is refused whole. The rows of many tenants
+// share an insert (group commit), so one tenant's events spread over many months would fail
+// everyone's rows with them, on every retry; such rows are sent in several inserts instead.
+const maxPartitionsPerInsert = 100
+
+// insert writes rows, whose partition (toYYYYMM of a time column) partitionTime gives, in as
+// few inserts as keep each within maxPartitionsPerInsert months.
+func insert[T any](ctx context.Context, s *Store, table Table, columns []string, rows []T, partitionTime func(*T) time.Time, values func(*T) []any) error {
+	for _, part := range byPartitions(rows, partitionTime, maxPartitionsPerInsert) {
+		if err := insertRows(ctx, s, table, columns, part, values); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byPartitions returns rows as they are when they span at most limit months (the usual case,
+// decided without allocating), else sorted by month and cut into runs of at most limit months.
+func byPartitions[T any](rows []T, partitionTime func(*T) time.Time, limit int) [][]T {
+	month := func(r *T) int {
+		t := partitionTime(r).UTC()
+		return t.Year()*12 + int(t.Month()) - 1
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	lo, hi := month(&rows[0]), month(&rows[0])
+	for i := range rows {
+		m := month(&rows[i])
+		lo, hi = min(lo, m), max(hi, m)
+	}
+	if hi-lo < limit {
+		return [][]T{rows}
+	}
+	sorted := slices.Clone(rows)
+	slices.SortStableFunc(sorted, func(a, b T) int { return cmp.Compare(month(&a), month(&b)) })
+	var out [][]T
+	start, months := 0, 0
+	for i := range sorted {
+		if i == 0 || month(&sorted[i]) != month(&sorted[i-1]) {
+			if months == limit {
+				out = append(out, sorted[start:i])
+				start, months = i, 0
+			}
+			months++
+		}
+	}
+	return append(out, sorted[start:])
+}
+
+// insertRows names the columns: without the list some servers (18.x) accept a batch with no
 // columns at all.
-func insert[T any](ctx context.Context, s *Store, table Table, columns []string, rows []T, values func(*T) []any) error {
+func insertRows[T any](ctx context.Context, s *Store, table Table, columns []string, rows []T, values func(*T) []any) error {
 	if len(rows) == 0 {
 		return nil
 	}

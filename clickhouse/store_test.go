@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -250,5 +251,81 @@ func TestWriteRefusesTimesOutsideColumnRange(t *testing.T) {
 	}
 	if n, err := st.CountRows(ctx, TableTraces, "tenant-a"); err != nil || n != 0 {
 		t.Fatalf("%d traces stored, err %v; want none", n, err)
+	}
+}
+
+// Rows spread over more months than current ClickHouse takes in one insert
+// (max_partitions_per_insert_block, 100) are sent in several inserts, each within the limit, so
+// that one tenant's far-flung times cannot fail the rows of everyone sharing the insert.
+func TestRowsOverManyMonthsAreSplitByPartition(t *testing.T) {
+	ctx := context.Background()
+	st := openMigrated(t)
+	base := sampleBatch("tenant-a").Traces[1]
+	var traces []Trace
+	for m := 0; m < 250; m++ {
+		tr := base
+		tr.ID = fmt.Sprintf("trace-m%03d", m)
+		tr.Timestamp = time.Date(2000, time.Month(1+m), 15, 0, 0, 0, 0, time.UTC)
+		traces = append(traces, tr, tr) // two rows a month: a month is never cut in two
+	}
+	inserts := func() uint64 {
+		var n uint64
+		if err := st.Conn().QueryRow(ctx, "SELECT value FROM system.events WHERE event = 'InsertQuery'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := inserts()
+	if err := st.Write(ctx, Batch{Traces: traces}); err != nil {
+		t.Fatal(err)
+	}
+	if got := inserts() - before; got != 3 {
+		t.Errorf("%d inserts for 250 months, want 3 (100 months each at most)", got)
+	}
+	if n, err := st.CountRows(ctx, TableTraces, "tenant-a"); err != nil || n != 250 {
+		t.Fatalf("%d traces stored, err %v; want 250", n, err)
+	}
+
+	// The usual batch, within a month or two, is one insert.
+	before = inserts()
+	if err := st.Write(ctx, Batch{Traces: sampleBatch("tenant-b").Traces}); err != nil {
+		t.Fatal(err)
+	}
+	if got := inserts() - before; got != 1 {
+		t.Errorf("%d inserts for one month's rows, want 1", got)
+	}
+}
+
+func TestByPartitionsKeepsEveryRowAndMonthsWhole(t *testing.T) {
+	month := func(t *time.Time) time.Time { return *t }
+	var rows []time.Time
+	for i := 0; i < 1000; i++ {
+		rows = append(rows, time.Date(1990+i*7%80, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.FixedZone("x", 3600)))
+	}
+	parts := byPartitions(rows, month, 100)
+	seen := map[int]int{} // month -> part it went to
+	total := 0
+	for p, part := range parts {
+		months := map[int]bool{}
+		for _, r := range part {
+			u := r.UTC()
+			m := u.Year()*12 + int(u.Month())
+			months[m] = true
+			if q, ok := seen[m]; ok && q != p {
+				t.Fatalf("month %d in parts %d and %d", m, q, p)
+			}
+			seen[m] = p
+		}
+		if len(months) > 100 {
+			t.Errorf("part %d spans %d months", p, len(months))
+		}
+		total += len(part)
+	}
+	if total != len(rows) || len(parts) < 2 {
+		t.Fatalf("%d rows in %d parts, want all %d in several", total, len(parts), len(rows))
+	}
+	few := []time.Time{time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC), time.Date(2034, 4, 1, 0, 0, 0, 0, time.UTC)} // 99 months apart
+	if one := byPartitions(few, month, 100); len(one) != 1 || &one[0][0] != &few[0] {
+		t.Errorf("months within the limit: %d parts, or a copy", len(one))
 	}
 }
