@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -664,8 +665,14 @@ func (c *checker) clickhouse(size Sizing) {
 		}
 	}
 	users := chi.Spec.Configuration.Users
-	c.grants(chi.Name, users, "ingest", "GRANT INSERT ON ")
-	c.grants(chi.Name, users, "query", "GRANT SELECT ON ")
+	db := "trustplane"
+	if svc := c.s.ServiceNamed("persist"); svc != nil {
+		if env, _ := c.s.Env(svc); env["CLICKHOUSE_DATABASE"] != "" {
+			db = env["CLICKHOUSE_DATABASE"]
+		}
+	}
+	c.grants(chi.Name, users, "ingest", "INSERT", db)
+	c.grants(chi.Name, users, "query", "SELECT", db)
 	if chi.Spec.Configuration.Profiles["query/readonly"] != "1" {
 		c.errorf("ClickHouseInstallation %s: the query user's profile must be readonly", chi.Name)
 	}
@@ -676,16 +683,18 @@ func (c *checker) clickhouse(size Sizing) {
 	}
 }
 
-// grants checks that a user's only grants start with prefix.
-func (c *checker) grants(chi string, users map[string]json.RawMessage, user, prefix string) {
+// grants checks that a user's only grants are privilege on db's tables: not on other databases
+// (*.*, system), not with a second privilege, not WITH GRANT OPTION.
+func (c *checker) grants(chi string, users map[string]json.RawMessage, user, privilege, db string) {
 	var grants []string
 	if err := unmarshalStrictJSON(users[user+"/grants/query"], &grants); err != nil || len(grants) == 0 {
 		c.errorf("ClickHouseInstallation %s: user %s needs grants/query", chi, user)
 		return
 	}
+	only := regexp.MustCompile(`^GRANT ` + privilege + ` ON ` + regexp.QuoteMeta(db) + `\.(\*|[a-z_][a-z0-9_]*)$`)
 	for _, g := range grants {
-		if !strings.HasPrefix(g, prefix) || strings.Contains(g, ",") {
-			c.errorf("ClickHouseInstallation %s: user %s may only have %q grants, has %q", chi, user, prefix, g)
+		if !only.MatchString(g) {
+			c.errorf("ClickHouseInstallation %s: user %s may only have \"GRANT %s ON %s.*\" grants, has %q", chi, user, privilege, db, g)
 		}
 	}
 }

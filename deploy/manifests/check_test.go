@@ -85,6 +85,15 @@ func TestCheckCatchesBreakage(t *testing.T) {
 		{"ingest user may select", func(s *manifests.Set) {
 			s.ClickHouses[0].Spec.Configuration.Users["ingest/grants/query"] = []byte(`["GRANT INSERT, SELECT ON trustplane.*"]`)
 		}, "user ingest may only have"},
+		{"grant on every database", func(s *manifests.Set) {
+			s.ClickHouses[0].Spec.Configuration.Users["ingest/grants/query"] = []byte(`["GRANT INSERT ON *.*"]`)
+		}, `user ingest may only have "GRANT INSERT ON trustplane.*" grants, has "GRANT INSERT ON *.*"`},
+		{"grant with grant option", func(s *manifests.Set) {
+			s.ClickHouses[0].Spec.Configuration.Users["query/grants/query"] = []byte(`["GRANT SELECT ON trustplane.* WITH GRANT OPTION"]`)
+		}, "user query may only have"},
+		{"grant on another database", func(s *manifests.Set) {
+			s.ClickHouses[0].Spec.Configuration.Users["query/grants/query"] = []byte(`["GRANT SELECT ON system.*"]`)
+		}, "user query may only have"},
 		{"wrong bootstrap address", func(s *manifests.Set) {
 			configMap(t, s, "ingest-config").Data["KAFKA_BROKERS"] = "kafka:9092"
 		}, `KAFKA_BROKERS "kafka:9092"`},
