@@ -94,6 +94,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
 		return
 	}
+	// A declared length over the limit is refused before the body is read (and before an
+	// Expect: 100-continue client is told to send it).
+	if r.ContentLength > h.limits.MaxRequestBytes {
+		h.requestTooLarge(w)
+		return
+	}
 	if h.turns != nil {
 		select {
 		case h.turns <- struct{}{}:
@@ -106,8 +112,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeProblem(w, problem{Type: problemTooLarge, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
-				Detail: fmt.Sprintf("the request body exceeds %d bytes", h.limits.MaxRequestBytes)})
+			h.requestTooLarge(w)
 			return
 		}
 		writeProblem(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
@@ -252,6 +257,11 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Pri
 		writeProblem(w, problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
 	}
 	return auth.Principal{}, false
+}
+
+func (h *Handler) requestTooLarge(w http.ResponseWriter) {
+	writeProblem(w, problem{Type: problemTooLarge, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
+		Detail: fmt.Sprintf("the request body exceeds %d bytes", h.limits.MaxRequestBytes)})
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, detail string) {

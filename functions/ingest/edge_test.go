@@ -1,0 +1,53 @@
+package ingest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawRequest writes req as it is on a new connection and reads one response: it sends what
+// http.Client would refuse or repair (stalled bodies, repeated headers, Expect without a body).
+func rawRequest(t *testing.T, addr, req string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// Only a guard against a test that would hang forever on a server that never answers.
+	if err := c.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// head is the start of a request to f's server, authorized with key, up to its last header.
+func (f fixture) head(key string, headers ...string) string {
+	return "POST / HTTP/1.1\r\nHost: ingest\r\nAuthorization: Bearer " + key + "\r\n" + strings.Join(headers, "\r\n") + "\r\n"
+}
+
+func TestOversizeContentLengthIsRefusedBeforeTheBody(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	req := f.head(f.keys.ingest, "Content-Type: "+contentTypeCEStruct, "Expect: 100-continue",
+		fmt.Sprintf("Content-Length: %d", DefaultLimits.MaxRequestBytes+1)) + "\r\n"
+	resp, body := rawRequest(t, f.srv.Listener.Addr().String(), req)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Type") != contentTypeProblem {
+		t.Fatalf("status %d (%s), want 413 before the body is sent: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	readTopic(t, f.topic, 0)
+}
