@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
 )
 
 // rawRequest writes req as it is on a new connection and reads one response: it sends what
@@ -50,4 +52,25 @@ func TestOversizeContentLengthIsRefusedBeforeTheBody(t *testing.T) {
 		t.Fatalf("status %d (%s), want 413 before the body is sent: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	readTopic(t, f.topic, 0)
+}
+
+// A body is never read as plain when the client says it is encoded, even if its bytes happen
+// to parse: ingest does not decode bodies, so it refuses them.
+func TestEncodedBodiesAreRefused(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	for _, coding := range []string{"gzip", "GZIP", "br", "identity, gzip"} {
+		resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeCEStruct, "Content-Encoding": coding},
+			structured("enc-"+coding, catalog.TypeTrace, traceData))
+		if resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Content-Type") != contentTypeProblem ||
+			!strings.Contains(string(body), "Content-Encoding") || resp.Header.Get("Accept-Encoding") != "identity" {
+			t.Errorf("Content-Encoding %s: status %d (%s), Accept-Encoding %q: %s", coding, resp.StatusCode,
+				resp.Header.Get("Content-Type"), resp.Header.Get("Accept-Encoding"), body)
+		}
+	}
+	resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeCEStruct, "Content-Encoding": "Identity"},
+		structured("enc-identity", catalog.TypeTrace, traceData))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("Content-Encoding identity: status %d: %s", resp.StatusCode, body)
+	}
+	readTopic(t, f.topic, 1)
 }

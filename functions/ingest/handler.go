@@ -89,6 +89,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if err := checkEncoding(r.Header); err != nil {
+		w.Header().Set("Accept-Encoding", "identity")
+		writeProblem(w, problem{Type: problemMediaType, Title: "Unsupported content encoding", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
+		return
+	}
 	m, err := modeOf(r.Header)
 	if err != nil {
 		writeProblem(w, problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
@@ -267,6 +272,19 @@ func (h *Handler) requestTooLarge(w http.ResponseWriter) {
 func (h *Handler) unavailable(w http.ResponseWriter, detail string) {
 	setRetryAfter(w, h.retryAfter)
 	writeProblem(w, problem{Type: problemUnavailable, Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: detail})
+}
+
+// checkEncoding refuses a body in any content coding but identity: ingest does not decode
+// them, and reading one as plain would take the client's bytes for something they are not.
+func checkEncoding(header http.Header) error {
+	for _, v := range header.Values("Content-Encoding") {
+		for _, coding := range strings.Split(v, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return fmt.Errorf("the body's Content-Encoding %q is not supported: send it uncompressed", c)
+			}
+		}
+	}
+	return nil
 }
 
 func modeOf(header http.Header) (mode, error) {
