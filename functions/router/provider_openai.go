@@ -116,6 +116,14 @@ func (s *openAIStream) Next() (Chunk, error) {
 			typ, msg := errorMessageOf(data)
 			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Type: typ, Message: msg}
 		}
+		if bytes.ContainsAny(data, "\r\n") {
+			// A data field of several lines comes joined with '\n', which would end the line on
+			// the client's stream: it is passed on compacted to one line.
+			var b bytes.Buffer
+			if json.Compact(&b, data) == nil {
+				data = b.Bytes()
+			}
+		}
 		var r openAIReply
 		if err := json.Unmarshal(data, &r); err != nil {
 			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Message: "the provider streamed invalid JSON"}
