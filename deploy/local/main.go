@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -79,6 +80,14 @@ func envInt(name string, def int) int {
 }
 
 func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr io.Writer) error {
+	// A taken port would otherwise show only as one function exiting after Kafka and ClickHouse
+	// started, or worse, as another process answering that function's readiness check.
+	if err := checkPorts([]namedPort{
+		{"ingest", o.ingestPort}, {"auth", o.authPort}, {"persist", o.persistPort},
+		{"dispatcher", o.dispatcherPort}, {"router", o.routerPort},
+	}); err != nil {
+		return err
+	}
 	for _, d := range []string{o.dir, filepath.Join(o.dir, "auth")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -195,6 +204,36 @@ Ctrl-C stops everything.
 	case name := <-g.exited:
 		return fmt.Errorf("%s exited unexpectedly; see its log above", name)
 	}
+}
+
+type namedPort struct {
+	name string
+	port int
+}
+
+// checkPorts fails, naming the port and how to choose another, when a function's port is
+// out of range, given to two functions, or already taken. The functions listen on every
+// interface, so the check does too; every listener stays open until all are checked, so a port
+// given twice is caught.
+func checkPorts(ports []namedPort) error {
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for _, p := range ports {
+		how := fmt.Sprintf("-%s-port or %s_PORT", p.name, strings.ToUpper(p.name))
+		if p.port < 1 || p.port > 65535 {
+			return fmt.Errorf("%s port %d is not a TCP port; choose one with %s", p.name, p.port, how)
+		}
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(p.port))
+		if err != nil {
+			return fmt.Errorf("%s port %d is not free (another `make run`?): %w; stop what holds it or choose another port with %s", p.name, p.port, err, how)
+		}
+		held = append(held, ln)
+	}
+	return nil
 }
 
 // ensurePepper creates the local pepper file once (64 hex characters from crypto/rand) and

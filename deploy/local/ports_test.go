@@ -1,0 +1,51 @@
+package main
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestCheckPortsNamesTheTakenPort(t *testing.T) {
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	free := freePort(t)
+
+	if err := checkPorts([]namedPort{{"auth", free}}); err != nil {
+		t.Fatalf("free port refused: %v", err)
+	}
+	err = checkPorts([]namedPort{{"auth", free}, {"ingest", taken}})
+	if err == nil {
+		t.Fatalf("port %d is taken, yet accepted", taken)
+	}
+	for _, want := range []string{"ingest port", strconv.Itoa(taken), "-ingest-port", "INGEST_PORT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	// The check must release what it held: the free port is still free.
+	if err := checkPorts([]namedPort{{"auth", free}}); err != nil {
+		t.Errorf("port %d not released by the previous check: %v", free, err)
+	}
+}
+
+func TestCheckPortsRefusesAPortGivenTwice(t *testing.T) {
+	p := freePort(t)
+	err := checkPorts([]namedPort{{"auth", p}, {"router", p}})
+	if err == nil || !strings.Contains(err.Error(), "router port") {
+		t.Fatalf("port %d given to auth and router: got %v, want an error naming router's port", p, err)
+	}
+}
+
+func TestCheckPortsRefusesOutOfRange(t *testing.T) {
+	for _, p := range []int{0, -1, 65536} {
+		if err := checkPorts([]namedPort{{"persist", p}}); err == nil || !strings.Contains(err.Error(), "PERSIST_PORT") {
+			t.Errorf("port %d: got %v, want an error naming PERSIST_PORT", p, err)
+		}
+	}
+}
