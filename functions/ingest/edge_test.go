@@ -74,3 +74,26 @@ func TestEncodedBodiesAreRefused(t *testing.T) {
 	}
 	readTopic(t, f.topic, 1)
 }
+
+// A repeated ce- header would leave the event's attribute to whichever copy a reader takes
+// first (an id, the spec version): binary mode refuses it, in any spelling of the name.
+func TestRepeatedCloudEventsHeadersAreRefused(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	event := func(extra ...string) string {
+		headers := append([]string{"Content-Type: application/json", "Ce-Specversion: 1.0", "Ce-Source: /app",
+			"Ce-Type: " + catalog.TypeTrace, fmt.Sprintf("Content-Length: %d", len(traceData))}, extra...)
+		return f.head(f.keys.ingest, headers...) + "\r\n" + traceData
+	}
+	for name, req := range map[string]string{
+		"id":          event("Ce-Id: a", "Ce-Id: b"),
+		"specversion": event("Ce-Id: c", "ce-specversion: 0.3"),
+		"tenantid":    event("Ce-Id: d", "ce-TENANTID: other", "ce-tenantid: another"),
+	} {
+		resp, body := rawRequest(t, f.srv.Listener.Addr().String(), req)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != contentTypeProblem ||
+			!strings.Contains(body, `"pointer":"/`+name+`"`) {
+			t.Errorf("repeated %s: status %d (%s): %s", name, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+	readTopic(t, f.topic, 0)
+}

@@ -306,12 +306,21 @@ func modeOf(header http.Header) (mode, error) {
 // decodeBinary reads a binary-mode event; size counts the body and the ce- headers.
 func decodeBinary(ctx context.Context, header http.Header, body []byte) (cloudevents.Event, int64, []catalog.Problem) {
 	size := int64(len(body))
+	var repeated string
 	for k, vs := range header {
 		if len(k) > 3 && strings.EqualFold(k[:3], "ce-") {
 			for _, v := range vs {
 				size += int64(len(k) + len(v))
 			}
+			if len(vs) > 1 {
+				repeated = k
+			}
 		}
+	}
+	if repeated != "" {
+		// The SDK would silently take the first copy; another reader might take the last.
+		return cloudevents.Event{}, size, []catalog.Problem{{Pointer: "/" + strings.ToLower(repeated[3:]),
+			Detail: fmt.Sprintf("header %s is repeated; send each attribute once", repeated)}}
 	}
 	if v := header.Get("Ce-Specversion"); v != cloudevents.VersionV1 {
 		return cloudevents.Event{}, size, []catalog.Problem{{Pointer: "/specversion", Detail: fmt.Sprintf("specversion must be %s, got %q", cloudevents.VersionV1, v)}}
