@@ -264,10 +264,11 @@ type proc struct {
 // group runs the functions as child processes and stops them in reverse order of start, so
 // ingest stops taking events before the dispatcher and persist drain.
 type group struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	procs  []*proc
-	exited chan string
+	logger   *slog.Logger
+	mu       sync.Mutex
+	procs    []*proc
+	stopping bool // set by stop: an exit after it is expected, not a failure
+	exited   chan string
 }
 
 func (g *group) start(ctx context.Context, bin string, p *proc, stderr io.Writer) error {
@@ -290,13 +291,16 @@ func (g *group) start(ctx context.Context, bin string, p *proc, stderr io.Writer
 	g.logger.Info("started", "function", p.name, "pid", cmd.Process.Pid, "port", p.port)
 	go func() {
 		err := cmd.Wait()
-		close(p.done)
-		select {
-		case <-ctx.Done():
-		default:
-			g.logger.Error("exited", "function", p.name, "error", err)
-			g.exited <- p.name
+		// done closes after the exit is judged, so whoever waits on it sees the judgement.
+		defer close(p.done)
+		g.mu.Lock()
+		stopping := g.stopping
+		g.mu.Unlock()
+		if stopping || ctx.Err() != nil {
+			return
 		}
+		g.logger.Error("exited", "function", p.name, "error", err)
+		g.exited <- p.name
 	}()
 	return nil
 }
@@ -305,6 +309,7 @@ func (g *group) stop() {
 	g.mu.Lock()
 	procs := g.procs
 	g.procs = nil
+	g.stopping = true
 	g.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
