@@ -434,6 +434,8 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	var text strings.Builder
 	var streamErr error
 	var buf []byte
+	// As OpenAI does, the usage chunk goes only to a client that asked for it.
+	wantUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	chunk := first
 	for !eof {
 		if chunk.Usage != nil {
@@ -442,15 +444,17 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		if text.Len() < maxStreamCapture {
 			text.WriteString(chunk.Text)
 		}
-		buf = append(append(append(buf[:0], "data: "...), chunk.Data...), "\n\n"...)
-		if _, err := w.Write(buf); err != nil {
-			streamErr = err
-			break
-		}
-		if bs, ok := s.(bufferedStream); !ok || !bs.Buffered() {
-			if err := rc.Flush(); err != nil {
+		if !chunk.UsageOnly || wantUsage {
+			buf = append(append(append(buf[:0], "data: "...), chunk.Data...), "\n\n"...)
+			if _, err := w.Write(buf); err != nil {
 				streamErr = err
 				break
+			}
+			if bs, ok := s.(bufferedStream); !ok || !bs.Buffered() {
+				if err := rc.Flush(); err != nil {
+					streamErr = err
+					break
+				}
 			}
 		}
 		start := time.Now()

@@ -46,6 +46,9 @@ type Chunk struct {
 	Model string
 	Usage *Usage // set on the final usage chunk
 	Text  string // the content delta, for capture
+	// UsageOnly marks a chunk of usage without choices, which router always asks for to
+	// count tokens: it reaches only clients that asked for it (stream_options.include_usage).
+	UsageOnly bool
 }
 
 // ChunkStream yields chunks until io.EOF. Close releases the upstream connection; closing

@@ -387,7 +387,7 @@ func (s *anthropicStream) chunk(delta *Message, finish *string, usage *Usage) (C
 		choices = []Choice{{Index: 0, Delta: delta, FinishReason: finish}}
 	}
 	data, err := json.Marshal(ChatResponse{ID: s.id, Object: "chat.completion.chunk", Created: s.created, Model: s.model, Choices: choices, Usage: usage})
-	c := Chunk{Data: data, Model: s.model, Usage: usage}
+	c := Chunk{Data: data, Model: s.model, Usage: usage, UsageOnly: usage != nil && delta == nil}
 	if delta != nil && len(delta.Content) > 0 {
 		_ = json.Unmarshal(delta.Content, &c.Text)
 	}

@@ -95,7 +95,7 @@ func (s *mockStream) Next() (Chunk, error) {
 		stop := "stop"
 		resp.Choices = []Choice{{Delta: &Message{}, FinishReason: &stop}}
 	case n == len(s.words)+1:
-		resp.Usage, c.Usage = &s.usage, &s.usage
+		resp.Usage, c.Usage, c.UsageOnly = &s.usage, &s.usage, true
 	default:
 		return Chunk{}, io.EOF
 	}

@@ -128,7 +128,7 @@ func (s *openAIStream) Next() (Chunk, error) {
 		if err := json.Unmarshal(data, &r); err != nil {
 			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Message: "the provider streamed invalid JSON"}
 		}
-		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage}
+		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage, UsageOnly: r.Usage != nil && len(r.Choices) == 0}
 		if len(r.Choices) > 0 {
 			c.Text = r.Choices[0].Delta.Content
 		}

@@ -84,7 +84,7 @@ func TestOpenAIStreamPassesChunksThroughWithUsage(t *testing.T) {
 	}
 	up := newUpstream(t, sse(append(events, "data: [DONE]")...))
 	f := newFixture(t, singleRoute("openai-compatible", up.URL+"/v1", ""), Options{})
-	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}`)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("status %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
@@ -196,7 +196,7 @@ func TestAnthropicStreamIsTranslatedToChunks(t *testing.T) {
 		anthropicEvent("message_stop", `{"type":"message_stop"}`),
 	))
 	f := newFixture(t, singleRoute("anthropic", up.URL, ""), Options{})
-	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Weather?"}]}`)
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Weather?"}]}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}

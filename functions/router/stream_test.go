@@ -51,3 +51,47 @@ func TestSSEFramingCornerCasesReachTheClientAsValidChunks(t *testing.T) {
 		})
 	}
 }
+
+// Router asks every provider for usage to count tokens, but like OpenAI it sends the usage
+// chunk (no choices) only to a client that asked for it: clients reading choices[0] of every
+// chunk would fail on it.
+func TestUsageChunkReachesOnlyClientsThatAskedForIt(t *testing.T) {
+	openAI := rawSSE("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n" +
+		"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1,\"total_tokens\":8}}\n\ndata: [DONE]\n\n")
+	anthropic := sse(
+		anthropicEvent("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","usage":{"input_tokens":7,"output_tokens":1}}}`),
+		anthropicEvent("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`),
+		anthropicEvent("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}`),
+		anthropicEvent("message_stop", `{"type":"message_stop"}`))
+	for _, p := range []struct {
+		typ string
+		h   http.HandlerFunc
+	}{{"openai-compatible", openAI}, {"anthropic", anthropic}} {
+		for _, ask := range []bool{false, true} {
+			up := newUpstream(t, p.h)
+			f := newFixture(t, singleRoute(p.typ, up.URL, ""), Options{})
+			req := streamRequest
+			if ask {
+				req = strings.Replace(req, `"stream":true`, `"stream":true,"stream_options":{"include_usage":true}`, 1)
+			}
+			resp, body := f.do(t, "POST", PathChat, f.keys.llm, req)
+			usageChunks := 0
+			for _, d := range readStream(t, body) {
+				var c ChatResponse
+				if d != "[DONE]" && json.Unmarshal([]byte(d), &c) == nil && len(c.Choices) == 0 {
+					usageChunks++
+					if c.Usage == nil || c.Usage.TotalTokens != 8 {
+						t.Errorf("%s: usage chunk %s", p.typ, d)
+					}
+				}
+			}
+			if want := map[bool]int{false: 0, true: 1}[ask]; resp.StatusCode != 200 || usageChunks != want {
+				t.Errorf("%s, include_usage %v: status %d, %d usage chunks, want %d:\n%s", p.typ, ask, resp.StatusCode, usageChunks, want, body)
+			}
+			// Either way the call is counted with the provider's usage.
+			if rec := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]; rec.Status != "success" || rec.Usage.TotalTokens != 8 {
+				t.Errorf("%s: recorded %+v", p.typ, rec)
+			}
+		}
+	}
+}
