@@ -52,6 +52,19 @@ type options struct {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o := options{}
+	var envErrs []error
+	envInt := func(name string, def int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q is not a port number", name, v))
+			return def
+		}
+		return n
+	}
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.StringVar(&o.dir, "dir", ".run", "directory for local state: Kafka and ClickHouse data, keys, logs")
 	fs.StringVar(&o.bin, "bin", "bin", "directory holding the function binaries (make build)")
@@ -66,17 +79,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := errors.Join(envErrs...); err != nil {
+		return err
+	}
 	o.kafkaBrokers = os.Getenv("KAFKA_BROKERS")
 	o.clickhouseAddr = os.Getenv("CLICKHOUSE_ADDR")
 	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "local")
 	return start(ctx, o, logger, stdout, stderr)
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
 }
 
 func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr io.Writer) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -47,5 +49,15 @@ func TestCheckPortsRefusesOutOfRange(t *testing.T) {
 		if err := checkPorts([]namedPort{{"persist", p}}); err == nil || !strings.Contains(err.Error(), "PERSIST_PORT") {
 			t.Errorf("port %d: got %v, want an error naming PERSIST_PORT", p, err)
 		}
+	}
+}
+
+func TestRunRefusesAPortVariableThatIsNotANumber(t *testing.T) {
+	t.Setenv("ROUTER_PORT", "80a")
+	// Were the variable ignored, the bad -ingest-port would stop the run before it starts
+	// anything, with an error that does not name ROUTER_PORT.
+	err := run(context.Background(), []string{"-dir", t.TempDir(), "-ingest-port", "-1"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `ROUTER_PORT="80a"`) {
+		t.Fatalf("got %v, want an error naming ROUTER_PORT", err)
 	}
 }
