@@ -432,6 +432,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 
 	var usage *Usage
 	var text strings.Builder
+	var calls []ToolCall
 	var streamErr error
 	var buf []byte
 	// As OpenAI does, the usage chunk goes only to a client that asked for it.
@@ -443,6 +444,9 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		}
 		if text.Len() < maxStreamCapture {
 			text.WriteString(chunk.Text)
+		}
+		for _, d := range chunk.ToolCalls {
+			calls = addToolCallDelta(calls, d)
 		}
 		if !chunk.UsageOnly || wantUsage {
 			buf = append(append(append(buf[:0], "data: "...), chunk.Data...), "\n\n"...)
@@ -490,7 +494,11 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	g.tails.Add(1)
 	go func() {
 		defer g.tails.Done()
-		c.output, _ = json.Marshal(Message{Role: "assistant", Content: mustJSON(text.String())})
+		out := Message{Role: "assistant", Content: mustJSON(text.String()), ToolCalls: calls}
+		if text.Len() == 0 && len(calls) > 0 {
+			out.Content = json.RawMessage("null")
+		}
+		c.output, _ = json.Marshal(out)
 		var u Usage
 		if usage != nil {
 			u = *usage
@@ -501,6 +509,38 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		g.settle(c, cfg, adm, t, u)
 		g.finish(c)
 	}()
+}
+
+// maxStreamToolCalls bounds the streamed tool calls kept for capture.
+const maxStreamToolCalls = 128
+
+// addToolCallDelta merges a streamed tool call delta into the calls seen so far: the first
+// delta of a call names it, the later ones add pieces of its arguments.
+func addToolCallDelta(calls []ToolCall, d ToolCall) []ToolCall {
+	i := len(calls)
+	if d.Index != nil {
+		i = *d.Index
+	}
+	if i < 0 || i >= maxStreamToolCalls {
+		return calls
+	}
+	for len(calls) <= i {
+		calls = append(calls, ToolCall{})
+	}
+	tc := &calls[i]
+	if d.ID != "" {
+		tc.ID = d.ID
+	}
+	if d.Type != "" {
+		tc.Type = d.Type
+	}
+	if d.Function.Name != "" {
+		tc.Function.Name = d.Function.Name
+	}
+	if len(tc.Function.Arguments) < maxStreamCapture {
+		tc.Function.Arguments += d.Function.Arguments
+	}
+	return calls
 }
 
 func mustJSON(s string) json.RawMessage {

@@ -46,6 +46,8 @@ type Chunk struct {
 	Model string
 	Usage *Usage // set on the final usage chunk
 	Text  string // the content delta, for capture
+	// ToolCalls are the tool call deltas, for capture.
+	ToolCalls []ToolCall
 	// UsageOnly marks a chunk of usage without choices, which router always asks for to
 	// count tokens: it reaches only clients that asked for it (stream_options.include_usage).
 	UsageOnly bool

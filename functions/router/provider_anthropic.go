@@ -391,6 +391,9 @@ func (s *anthropicStream) chunk(delta *Message, finish *string, usage *Usage) (C
 	if delta != nil && len(delta.Content) > 0 {
 		_ = json.Unmarshal(delta.Content, &c.Text)
 	}
+	if delta != nil {
+		c.ToolCalls = delta.ToolCalls
+	}
 	return c, err
 }
 

@@ -48,7 +48,8 @@ type openAIReply struct {
 	Choices []struct {
 		Message json.RawMessage `json:"message"`
 		Delta   struct {
-			Content string `json:"content"`
+			Content   string     `json:"content"`
+			ToolCalls []ToolCall `json:"tool_calls"`
 		} `json:"delta"`
 	} `json:"choices"`
 }
@@ -130,7 +131,7 @@ func (s *openAIStream) Next() (Chunk, error) {
 		}
 		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage, UsageOnly: r.Usage != nil && len(r.Choices) == 0}
 		if len(r.Choices) > 0 {
-			c.Text = r.Choices[0].Delta.Content
+			c.Text, c.ToolCalls = r.Choices[0].Delta.Content, r.Choices[0].Delta.ToolCalls
 		}
 		return c, nil
 	}

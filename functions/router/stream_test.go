@@ -95,3 +95,41 @@ func TestUsageChunkReachesOnlyClientsThatAskedForIt(t *testing.T) {
 		}
 	}
 }
+
+// A streamed answer that calls tools is captured with its tool calls, put together from their
+// deltas, as a non-streamed one is.
+func TestStreamedToolCallsAreCaptured(t *testing.T) {
+	head := `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":`
+	openAI := sse(
+		"data: "+head+`{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}`,
+		"data: "+head+`{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"finish_reason":null}]}`,
+		"data: "+head+`{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}]}`,
+		"data: "+head+`{},"finish_reason":"tool_calls"}]}`,
+		"data: [DONE]")
+	anthropic := sse(
+		anthropicEvent("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","usage":{"input_tokens":7,"output_tokens":1}}}`),
+		anthropicEvent("ping", `{"type": "ping"}`),
+		anthropicEvent("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"call_1","name":"get_weather","input":{}}}`),
+		anthropicEvent("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}`),
+		anthropicEvent("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}`),
+		anthropicEvent("content_block_stop", `{"type":"content_block_stop","index":0}`),
+		anthropicEvent("message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}`),
+		anthropicEvent("message_stop", `{"type":"message_stop"}`))
+	for _, p := range []struct {
+		typ string
+		h   http.HandlerFunc
+	}{{"openai-compatible", openAI}, {"anthropic", anthropic}} {
+		up := newUpstream(t, p.h)
+		f := newFixture(t, singleRoute(p.typ, up.URL, ""), Options{Capture: Capture{Mode: CaptureFull}})
+		resp, body := f.do(t, "POST", PathChat, f.keys.llm, streamRequest)
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "[DONE]") {
+			t.Fatalf("%s: status %d: %s", p.typ, resp.StatusCode, body)
+		}
+		rec := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
+		var out Message
+		if err := json.Unmarshal(rec.Output, &out); err != nil || out.Role != "assistant" || len(out.ToolCalls) != 1 ||
+			out.ToolCalls[0].ID != "call_1" || out.ToolCalls[0].Function.Name != "get_weather" || out.ToolCalls[0].Function.Arguments != `{"city":"Paris"}` {
+			t.Errorf("%s: captured output %s: %v", p.typ, rec.Output, err)
+		}
+	}
+}
