@@ -46,6 +46,7 @@ type openAIReply struct {
 	Model   string `json:"model"`
 	Usage   *Usage `json:"usage"`
 	Choices []struct {
+		Index   int             `json:"index"`
 		Message json.RawMessage `json:"message"`
 		Delta   struct {
 			Content   string     `json:"content"`
@@ -130,7 +131,9 @@ func (s *openAIStream) Next() (Chunk, error) {
 			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Message: "the provider streamed invalid JSON"}
 		}
 		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage, UsageOnly: r.Usage != nil && len(r.Choices) == 0}
-		if len(r.Choices) > 0 {
+		// Capture keeps the first choice, as for a non-streamed answer; with n > 1 the chunks
+		// of the other choices are interleaved with its own.
+		if len(r.Choices) > 0 && r.Choices[0].Index == 0 {
 			c.Text, c.ToolCalls = r.Choices[0].Delta.Content, r.Choices[0].Delta.ToolCalls
 		}
 		return c, nil

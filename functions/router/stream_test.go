@@ -133,3 +133,20 @@ func TestStreamedToolCallsAreCaptured(t *testing.T) {
 		}
 	}
 }
+
+// With n > 1 the chunks of the choices are interleaved; capture keeps the first choice, as it
+// does for a non-streamed answer.
+func TestStreamedChoicesBeyondTheFirstAreNotMixedIntoTheCapture(t *testing.T) {
+	delta := func(i int, s string) string {
+		return `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":` + string(rune('0'+i)) + `,"delta":{"content":"` + s + `"},"finish_reason":null}]}`
+	}
+	up := newUpstream(t, sse(delta(0, "Hel"), delta(1, "Wor"), delta(0, "lo"), delta(1, "ld"), "data: [DONE]"))
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{Capture: Capture{Mode: CaptureFull}})
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"n":2,"messages":[{"role":"user","content":"Hi"}]}`)
+	if data := readStream(t, body); resp.StatusCode != 200 || len(data) != 5 {
+		t.Fatalf("status %d, every choice's chunks must reach the client: %s", resp.StatusCode, body)
+	}
+	if rec := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]; string(rec.Output) != `{"role":"assistant","content":"Hello"}` {
+		t.Errorf("captured output %s", rec.Output)
+	}
+}
