@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A function stopped by the group, as after another one failed to start, is not reported as
@@ -35,5 +41,61 @@ func TestGroupStopIsNotAnUnexpectedExit(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("stop logged an error:\n%s", logs.String())
+	}
+}
+
+// runnerHelperEnv makes the test binary act as a runner holding one function (see
+// TestGroupChildDiesWithTheRunner); it prints the function's pid and waits to be killed.
+const runnerHelperEnv = "LOCAL_TEST_RUNNER_BIN"
+
+func TestMain(m *testing.M) {
+	if bin := os.Getenv(runnerHelperEnv); bin != "" {
+		g := &group{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), exited: make(chan string, 1)}
+		p := &proc{name: "fn"}
+		if err := g.start(context.Background(), bin, p, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(p.cmd.Process.Pid)
+		select {}
+	}
+	os.Exit(m.Run())
+}
+
+// A runner killed without the chance to stop its functions (SIGKILL, the OOM killer) must not
+// leave them running and holding their ports.
+func TestGroupChildDiesWithTheRunner(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "fn"), []byte("#!/bin/sh\nexec sleep 120\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runner := exec.Command(os.Args[0], "-test.run=^$")
+	runner.Env = append(os.Environ(), runnerHelperEnv+"="+bin)
+	out, err := runner.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		_ = runner.Process.Kill()
+		t.Fatalf("runner did not report its function's pid: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+	if err := runner.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = runner.Wait()
+	// The child is reparented, so it cannot be waited for: poll until it is gone. The bound
+	// only turns a leak into a failure instead of a hang.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("function (pid %d) still running after its runner was killed", pid)
+		}
 	}
 }

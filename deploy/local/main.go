@@ -289,7 +289,10 @@ func (g *group) start(ctx context.Context, bin string, p *proc, stderr io.Writer
 	cmd.Env = append(os.Environ(), append([]string{"PORT=" + strconv.Itoa(p.port)}, p.env...)...)
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group keeps a terminal's Ctrl-C from reaching it before the ordered stop;
+	// Pdeathsig stops it (gracefully) should this runner die without stopping it, as on SIGKILL,
+	// instead of leaving it holding its port.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
