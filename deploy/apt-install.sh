@@ -31,4 +31,12 @@ DEBIAN_FRONTEND=noninteractive apt-get update &&
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
 status=$?
 if [ -n "$created" ]; then rm -f /usr/sbin/policy-rc.d; fi
-exit $status
+if [ $status -ne 0 ]; then
+	exit $status
+fi
+# The packages may be installed and still not found, e.g. a server in /usr/sbin with /usr/sbin
+# not on PATH: say so here rather than let the tests fail later asking for this very install.
+if ! sh -c "$check" >/dev/null 2>&1; then
+	echo "$0: $* installed, but '$check' still fails with PATH=$PATH (Debian puts servers in /usr/sbin)" >&2
+	exit 1
+fi
