@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +97,81 @@ func TestRepeatedCloudEventsHeadersAreRefused(t *testing.T) {
 		}
 	}
 	readTopic(t, f.topic, 0)
+}
+
+// A client that stalls mid-body is answered 408 once BodyReadTimeout passed, and gives back
+// its turn: with one turn, the next request is served. A stalled client whose request is
+// refused before its body is read (here: no valid key) is answered too, not held while the
+// server waits for the rest of its body.
+func TestStalledBodyTimesOutAndFreesItsTurn(t *testing.T) {
+	limits := DefaultLimits
+	limits.MaxConcurrentRequests = 1
+	limits.BodyReadTimeout = 200 * time.Millisecond
+	f := newFixture(t, limits)
+	addr := f.srv.Listener.Addr().String()
+	stalled := func(key string) string {
+		return f.head(key, "Content-Type: "+contentTypeCEStruct, "Content-Length: 1000") + "\r\n{"
+	}
+
+	resp, body := rawRequest(t, addr, stalled(f.keys.ingest))
+	if resp.StatusCode != http.StatusRequestTimeout || resp.Header.Get("Content-Type") != contentTypeProblem {
+		t.Fatalf("stalled body: status %d (%s): %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	resp, body = rawRequest(t, addr, stalled("tp_nosuchkey_secret"))
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("stalled body without a key: status %d: %s", resp.StatusCode, body)
+	}
+	r, b := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeCEStruct}, structured("after-stall", catalog.TypeTrace, traceData))
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("after a stalled client: status %d: %s", r.StatusCode, b)
+	}
+	readTopic(t, f.topic, 1)
+}
+
+// Over HTTP/2 (TLS), a stalled body times out the same way: the deadline is the stream's.
+func TestStalledBodyTimesOutOverHTTP2(t *testing.T) {
+	limits := DefaultLimits
+	limits.MaxConcurrentRequests = 1
+	limits.BodyReadTimeout = 200 * time.Millisecond
+	f := newFixture(t, limits)
+	srv := httptest.NewUnstartedServer(f.srv.Config.Handler)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	body, stall := io.Pipe()
+	t.Cleanup(func() { stall.Close() })
+	go func() { _, _ = io.WriteString(stall, "{") }() // and nothing more
+	req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+f.keys.ingest)
+	req.Header.Set("Content-Type", contentTypeCEStruct)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestTimeout || resp.Header.Get("Content-Type") != contentTypeProblem {
+		t.Fatalf("%s: status %d (%s): %s", resp.Proto, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+
+	req, err = http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(structured("h2", catalog.TypeTrace, traceData)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+f.keys.ingest)
+	req.Header.Set("Content-Type", "Application/CloudEvents+JSON; charset=utf-8")
+	resp, err = srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%s after a stalled stream: status %d: %s", resp.Proto, resp.StatusCode, b)
+	}
+	readTopic(t, f.topic, 1)
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -85,6 +86,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "post CloudEvents to this endpoint"})
 		return
 	}
+	// The server bounds reading headers, not bodies. Bound the body here: first for an early
+	// answer (net/http reads the rest of a small body before writing it), again once this
+	// request's turn came.
+	rc := http.NewResponseController(w)
+	h.bodyDeadline(rc)
 	principal, ok := h.authenticate(w, r)
 	if !ok {
 		return
@@ -109,6 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case h.turns <- struct{}{}:
 			defer func() { <-h.turns }()
+			h.bodyDeadline(rc)
 		case <-r.Context().Done():
 			return // the client gave up while waiting
 		}
@@ -118,6 +125,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			h.requestTooLarge(w)
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			writeProblem(w, problem{Type: problemTimeout, Title: "Request timeout", Status: http.StatusRequestTimeout,
+				Detail: fmt.Sprintf("the request body did not arrive within %s", h.limits.BodyReadTimeout)})
 			return
 		}
 		writeProblem(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
@@ -262,6 +274,14 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Pri
 		writeProblem(w, problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
 	}
 	return auth.Principal{}, false
+}
+
+// bodyDeadline gives the request body BodyReadTimeout from now to arrive. A writer that cannot
+// set deadlines (one not from net/http) is left without one.
+func (h *Handler) bodyDeadline(rc *http.ResponseController) {
+	if h.limits.BodyReadTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(h.limits.BodyReadTimeout))
+	}
 }
 
 func (h *Handler) requestTooLarge(w http.ResponseWriter) {
