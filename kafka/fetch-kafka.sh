@@ -12,8 +12,8 @@ dest="$root/.cache/kafka/$version/libs"
 if [[ -f "$dest/.complete" ]]; then
   exit 0
 fi
-command -v mvn >/dev/null || { echo "fetch-kafka: mvn not found (apt-get install maven)" >&2; exit 1; }
-command -v java >/dev/null || { echo "fetch-kafka: java not found (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
+# Maven fetches the jars; the broker runs them on Java. Debian's packages, as for the servers.
+"$root/deploy/apt-install.sh" 'command -v mvn && command -v java' maven default-jre-headless
 
 # Copy into a temporary directory first so an interrupted run never leaves a
 # half-filled libs directory that looks usable.
