@@ -99,3 +99,24 @@ func TestGroupChildDiesWithTheRunner(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C while the functions start is a stop like any other, not an error blaming the function
+// being waited for.
+func TestStopWhileStartingIsNotAFailure(t *testing.T) {
+	bin := t.TempDir()
+	// auth never answers its readiness check, so the runner is still starting when stopped.
+	if err := os.WriteFile(filepath.Join(bin, "auth"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := options{
+		dir: t.TempDir(), bin: bin, clickhouseAddr: "127.0.0.1:1",
+		ingestPort: freePort(t), authPort: freePort(t), persistPort: freePort(t), dispatcherPort: freePort(t), routerPort: freePort(t),
+		started: func(string, int) { cancel() },
+	}
+	logs := &lockedBuffer{}
+	if err := start(ctx, o, slog.New(slog.NewTextHandler(logs, nil)), io.Discard, logs); err != nil {
+		t.Fatalf("stopped while starting: got %v, want no error\n%s", err, logs.String())
+	}
+}

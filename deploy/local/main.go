@@ -173,6 +173,10 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 			o.started(procs[i].name, procs[i].cmd.Process.Pid)
 		}
 		if err := waitReady(ctx, readyURL(procs[i], o), g.exited); err != nil {
+			if ctx.Err() != nil { // Ctrl-C while starting: a stop, not a failure of this function
+				logger.Info("stopping")
+				return nil
+			}
 			return fmt.Errorf("%s did not become ready: %w", procs[i].name, err)
 		}
 	}
