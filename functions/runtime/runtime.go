@@ -295,10 +295,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.draining.Store(true)
 	s.Logger.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	// Draining may take three quarters of SHUTDOWN_TIMEOUT; the hooks, which flush what the
+	// requests left in buffers, get the rest (at least a quarter) on a context of their own. A
+	// request still running when the drain's share is up (a long stream) must not leave them an
+	// expired context, which would throw away everything they had to flush.
+	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+	dctx, cancelDrain := context.WithDeadline(context.Background(), deadline.Add(-s.cfg.ShutdownTimeout/4))
+	err := srv.Shutdown(dctx)
+	cancelDrain()
+	if err != nil {
+		s.Logger.Warn("requests still running at the drain's deadline are cut off", "error", err)
+	}
+	hctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	err = errors.Join(err, s.runShutdown(sctx))
+	err = errors.Join(err, s.runShutdown(hctx))
 	s.Logger.Info("stopped", "error", err)
 	return err
 }

@@ -240,6 +240,33 @@ func serve(t *testing.T, srv *Server) (cancel context.CancelFunc, done <-chan er
 	return cancel, result
 }
 
+// A request that outlives the drain (a long stream) does not use up the hooks' time: they run
+// with a live context, so buffers are still flushed, and all is over within SHUTDOWN_TIMEOUT.
+func TestRequestOutlivingTheDrainLeavesTheHooksTheirTime(t *testing.T) {
+	srv := NewServer("test", Common{ShutdownTimeout: 400 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	started := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	srv.Handle("/stream", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(started)
+		<-release // never ends on its own during the test
+	}))
+	hookErr := make(chan error, 1)
+	srv.OnShutdown(func(ctx context.Context) error {
+		hookErr <- ctx.Err()
+		return nil
+	})
+	cancel, done := serve(t, srv)
+	<-srv.ready
+	go func() { _, _ = http.Get("http://" + srv.listener.Addr().String() + "/stream") }()
+	<-started
+	cancel()
+	<-done
+	if err := <-hookErr; err != nil {
+		t.Fatalf("the hook's context had already ended when it ran: %v", err)
+	}
+}
+
 // When serving fails, the shutdown hooks still run within SHUTDOWN_TIMEOUT: a hook that waits
 // for its context must not hold the process forever.
 func TestHooksAfterServeFailureHaveTheShutdownDeadline(t *testing.T) {
