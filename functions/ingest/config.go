@@ -27,9 +27,10 @@ type Config struct {
 	// body, its decoded events and their Kafka records until Kafka acknowledged them.
 	MaxConcurrentRequests int `envconfig:"MAX_CONCURRENT_REQUESTS" default:"32"`
 
-	// BodyReadTimeout bounds the time a request's body takes to arrive, so that a client that
-	// stalls mid-body cannot hold one of MAX_CONCURRENT_REQUESTS (or a connection) forever.
-	BodyReadTimeout time.Duration `envconfig:"BODY_READ_TIMEOUT" default:"30s"`
+	// ClientTimeout bounds the time a request's body takes to arrive, and the time a client
+	// takes to read its answer, so that a client that stalls cannot hold one of
+	// MAX_CONCURRENT_REQUESTS (or a connection) forever.
+	ClientTimeout time.Duration `envconfig:"CLIENT_TIMEOUT" default:"30s"`
 
 	// RetryAfter is what a 503 tells clients to wait before retrying.
 	RetryAfter time.Duration `envconfig:"RETRY_AFTER" default:"2s"`
@@ -38,7 +39,7 @@ type Config struct {
 // Limits are the request limits the configuration sets.
 func (c Config) Limits() Limits {
 	return Limits{MaxEventBytes: c.MaxEventBytes, MaxRequestBytes: c.MaxRequestBytes, MaxBatchEvents: c.MaxBatchEvents,
-		MaxConcurrentRequests: c.MaxConcurrentRequests, BodyReadTimeout: c.BodyReadTimeout}
+		MaxConcurrentRequests: c.MaxConcurrentRequests, ClientTimeout: c.ClientTimeout}
 }
 
 // Validate checks the configuration.
@@ -53,8 +54,8 @@ func (c Config) Validate() error {
 	if c.MaxConcurrentRequests < 1 {
 		errs = append(errs, fmt.Errorf("MAX_CONCURRENT_REQUESTS must be at least 1, got %d", c.MaxConcurrentRequests))
 	}
-	if c.BodyReadTimeout < time.Second {
-		errs = append(errs, fmt.Errorf("BODY_READ_TIMEOUT must be at least 1s, got %s", c.BodyReadTimeout))
+	if c.ClientTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("CLIENT_TIMEOUT must be at least 1s, got %s", c.ClientTimeout))
 	}
 	if c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("RETRY_AFTER must be at least 1s, got %s", c.RetryAfter))
@@ -74,14 +75,15 @@ type Limits struct {
 	MaxBatchEvents int
 	// MaxConcurrentRequests bounds the requests processed at once; 0 means no bound.
 	MaxConcurrentRequests int
-	// BodyReadTimeout bounds the time a request's body takes to arrive once its turn came (and
-	// the time an early answer waits for the rest of a body); 0 means no bound.
-	BodyReadTimeout time.Duration
+	// ClientTimeout bounds the time a request's body takes to arrive once its turn came (and
+	// the time an early answer waits for the rest of a body), and the time the client takes to
+	// read an answer given during its turn; 0 means no bound.
+	ClientTimeout time.Duration
 }
 
 // DefaultLimits are the limits ingest runs with unless configured otherwise.
 var DefaultLimits = Limits{MaxEventBytes: 256 << 10, MaxRequestBytes: 5 << 20, MaxBatchEvents: 1000, MaxConcurrentRequests: 32,
-	BodyReadTimeout: 30 * time.Second}
+	ClientTimeout: 30 * time.Second}
 
 // MaxEventBytesLimit is the largest MAX_EVENT_BYTES whose events Kafka always takes: past the
 // producer's message size an event is refused, and answered 503 ("retry later") on every retry

@@ -99,14 +99,14 @@ func TestRepeatedCloudEventsHeadersAreRefused(t *testing.T) {
 	readTopic(t, f.topic, 0)
 }
 
-// A client that stalls mid-body is answered 408 once BodyReadTimeout passed, and gives back
+// A client that stalls mid-body is answered 408 once ClientTimeout passed, and gives back
 // its turn: with one turn, the next request is served. A stalled client whose request is
 // refused before its body is read (here: no valid key) is answered too, not held while the
 // server waits for the rest of its body.
 func TestStalledBodyTimesOutAndFreesItsTurn(t *testing.T) {
 	limits := DefaultLimits
 	limits.MaxConcurrentRequests = 1
-	limits.BodyReadTimeout = 200 * time.Millisecond
+	limits.ClientTimeout = 200 * time.Millisecond
 	f := newFixture(t, limits)
 	addr := f.srv.Listener.Addr().String()
 	stalled := func(key string) string {
@@ -132,7 +132,7 @@ func TestStalledBodyTimesOutAndFreesItsTurn(t *testing.T) {
 func TestStalledBodyTimesOutOverHTTP2(t *testing.T) {
 	limits := DefaultLimits
 	limits.MaxConcurrentRequests = 1
-	limits.BodyReadTimeout = 200 * time.Millisecond
+	limits.ClientTimeout = 200 * time.Millisecond
 	f := newFixture(t, limits)
 	srv := httptest.NewUnstartedServer(f.srv.Config.Handler)
 	srv.EnableHTTP2 = true
@@ -172,6 +172,39 @@ func TestStalledBodyTimesOutOverHTTP2(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("%s after a stalled stream: status %d: %s", resp.Proto, resp.StatusCode, b)
+	}
+	readTopic(t, f.topic, 1)
+}
+
+// A client that never reads its answer (a large one: a batch of rejected events echoes their
+// ids) does not keep its turn: the answer is abandoned after ClientTimeout.
+func TestUnreadAnswerFreesItsTurn(t *testing.T) {
+	limits := DefaultLimits
+	limits.MaxConcurrentRequests = 1
+	limits.ClientTimeout = 200 * time.Millisecond
+	f := newFixture(t, limits)
+
+	events := make([]string, 20)
+	for i := range events {
+		events[i] = structured(fmt.Sprintf("%d-%s", i, strings.Repeat("x", 200<<10)), "no.such.type", traceData)
+	}
+	batch := "[" + strings.Join(events, ",") + "]"
+	c, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	req := f.head(f.keys.ingest, "Content-Type: "+contentTypeBatch, fmt.Sprintf("Content-Length: %d", len(batch))) + "\r\n" + batch
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	// The answer (some 4 MB) is never read. The next request needs the only turn.
+	r, b := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeCEStruct}, structured("after-unread", catalog.TypeTrace, traceData))
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("after a client not reading its answer: status %d: %s", r.StatusCode, b)
 	}
 	readTopic(t, f.topic, 1)
 }

@@ -116,6 +116,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case h.turns <- struct{}{}:
 			defer func() { <-h.turns }()
 			h.bodyDeadline(rc)
+			if h.limits.ClientTimeout > 0 {
+				w = &boundedAnswer{ResponseWriter: w, rc: rc, timeout: h.limits.ClientTimeout}
+			}
 		case <-r.Context().Done():
 			return // the client gave up while waiting
 		}
@@ -129,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			writeProblem(w, problem{Type: problemTimeout, Title: "Request timeout", Status: http.StatusRequestTimeout,
-				Detail: fmt.Sprintf("the request body did not arrive within %s", h.limits.BodyReadTimeout)})
+				Detail: fmt.Sprintf("the request body did not arrive within %s", h.limits.ClientTimeout)})
 			return
 		}
 		writeProblem(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
@@ -276,13 +279,28 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Pri
 	return auth.Principal{}, false
 }
 
-// bodyDeadline gives the request body BodyReadTimeout from now to arrive. A writer that cannot
+// bodyDeadline gives the request body ClientTimeout from now to arrive. A writer that cannot
 // set deadlines (one not from net/http) is left without one.
 func (h *Handler) bodyDeadline(rc *http.ResponseController) {
-	if h.limits.BodyReadTimeout > 0 {
-		_ = rc.SetReadDeadline(time.Now().Add(h.limits.BodyReadTimeout))
+	if h.limits.ClientTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(h.limits.ClientTimeout))
 	}
 }
+
+// boundedAnswer gives the client timeout from the start of the answer to take it, so that a
+// client that does not read (an answer can echo most of a batch) gives its turn back.
+type boundedAnswer struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (b *boundedAnswer) WriteHeader(code int) {
+	_ = b.rc.SetWriteDeadline(time.Now().Add(b.timeout))
+	b.ResponseWriter.WriteHeader(code)
+}
+
+func (b *boundedAnswer) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
 func (h *Handler) requestTooLarge(w http.ResponseWriter) {
 	writeProblem(w, problem{Type: problemTooLarge, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
