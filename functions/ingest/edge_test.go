@@ -208,3 +208,36 @@ func TestUnreadAnswerFreesItsTurn(t *testing.T) {
 	}
 	readTopic(t, f.topic, 1)
 }
+
+// tenantid, projectid and keyid claimed by the event, in any spelling of the name and in every
+// mode, are replaced by the key's.
+func TestIdentityClaimsAreOverriddenInEveryMode(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	claims := `"TenantId":"evil","PROJECTID":"evil","keyid":"evil",`
+	withClaims := func(id string) string {
+		return strings.Replace(structured(id, catalog.TypeTrace, traceData), `{`, `{`+claims, 1)
+	}
+	if r, b := f.post(t, f.keys.ingest, map[string]string{"Content-Type": "Application/CloudEvents+JSON; charset=utf-8"}, withClaims("s")); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("structured: status %d: %s", r.StatusCode, b)
+	}
+	if r, b := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeBatch}, "["+withClaims("b")+"]"); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("batch: status %d: %s", r.StatusCode, b)
+	}
+	req := f.head(f.keys.ingest, "Content-Type: Application/JSON; charset=utf-8", "Ce-Specversion: 1.0", "Ce-Id: bin", "Ce-Source: /app",
+		"Ce-Type: "+catalog.TypeTrace, "ce-TENANTID: evil", "CE-ProjectId: evil", "ce-keyid: evil",
+		fmt.Sprintf("Content-Length: %d", len(traceData))) + "\r\n" + traceData
+	if r, b := rawRequest(t, f.srv.Listener.Addr().String(), req); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("binary: status %d: %s", r.StatusCode, b)
+	}
+	keyID := strings.Split(f.keys.ingest, "_")[1]
+	for _, e := range readTopic(t, f.topic, 3) {
+		ext := e.Extensions()
+		if ext[catalog.ExtTenant] != "acme" || ext[catalog.ExtProject] != "proj" || ext[catalog.ExtKeyID] != keyID {
+			t.Errorf("event %s: tenant %v, project %v, key id %v; want acme, proj, %s", e.ID(), ext[catalog.ExtTenant],
+				ext[catalog.ExtProject], ext[catalog.ExtKeyID], keyID)
+		}
+		if e.DataContentType() != contentTypeJSON {
+			t.Errorf("event %s: datacontenttype %q", e.ID(), e.DataContentType())
+		}
+	}
+}
