@@ -29,8 +29,11 @@ type Options struct {
 	Recorder        *Recorder
 	Capture         Capture
 	MaxRequestBytes int64 // default 4 MiB
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// BodyTimeout bounds the wait for a request's body, so that a client that stalls while
+	// sending it does not hold a connection and a goroutine for good; default 30s.
+	BodyTimeout time.Duration
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 	// Now is the clock of limits and budgets; default time.Now.
 	Now func() time.Time
 }
@@ -69,6 +72,9 @@ func NewGateway(r *Routing, opts Options) *Gateway {
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = 30 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -220,5 +223,52 @@ func TestUnknownPathsAndMethodsAnswerInOpenAIsFormat(t *testing.T) {
 			e.Error.Type != "invalid_request_error" || !strings.Contains(e.Error.Message, c.text) {
 			t.Errorf("%s %s: %d allow %q %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), body)
 		}
+	}
+}
+
+// A client that stalls while sending its body gets 408 after BodyTimeout (the call is recorded),
+// and the deadline is lifted once a body is in: a stream that runs far longer is not cut.
+func TestStalledBodyTimesOutButLongStreamsDoNot(t *testing.T) {
+	slow := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, e := range []string{
+			`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"slow "},"finish_reason":null}]}`,
+			`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"answer"},"finish_reason":"stop"}]}`,
+			"data: [DONE]",
+		} {
+			_, _ = io.WriteString(w, e+"\n\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(300 * time.Millisecond) // each gap longer than the body timeout
+		}
+	}
+	up := newUpstream(t, slow)
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{BodyTimeout: 100 * time.Millisecond})
+
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: router\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", PathChat, f.keys.llm)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // only keeps a regression from hanging
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), "request_timeout") {
+		t.Fatalf("stalled body: %d %s, want 408 request_timeout", resp.StatusCode, body)
+	}
+
+	stream, streamed := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+	if stream.StatusCode != 200 || !strings.Contains(string(streamed), "answer") || !strings.Contains(string(streamed), "[DONE]") {
+		t.Fatalf("stream longer than the body timeout: %d %s", stream.StatusCode, streamed)
+	}
+	calls := f.calls(t, 2)
+	if c := calls[resp.Header.Get(HeaderCallID)]; c.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("stalled call recorded as %+v", c)
+	}
+	if c := calls[stream.Header.Get(HeaderCallID)]; c.Status != catalog.LLMCallSuccess {
+		t.Errorf("stream recorded as %+v", c)
 	}
 }
