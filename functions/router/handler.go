@@ -406,7 +406,8 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	var eof bool
 	var stop context.CancelCauseFunc
 	t, err := g.try(r.Context(), cfg, rt, c, func(ctx context.Context, t *target) error {
-		// The target's timeout covers the wait for the first chunk, not the whole stream.
+		// The target's timeout covers the wait for the first chunk, not the whole stream (and
+		// then each wait for the next chunk: see below).
 		sctx, cancel := context.WithCancelCause(ctx)
 		timer := time.AfterFunc(t.timeout, func() { cancel(context.DeadlineExceeded) })
 		st, err := t.provider.ChatStream(sctx, t.model, req)
@@ -434,6 +435,11 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	}
 	defer stop(context.Canceled)
 	defer s.Close()
+	// Past the first chunk, the target's timeout bounds each wait for the next one: an upstream
+	// that stalls mid-stream ends the call (504 upstream_timeout as the stream's last event,
+	// and recorded) instead of holding it, and the client, for good.
+	idle := time.AfterFunc(t.timeout, func() { stop(context.DeadlineExceeded) })
+	idle.Stop()
 	c.ttft = time.Since(c.start)
 	c.served(t, first.Model)
 
@@ -476,7 +482,9 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 			}
 		}
 		start := time.Now()
+		idle.Reset(t.timeout)
 		chunk, streamErr = s.Next()
+		idle.Stop()
 		c.providerTime += time.Since(start)
 		if streamErr == io.EOF {
 			eof, streamErr = true, nil

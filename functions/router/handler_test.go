@@ -272,3 +272,25 @@ func TestStalledBodyTimesOutButLongStreamsDoNot(t *testing.T) {
 		t.Errorf("stream recorded as %+v", c)
 	}
 }
+
+// An upstream that stalls after its first chunk ends the stream once the target's timeout has
+// passed without a chunk: the client gets an upstream_timeout error event, and the call is
+// recorded.
+func TestStreamStalledMidwayEndsAfterTheTargetTimeout(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"half "},"finish_reason":null}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // then nothing, until router gives up
+	})
+	routing := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 300ms}", 1)
+	f := newFixture(t, routing, Options{})
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "half") || !strings.Contains(string(body), "upstream_timeout") || strings.Contains(string(body), "[DONE]") {
+		t.Fatalf("stalled stream: %d %s", resp.StatusCode, body)
+	}
+	c := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
+	if c.Status != catalog.LLMCallError || c.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("recorded %+v", c)
+	}
+}
