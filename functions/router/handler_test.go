@@ -294,3 +294,26 @@ func TestStreamStalledMidwayEndsAfterTheTargetTimeout(t *testing.T) {
 		t.Errorf("recorded %+v", c)
 	}
 }
+
+// A provider that never ends a line cannot make router hold it whole: past maxSSELine the stream
+// ends with an error event, and the call is recorded with the reason.
+func TestEndlessStreamLineIsCutOff(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"ok "},"finish_reason":null}]}`+"\n\n")
+		_, _ = io.WriteString(w, "data: ")
+		piece := []byte(strings.Repeat("x", 64<<10))
+		for sent := 0; sent <= maxSSELine+len(piece) && r.Context().Err() == nil; sent += len(piece) {
+			_, _ = w.Write(piece)
+		}
+	})
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{})
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "ok ") || strings.Contains(string(body), "[DONE]") || len(body) > 64<<10 {
+		t.Fatalf("endless line: %d, %d bytes: %.300s", resp.StatusCode, len(body), body)
+	}
+	c := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
+	if c.Status != catalog.LLMCallError || !strings.Contains(c.Error, "over 8388608 bytes") {
+		t.Errorf("recorded %+v", c)
+	}
+}

@@ -241,13 +241,37 @@ func newSSEReader(r io.Reader) *sseReader { return &sseReader{r: bufio.NewReader
 // Buffered reports whether bytes of the stream are already read but not yet parsed.
 func (s *sseReader) Buffered() bool { return s.r.Buffered() > 0 }
 
+// maxSSELine bounds a line of the stream and an event's data, and so the memory a provider that
+// never ends a line (a fault, or a hostile endpoint) can make router hold.
+const maxSSELine = 8 << 20
+
+var errSSETooLong = fmt.Errorf("the provider sent a line or event over %d bytes", maxSSELine)
+
+// readLine returns the next line, up to maxSSELine bytes. A line that fits the buffer is a view
+// of it, valid until the next read.
+func (s *sseReader) readLine() ([]byte, error) {
+	line, err := s.r.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	long := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		if len(long) > maxSSELine {
+			return nil, errSSETooLong
+		}
+		line, err = s.r.ReadSlice('\n')
+		long = append(long, line...)
+	}
+	return long, err
+}
+
 // Next returns the next event with data, or io.EOF.
 func (s *sseReader) Next() (sseEvent, error) {
 	var ev sseEvent
 	var data []byte
 	hasData := false
 	for {
-		line, err := s.r.ReadBytes('\n')
+		line, err := s.readLine()
 		if err != nil && (len(line) == 0 || err != io.EOF) {
 			if err == io.EOF && hasData {
 				ev.Data = data
@@ -273,6 +297,9 @@ func (s *sseReader) Next() (sseEvent, error) {
 		case "event":
 			ev.Name = string(value)
 		case "data":
+			if len(data)+len(value) > maxSSELine {
+				return ev, errSSETooLong
+			}
 			if hasData {
 				data = append(data, '\n')
 			}
