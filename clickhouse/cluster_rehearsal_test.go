@@ -113,15 +113,23 @@ func clusterBatch(from, n int) Batch {
 	return Batch{Observations: obs}
 }
 
+// assertCount waits for the FINAL count through the Distributed table to reach want. A write is
+// acknowledged once one replica of each shard stored it; a read may go to the other replica,
+// which has it once replication caught up. A count above want (a redelivery counted twice)
+// fails at once.
 func assertCount(t *testing.T, st *Store, want uint64) {
 	t.Helper()
-	n, err := st.CountRows(context.Background(), TableObservations, "tenant-cluster")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != want {
-		t.Fatalf("FINAL count through the Distributed table = %d, want %d", n, want)
-	}
+	var n uint64
+	waitFor(t, fmt.Sprintf("FINAL count through the Distributed table reaches %d", want), func() bool {
+		var err error
+		if n, err = st.CountRows(context.Background(), TableObservations, "tenant-cluster"); err != nil {
+			t.Fatal(err)
+		}
+		if n > want {
+			t.Fatalf("FINAL count through the Distributed table = %d, want %d", n, want)
+		}
+		return n == want
+	})
 }
 
 func nodeConn(t *testing.T, addr string) driver.Conn {
