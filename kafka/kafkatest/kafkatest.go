@@ -401,6 +401,9 @@ func (b *Broker) javaCmd(nd *node, mainClass string, args ...string) *exec.Cmd {
 	full := append([]string{}, b.jvmOpts...)
 	full = append(full,
 		"-Dlog4j2.configurationFile="+filepath.Join(b.dir, "log4j2.properties"),
+		// The JVM unpacks native libraries (lz4-java's) into its temporary directory and leaves
+		// them there when killed: in the node's directory, they go with it.
+		"-Djava.io.tmpdir="+nd.dir,
 		"-cp", filepath.Join(b.libs, "*"),
 		mainClass)
 	full = append(full, args...)

@@ -2,6 +2,8 @@ package kafkatest
 
 import (
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -65,5 +67,35 @@ func TestNewTopicAndReaders(t *testing.T) {
 	}
 	if string(late.Value) != "late" {
 		t.Fatalf("read %q from the later topic", late.Value)
+	}
+}
+
+// The broker's temporary files (lz4-java's native library, unpacked when it reads an
+// LZ4-compressed batch) stay in its own directory, which the test's cleanup removes, and not in
+// the machine's /tmp, where a killed broker would leave them for good.
+func TestBrokerTemporaryFilesStayInItsDirectory(t *testing.T) {
+	b := Start(t)
+	addrs := b.Addrs()
+	topic := NewTopic(t, addrs, "kafkatest-lz4", 1)
+	cfg := clientConfig()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	p, err := sarama.NewSyncProducer(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(strings.Repeat("lz4 ", 1000))}); err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	_ = filepath.WalkDir(b.Dir(), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), "liblz4-java") {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if len(found) == 0 {
+		t.Fatalf("lz4-java's native library is not under the broker's directory %s (it went to the JVM's default temporary directory)", b.Dir())
 	}
 }
