@@ -138,6 +138,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
 		return
 	}
+	// The body is in: lift its deadline. net/http now reads the connection to notice a client
+	// going away, and a deadline passing there would cancel the wait for Kafka's answer.
+	_ = rc.SetReadDeadline(time.Time{})
 
 	if m == modeBatch {
 		h.serveBatch(w, r.Context(), principal, body)
