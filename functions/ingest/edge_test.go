@@ -103,11 +103,17 @@ func TestRepeatedCloudEventsHeadersAreRefused(t *testing.T) {
 // its turn: with one turn, the next request is served. A stalled client whose request is
 // refused before its body is read (here: no valid key) is answered too, not held while the
 // server waits for the rest of its body.
-func TestStalledBodyTimesOutAndFreesItsTurn(t *testing.T) {
+// oneTurnFixture serves one request at a time, with a short client timeout: a request that
+// keeps its turn shows as the next one hanging.
+func oneTurnFixture(t *testing.T) fixture {
 	limits := DefaultLimits
 	limits.MaxConcurrentRequests = 1
 	limits.ClientTimeout = 200 * time.Millisecond
-	f := newFixture(t, limits)
+	return newFixture(t, limits)
+}
+
+func TestStalledBodyTimesOutAndFreesItsTurn(t *testing.T) {
+	f := oneTurnFixture(t)
 	addr := f.srv.Listener.Addr().String()
 	stalled := func(key string) string {
 		return f.head(key, "Content-Type: "+contentTypeCEStruct, "Content-Length: 1000") + "\r\n{"
@@ -130,10 +136,7 @@ func TestStalledBodyTimesOutAndFreesItsTurn(t *testing.T) {
 
 // Over HTTP/2 (TLS), a stalled body times out the same way: the deadline is the stream's.
 func TestStalledBodyTimesOutOverHTTP2(t *testing.T) {
-	limits := DefaultLimits
-	limits.MaxConcurrentRequests = 1
-	limits.ClientTimeout = 200 * time.Millisecond
-	f := newFixture(t, limits)
+	f := oneTurnFixture(t)
 	srv := httptest.NewUnstartedServer(f.srv.Config.Handler)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
@@ -179,10 +182,7 @@ func TestStalledBodyTimesOutOverHTTP2(t *testing.T) {
 // A client that never reads its answer (a large one: a batch of rejected events echoes their
 // ids) does not keep its turn: the answer is abandoned after ClientTimeout.
 func TestUnreadAnswerFreesItsTurn(t *testing.T) {
-	limits := DefaultLimits
-	limits.MaxConcurrentRequests = 1
-	limits.ClientTimeout = 200 * time.Millisecond
-	f := newFixture(t, limits)
+	f := oneTurnFixture(t)
 
 	events := make([]string, 20)
 	for i := range events {
