@@ -452,7 +452,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 
 	var usage *Usage
 	var text strings.Builder
-	var calls []ToolCall
+	var calls streamedCalls
 	var streamErr error
 	var buf []byte
 	// As OpenAI does, the usage chunk goes only to a client that asked for it.
@@ -466,7 +466,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 			text.WriteString(chunk.Text)
 		}
 		for _, d := range chunk.ToolCalls {
-			calls = addToolCallDelta(calls, d)
+			calls.add(d)
 		}
 		if !chunk.UsageOnly || wantUsage {
 			buf = append(append(append(buf[:0], "data: "...), chunk.Data...), "\n\n"...)
@@ -516,8 +516,8 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	g.tails.Add(1)
 	go func() {
 		defer g.tails.Done()
-		out := Message{Role: "assistant", Content: mustJSON(text.String()), ToolCalls: calls}
-		if text.Len() == 0 && len(calls) > 0 {
+		out := Message{Role: "assistant", Content: mustJSON(text.String()), ToolCalls: calls.done()}
+		if text.Len() == 0 && len(out.ToolCalls) > 0 {
 			out.Content = json.RawMessage("null")
 		}
 		c.output, _ = json.Marshal(out)
@@ -536,20 +536,27 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 // maxStreamToolCalls bounds the streamed tool calls kept for capture.
 const maxStreamToolCalls = 128
 
-// addToolCallDelta merges a streamed tool call delta into the calls seen so far: the first
-// delta of a call names it, the later ones add pieces of its arguments.
-func addToolCallDelta(calls []ToolCall, d ToolCall) []ToolCall {
-	i := len(calls)
+// streamedCalls puts streamed tool call deltas together for capture: the first delta of a call
+// names it, the later ones add pieces of its arguments, gathered in a buffer each (adding to
+// the string itself would copy the arguments so far for every piece).
+type streamedCalls struct {
+	calls []ToolCall
+	args  [][]byte
+}
+
+func (s *streamedCalls) add(d ToolCall) {
+	i := len(s.calls)
 	if d.Index != nil {
 		i = *d.Index
 	}
 	if i < 0 || i >= maxStreamToolCalls {
-		return calls
+		return
 	}
-	for len(calls) <= i {
-		calls = append(calls, ToolCall{})
+	for len(s.calls) <= i {
+		s.calls = append(s.calls, ToolCall{})
+		s.args = append(s.args, nil)
 	}
-	tc := &calls[i]
+	tc := &s.calls[i]
 	if d.ID != "" {
 		tc.ID = d.ID
 	}
@@ -559,10 +566,17 @@ func addToolCallDelta(calls []ToolCall, d ToolCall) []ToolCall {
 	if d.Function.Name != "" {
 		tc.Function.Name = d.Function.Name
 	}
-	if len(tc.Function.Arguments) < maxStreamCapture {
-		tc.Function.Arguments += d.Function.Arguments
+	if len(s.args[i]) < maxStreamCapture {
+		s.args[i] = append(s.args[i], d.Function.Arguments...)
 	}
-	return calls
+}
+
+// done returns the calls with their arguments.
+func (s *streamedCalls) done() []ToolCall {
+	for i := range s.calls {
+		s.calls[i].Function.Arguments = string(s.args[i])
+	}
+	return s.calls
 }
 
 func mustJSON(s string) json.RawMessage {

@@ -317,3 +317,27 @@ func TestEndlessStreamLineIsCutOff(t *testing.T) {
 		t.Errorf("recorded %+v", c)
 	}
 }
+
+// Streamed tool call pieces of several calls, interleaved, are put together per call, in order.
+func TestStreamedCallsAssembleInterleavedPieces(t *testing.T) {
+	var s streamedCalls
+	idx := func(i int) *int { return &i }
+	for i := 0; i < 3; i++ {
+		s.add(ToolCall{Index: idx(i), ID: fmt.Sprint("call_", i), Type: "function", Function: FunctionCall{Name: fmt.Sprint("f", i)}})
+	}
+	for piece := 0; piece < 1000; piece++ {
+		for i := 0; i < 3; i++ {
+			s.add(ToolCall{Index: idx(i), Function: FunctionCall{Arguments: fmt.Sprint(i)}})
+		}
+	}
+	s.add(ToolCall{Index: idx(maxStreamToolCalls), Function: FunctionCall{Name: "beyond the bound"}})
+	calls := s.done()
+	if len(calls) != 3 {
+		t.Fatalf("%d calls, want 3", len(calls))
+	}
+	for i, c := range calls {
+		if c.ID != fmt.Sprint("call_", i) || c.Function.Name != fmt.Sprint("f", i) || c.Function.Arguments != strings.Repeat(fmt.Sprint(i), 1000) {
+			t.Errorf("call %d: %+v", i, c)
+		}
+	}
+}
