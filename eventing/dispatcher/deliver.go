@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,34 +173,39 @@ func (t *trigger) consumeUnordered(s sarama.ConsumerGroupSession, claim sarama.C
 	}
 }
 
-// offsetTracker marks offsets in order while their records finish in any order.
+// offsetTracker marks offsets in order while their records finish in any order. It keeps
+// offsets, not records: a record that keeps failing holds the commit point for as long as its
+// retries last while the records after it are delivered, and each record would keep its whole
+// fetched batch in memory until then.
 type offsetTracker struct {
 	mu      sync.Mutex
-	pending []*sarama.ConsumerMessage // started, in offset order
-	done    map[int64]bool
+	pending []trackedOffset // started and not yet marked, in offset order
+}
+
+type trackedOffset struct {
+	offset int64
+	done   bool
 }
 
 func (o *offsetTracker) start(msg *sarama.ConsumerMessage) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.pending = append(o.pending, msg)
+	o.pending = append(o.pending, trackedOffset{offset: msg.Offset})
 }
 
 func (o *offsetTracker) finish(msg *sarama.ConsumerMessage, s sarama.ConsumerGroupSession) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.done == nil {
-		o.done = map[int64]bool{}
+	i, _ := slices.BinarySearchFunc(o.pending, msg.Offset, func(p trackedOffset, off int64) int { return cmp.Compare(p.offset, off) })
+	o.pending[i].done = true
+	n := 0
+	for n < len(o.pending) && o.pending[n].done {
+		n++
 	}
-	o.done[msg.Offset] = true
-	var last *sarama.ConsumerMessage
-	for len(o.pending) > 0 && o.done[o.pending[0].Offset] {
-		last = o.pending[0]
-		delete(o.done, last.Offset)
-		o.pending = o.pending[1:]
-	}
-	if last != nil {
-		s.MarkMessage(last, "")
+	if n > 0 {
+		// As MarkMessage does: the committed offset is the next one to read.
+		s.MarkOffset(msg.Topic, msg.Partition, o.pending[n-1].offset+1, "")
+		o.pending = o.pending[n:]
 	}
 }
 
