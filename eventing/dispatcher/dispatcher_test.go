@@ -618,6 +618,11 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 			t.Errorf("Retry-After %q = %v, want %v", v, got, want)
 		}
 	}
+	// A number of seconds too large for a Duration is the longest wait, which retryAfterMax
+	// then caps, not a product that wrapped around to a short or negative wait.
+	if got := retryAfter(http.Header{"Retry-After": {"10000000000"}}, now); got < time.Hour {
+		t.Errorf("Retry-After 10000000000 = %v, want the longest wait", got)
+	}
 }
 
 // BenchmarkDispatch measures the delivery path end to end: a dispatcher, in a child process
