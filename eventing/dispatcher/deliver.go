@@ -197,7 +197,10 @@ func (o *offsetTracker) start(msg *sarama.ConsumerMessage) {
 func (o *offsetTracker) finish(msg *sarama.ConsumerMessage, s sarama.ConsumerGroupSession) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(o.pending, msg.Offset, func(p trackedOffset, off int64) int { return cmp.Compare(p.offset, off) })
+	i, found := slices.BinarySearchFunc(o.pending, msg.Offset, func(p trackedOffset, off int64) int { return cmp.Compare(p.offset, off) })
+	if !found {
+		return // not started here (a session's records are started before they finish)
+	}
 	o.pending[i].done = true
 	n := 0
 	for n < len(o.pending) && o.pending[n].done {
