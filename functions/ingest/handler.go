@@ -25,6 +25,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
 
@@ -86,9 +87,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "post CloudEvents to this endpoint"})
 		return
 	}
-	// The server bounds reading headers, not bodies. Bound the body here: first for an early
-	// answer (net/http reads the rest of a small body before writing it), again once this
-	// request's turn came.
+	// The server bounds reading headers, not bodies. Bound the body here for an early answer
+	// (net/http reads the rest of a small body before writing it); reading it bounds it again.
 	rc := http.NewResponseController(w)
 	h.bodyDeadline(rc)
 	principal, ok := h.authenticate(w, r)
@@ -115,7 +115,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case h.turns <- struct{}{}:
 			defer func() { <-h.turns }()
-			h.bodyDeadline(rc)
 			if h.limits.ClientTimeout > 0 {
 				w = &boundedAnswer{ResponseWriter: w, rc: rc, timeout: h.limits.ClientTimeout}
 			}
@@ -123,7 +122,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the client gave up while waiting
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.limits.MaxRequestBytes))
+	// The body gets ClientTimeout from now, once the request's turn came.
+	body, err := runtime.ReadBody(w, r, h.limits.MaxRequestBytes, h.limits.ClientTimeout)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -138,9 +138,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
 		return
 	}
-	// The body is in: lift its deadline. net/http now reads the connection to notice a client
-	// going away, and a deadline passing there would cancel the wait for Kafka's answer.
-	_ = rc.SetReadDeadline(time.Time{})
 
 	if m == modeBatch {
 		h.serveBatch(w, r.Context(), principal, body)

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // Endpoints of the OpenAI API router serves.
@@ -167,30 +168,22 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, endpoint string)
 			Message: fmt.Sprintf("Content-Type must be application/json, got %q", mt)}, catalog.LLMCallInvalid)
 		return nil, nil, false
 	}
-	// The deadline covers the body only: it is lifted once the body is in, since a call (a
-	// stream above all) may rightly last far longer, and net/http's watch for the client going
-	// away reads the connection meanwhile. On an error it stays: before answering, net/http
-	// reads what is left of a small body, which must not wait for a client that stalls.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(g.opts.BodyTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxRequestBytes))
+	body, err := runtime.ReadBody(w, r, g.opts.MaxRequestBytes, g.opts.BodyTimeout)
 	if err != nil {
 		w.Header().Set("Connection", "close")
 		var tooLarge *http.MaxBytesError
-		var ne net.Error
 		e := &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest, Message: "the request body could not be read"}
 		switch {
 		case errors.As(err, &tooLarge):
 			e = &APIError{Status: http.StatusRequestEntityTooLarge, Type: errInvalidRequest, Code: "request_too_large",
 				Message: fmt.Sprintf("the request body exceeds %d bytes", g.opts.MaxRequestBytes)}
-		case errors.As(err, &ne) && ne.Timeout():
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			e = &APIError{Status: http.StatusRequestTimeout, Type: errInvalidRequest, Code: "request_timeout",
 				Message: fmt.Sprintf("the request body did not arrive within %s", g.opts.BodyTimeout)}
 		}
 		g.fail(w, c, e, catalog.LLMCallInvalid)
 		return nil, nil, false
 	}
-	_ = rc.SetReadDeadline(time.Time{})
 	return c, body, true
 }
 

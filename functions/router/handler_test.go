@@ -227,7 +227,7 @@ func TestUnknownPathsAndMethodsAnswerInOpenAIsFormat(t *testing.T) {
 }
 
 // A client that stalls while sending its body gets 408 after BodyTimeout (the call is recorded),
-// and the deadline is lifted once a body is in: a stream that runs far longer is not cut.
+// and the deadline ends with the body: a stream that runs far longer is not cut.
 func TestStalledBodyTimesOutButLongStreamsDoNot(t *testing.T) {
 	slow := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")

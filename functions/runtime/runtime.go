@@ -364,3 +364,18 @@ func (r *statusRecorder) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// ReadBody reads r's body, at most limit bytes (beyond it, an *http.MaxBytesError), giving it
+// timeout from now to arrive (past it, an error matching os.ErrDeadlineExceeded; 0 means no
+// bound). The server bounds reading headers, not bodies: without this a client that stalls
+// mid-body holds its connection and goroutine for good. Once the body has ended, net/http
+// clears the deadline itself (it goes on reading the connection to notice the client going
+// away), so a request may then last as long as it needs. After an error the deadline stays:
+// before answering, net/http reads what is left of a small body, which must not wait for a
+// client that stalls.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, error) {
+	if timeout > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+}

@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,5 +289,47 @@ func TestHooksAfterServeFailureHaveTheShutdownDeadline(t *testing.T) {
 	}
 	if !bounded.Load() {
 		t.Fatal("shutdown hooks ran without the shutdown timeout's deadline")
+	}
+}
+
+// ReadBody bounds a stalled body and refuses an oversized one; once the body is in, the
+// deadline no longer applies (net/http clears it): the request's context outlives the timeout.
+func TestReadBody(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	results := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := ReadBody(w, r, 8, timeout)
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			results <- "timeout"
+		case errors.As(err, &tooLarge):
+			results <- "too large"
+		case err != nil:
+			results <- err.Error()
+		default:
+			time.Sleep(3 * timeout) // past the body's deadline
+			results <- fmt.Sprintf("%s, context %v", body, r.Context().Err())
+		}
+	}))
+	defer srv.Close()
+	send := func(raw string) string {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(conn, raw)
+		return <-results
+	}
+	head := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+	if got := send(fmt.Sprintf(head, 5) + "ab"); got != "timeout" {
+		t.Errorf("stalled body: %s", got)
+	}
+	if got := send(fmt.Sprintf(head, 9) + "123456789"); got != "too large" {
+		t.Errorf("oversized body: %s", got)
+	}
+	if got := send(fmt.Sprintf(head, 5) + "hello"); got != "hello, context <nil>" {
+		t.Errorf("whole body: %s", got)
 	}
 }
