@@ -398,7 +398,19 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	var first Chunk
 	var eof bool
 	var stop context.CancelCauseFunc
-	t, err := g.try(r.Context(), cfg, rt, c, func(ctx context.Context, t *target) error {
+	// The end of the provider's answer is read after the client's answer has ended (see release
+	// below), so the upstream request must outlive this handler: it follows the client's
+	// context only until the stream is over.
+	upCtx, upCancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	unfollow := context.AfterFunc(r.Context(), func() { upCancel(context.Cause(r.Context())) })
+	handedOff := false
+	defer func() {
+		if !handedOff { // an error before the stream, or a panic on the way
+			unfollow()
+			upCancel(context.Canceled)
+		}
+	}()
+	t, err := g.try(upCtx, cfg, rt, c, func(ctx context.Context, t *target) error {
 		// The target's timeout covers the wait for the first chunk, not the whole stream (and
 		// then each wait for the next chunk: see below).
 		sctx, cancel := context.WithCancelCause(ctx)
@@ -426,13 +438,26 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		g.failed(w, r, c, err)
 		return
 	}
-	defer stop(context.Canceled)
-	defer s.Close()
 	// Past the first chunk, the target's timeout bounds each wait for the next one: an upstream
 	// that stalls mid-stream ends the call (504 upstream_timeout as the stream's last event,
 	// and recorded) instead of holding it, and the client, for good.
 	idle := time.AfterFunc(t.timeout, func() { stop(context.DeadlineExceeded) })
 	idle.Stop()
+	// Closing s waits for the end of the provider's answer, which comes after its last event:
+	// it is left to the bookkeeping below, after the client's answer has ended. Closing s
+	// before cancelling keeps the connection for the next call.
+	release := func() {
+		idle.Reset(t.timeout)
+		_ = s.Close()
+		idle.Stop()
+		stop(context.Canceled)
+		upCancel(context.Canceled)
+	}
+	defer func() {
+		if !handedOff {
+			release()
+		}
+	}()
 	c.ttft = time.Since(c.start)
 	c.served(t, first.Model)
 
@@ -486,9 +511,10 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 			break
 		}
 	}
+	// What is written from here on goes to the client with the end of the answer, in one write,
+	// when the handler returns.
 	if eof {
 		_, _ = io.WriteString(w, "data: [DONE]\n\n")
-		_ = rc.Flush()
 	}
 	switch {
 	case streamErr == nil:
@@ -500,15 +526,17 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		// Too late for a status code: the error goes to the client as a last event.
 		e := asAPIError(streamErr)
 		_, _ = w.Write(append(append([]byte("data: "), e.body()...), "\n\n"...))
-		_ = rc.Flush()
 		c.ev.Status, c.ev.StatusCode, c.ev.Error = catalog.LLMCallError, e.Status, clip(streamErr.Error(), 4096)
 	}
 	// The stream ends for the client when this handler returns; the bookkeeping (a limits
 	// round trip to Redis, encoding the event) need not hold it up.
 	c.end = time.Now()
 	g.tails.Add(1)
+	unfollow()
+	handedOff = true
 	go func() {
 		defer g.tails.Done()
+		release()
 		out := Message{Role: "assistant", Content: mustJSON(text.String()), ToolCalls: calls.done()}
 		if text.Len() == 0 && len(out.ToolCalls) > 0 {
 			out.Content = json.RawMessage("null")

@@ -57,6 +57,9 @@ type Chunk struct {
 // early cancels the upstream request.
 type ChunkStream interface {
 	Next() (Chunk, error)
+	// Close releases the stream. After a stream's last event it first reads the rest of the
+	// provider's answer to keep the connection, so it can wait on the provider: the gateway
+	// calls it once the client's answer has ended.
 	Close() error
 }
 

@@ -452,7 +452,6 @@ func (s *anthropicStream) Next() (Chunk, error) {
 			}
 		case "message_stop":
 			s.done = true
-			drain(s.body)
 			u := s.usage.openAI()
 			return s.chunk(nil, nil, &u)
 		case "error":
@@ -466,7 +465,7 @@ func (s *anthropicStream) Next() (Chunk, error) {
 	}
 }
 
-func (s *anthropicStream) Close() error { return s.body.Close() }
+func (s *anthropicStream) Close() error { return closeStream(s.body, s.done) }
 
 func (s *anthropicStream) Buffered() bool { return s.sse.Buffered() }
 

@@ -93,6 +93,7 @@ type openAIStream struct {
 	name string
 	body io.ReadCloser
 	sse  *sseReader
+	done bool // [DONE] was read
 }
 
 var doneMarker = []byte("[DONE]")
@@ -108,7 +109,7 @@ func (s *openAIStream) Next() (Chunk, error) {
 		}
 		data := bytes.TrimSpace(ev.Data)
 		if bytes.Equal(data, doneMarker) {
-			drain(s.body)
+			s.done = true
 			return Chunk{}, io.EOF
 		}
 		if len(data) == 0 {
@@ -140,7 +141,7 @@ func (s *openAIStream) Next() (Chunk, error) {
 	}
 }
 
-func (s *openAIStream) Close() error { return s.body.Close() }
+func (s *openAIStream) Close() error { return closeStream(s.body, s.done) }
 
 func (s *openAIStream) Buffered() bool { return s.sse.Buffered() }
 
@@ -161,9 +162,15 @@ func (p *openAIProvider) Embed(ctx context.Context, model string, req *Embedding
 	return res, nil
 }
 
-// drain reads what is left of a finished stream (the chunked-encoding end), so that closing it
-// returns the connection to the pool instead of closing it.
-func drain(body io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10)) }
+// closeStream closes a stream's body. A stream that ended is first read to the end of the
+// body (the chunked-encoding end, which comes after the last event), so that the connection
+// goes back to the pool instead of being closed.
+func closeStream(body io.ReadCloser, ended bool) error {
+	if ended {
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	}
+	return body.Close()
+}
 
 // trimBase normalises a configured base URL.
 func trimBase(u string) string { return strings.TrimRight(u, "/") }

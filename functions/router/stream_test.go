@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
 )
 
 // rawSSE answers with a text/event-stream body written exactly as given.
@@ -148,5 +150,57 @@ func TestStreamedChoicesBeyondTheFirstAreNotMixedIntoTheCapture(t *testing.T) {
 	}
 	if rec := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]; string(rec.Output) != `{"role":"assistant","content":"Hello"}` {
 		t.Errorf("captured output %s", rec.Output)
+	}
+}
+
+// A provider ends its answer after the stream's last event, in a packet of its own. The client's
+// stream ends at that last event, without waiting for it; router still reads the rest of the
+// answer afterwards, so the provider's connection serves the next call.
+func TestStreamEndsForTheClientAtTheLastEventAndKeepsTheConnection(t *testing.T) {
+	openAILast := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}` + "\n\ndata: [DONE]\n\n"
+	anthropicLast := anthropicEvent("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","usage":{"input_tokens":7,"output_tokens":1}}}`) + "\n\n" +
+		anthropicEvent("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`) + "\n\n" +
+		anthropicEvent("message_stop", `{"type":"message_stop"}`) + "\n\n"
+	for typ, last := range map[string]string{"openai-compatible": openAILast, "anthropic": anthropicLast} {
+		t.Run(typ, func(t *testing.T) {
+			release, held := make(chan struct{}), make(chan string, 2)
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, last)
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+					held <- r.RemoteAddr
+				case <-r.Context().Done():
+					held <- "cancelled"
+				}
+			}, func(w http.ResponseWriter, r *http.Request) {
+				held <- r.RemoteAddr
+				rawSSE(last)(w, r)
+			})
+			routing := strings.Replace(singleRoute(typ, up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 2s}", 1)
+			f := newFixture(t, routing, Options{})
+			resp, body := f.do(t, "POST", PathChat, f.keys.llm, streamRequest)
+			data := readStream(t, body)
+			select {
+			case got := <-held:
+				t.Fatalf("the client's stream ended only after the provider's answer (%s)", got)
+			default:
+			}
+			if resp.StatusCode != 200 || len(data) < 2 || data[len(data)-1] != "[DONE]" {
+				t.Fatalf("status %d, events %q", resp.StatusCode, data)
+			}
+			close(release)
+			first := <-held
+			if c := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]; c.Status != catalog.LLMCallSuccess {
+				t.Errorf("recorded %+v", c)
+			}
+			if resp, _ := f.do(t, "POST", PathChat, f.keys.llm, streamRequest); resp.StatusCode != 200 {
+				t.Fatalf("second call: %d", resp.StatusCode)
+			}
+			if second := <-held; second != first {
+				t.Errorf("second call from %q, first from %q: the connection was not kept", second, first)
+			}
+		})
 	}
 }
