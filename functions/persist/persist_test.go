@@ -500,15 +500,18 @@ func TestGroupCommitNeverExceedsMaxRows(t *testing.T) {
 	wait := writeTraces(g, writers)
 	// Full batches are written at once (the hour-long waits never pass); the last 5 rows wait
 	// for Close.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Waiting for them before Close is what tests it: Close alone would also write the rows
+	// in batches of 10. The bound only turns a batch that never went out into a failure.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		w.mu.Lock()
 		n := len(w.sizes)
 		w.mu.Unlock()
-		if n == writers/10 || time.Now().After(deadline) {
+		if n == writers/10 {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d full batches written before Close, want %d", n, writers/10)
+		}
 	}
 	if err := g.Close(context.Background()); err != nil {
 		t.Fatal(err)
