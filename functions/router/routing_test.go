@@ -139,7 +139,8 @@ func TestCircuitBreakerShedsAFailingTargetAndProbesItBack(t *testing.T) {
 		reply(500, `{"error":{"message":"down"}}`)(w, r)
 	})
 	b := newUpstream(t, reply(200, openAICompletion))
-	f := newFixture(t, twoTargets("priority", a.URL, b.URL, "circuit: {failure_threshold: 2, cooldown: 300ms}\n"), Options{})
+	// The cooldown is long enough that the four calls below fit in it on a busy machine.
+	f := newFixture(t, twoTargets("priority", a.URL, b.URL, "circuit: {failure_threshold: 2, cooldown: 1s}\n"), Options{})
 	call := func() {
 		t.Helper()
 		if resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody); resp.StatusCode != 200 {
@@ -154,7 +155,7 @@ func TestCircuitBreakerShedsAFailingTargetAndProbesItBack(t *testing.T) {
 		t.Fatalf("open circuit: a got %d requests (want 2), b %d (want 4)", a.count(), b.count())
 	}
 	healthy.Store(true)
-	time.Sleep(400 * time.Millisecond) // past the cooldown: the next call probes a
+	time.Sleep(1100 * time.Millisecond) // past the cooldown: the next call probes a
 	call()
 	call()
 	if a.count() != 4 || b.count() != 4 {
@@ -210,7 +211,8 @@ func TestRoutingFileIsReloadedOnChange(t *testing.T) {
 		}
 	}
 	write(fmt.Sprintf(mockRoute, "  key: {}"))
-	r, watch, err := LoadRouting(path, http.DefaultClient, slog.New(slog.DiscardHandler))
+	refused := make(chan struct{}, 1)
+	r, watch, err := LoadRouting(path, http.DefaultClient, slog.New(errorSignal{refused}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +220,9 @@ func TestRoutingFileIsReloadedOnChange(t *testing.T) {
 	gw, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{})
 	gw.SetRouting(r)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go watch(ctx, 20*time.Millisecond, gw.SetRouting)
+	watching := make(chan struct{})
+	go func() { watch(ctx, 20*time.Millisecond, gw.SetRouting); close(watching) }()
+	defer func() { cancel(); <-watching }()
 
 	models := func() string {
 		_, body := do(t, srv.URL, "GET", PathModels, k.llm, "")
@@ -237,11 +240,35 @@ func TestRoutingFileIsReloadedOnChange(t *testing.T) {
 	write(strings.Replace(fmt.Sprintf(mockRoute, "  key: {}"), "  - name: gpt\n", "  - name: gpt-new\n    targets: [{provider: m, model: mock}]\n  - name: gpt\n", 1))
 	eventually(`"id":"gpt-new"`)
 	// A broken file is refused; the last good routing keeps serving.
+	select {
+	case <-refused:
+		t.Fatal("a good routing file was refused")
+	default:
+	}
 	write("models: [oops")
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-refused: // the watcher read the broken file and refused it
+	case <-time.After(30 * time.Second):
+		t.Fatal("the broken file was never refused")
+	}
 	if !strings.Contains(models(), `"id":"gpt-new"`) {
 		t.Errorf("a bad file replaced the routing: %s", models())
 	}
+}
+
+// errorSignal is a log handler that signals each error record (a refused routing file) and
+// drops everything else.
+type errorSignal struct{ c chan struct{} }
+
+func (h errorSignal) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+func (h errorSignal) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h errorSignal) WithGroup(string) slog.Handler                { return h }
+func (h errorSignal) Handle(context.Context, slog.Record) error {
+	select {
+	case h.c <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 func TestParseConfigNamesEveryProblem(t *testing.T) {
@@ -290,8 +317,9 @@ func TestRotatedProviderKeyIsReloaded(t *testing.T) {
 	gw, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{})
 	gw.SetRouting(r)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go watch(ctx, 20*time.Millisecond, gw.SetRouting)
+	watching := make(chan struct{})
+	go func() { watch(ctx, 20*time.Millisecond, gw.SetRouting); close(watching) }()
+	defer func() { cancel(); <-watching }()
 	do(t, srv.URL, "POST", PathChat, k.llm, chatBody)
 	if err := os.WriteFile(keyFile, []byte("sk-new\n"), 0o600); err != nil {
 		t.Fatal(err)
