@@ -69,6 +69,7 @@ func TestH1ClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
 	}
 	defer ln.Close()
 	var served atomic.Int32
+	closed := make(chan struct{}, 3) // a token each time the server has closed a connection
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -76,7 +77,8 @@ func TestH1ClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
 				return
 			}
 			go func() {
-				defer conn.Close() // one request per connection, without Connection: close
+				// One request per connection, without Connection: close.
+				defer func() { conn.Close(); closed <- struct{}{} }()
 				req, err := http.ReadRequest(bufio.NewReader(conn))
 				if err != nil {
 					return
@@ -96,7 +98,7 @@ func TestH1ClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
 		if err != nil || res.status != http.StatusOK || string(res.body) != "ok" {
 			t.Fatalf("request %d: %v %d %q", i, err, res.status, res.body)
 		}
-		time.Sleep(10 * time.Millisecond) // let the server's close arrive
+		<-closed // the connection the client keeps idle is closed before the next request
 	}
 	if n := served.Load(); n != 3 {
 		t.Errorf("server answered %d requests, want 3", n)

@@ -152,7 +152,10 @@ func TestLoadManifestsDuplicateTrigger(t *testing.T) {
 }
 
 func FuzzDecodeManifests(f *testing.F) {
-	files, _ := filepath.Glob("../config/*.yaml")
+	files, err := filepath.Glob("../config/*.yaml")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no Trigger manifests to seed from in ../config (%v)", err)
+	}
 	for _, p := range files {
 		data, err := os.ReadFile(p)
 		if err != nil {
