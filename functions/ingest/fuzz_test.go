@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
 )
@@ -27,11 +29,33 @@ func FuzzStructured(f *testing.F) {
 		if problems = prepare(&e, fuzzPrincipal); len(problems) > 0 {
 			return
 		}
-		ext := e.Extensions()
-		if ext[catalog.ExtTenant] != "acme" || ext[catalog.ExtPartitionKey] == "" {
-			t.Fatalf("accepted event without identity: %v", ext)
-		}
+		checkAccepted(t, e)
 	})
+}
+
+// checkAccepted holds an event that passed prepare to what goes to Kafka: a valid event that
+// carries the key's identity, whatever it claimed, and the partition key of its data, which
+// the catalog (and so persist) reads.
+func checkAccepted(t *testing.T, e cloudevents.Event) {
+	t.Helper()
+	ext := e.Extensions()
+	if ext[catalog.ExtTenant] != fuzzPrincipal.Tenant || ext[catalog.ExtProject] != fuzzPrincipal.Project || ext[catalog.ExtKeyID] != fuzzPrincipal.KeyID {
+		t.Fatalf("accepted event without the key's identity: %v", ext)
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatalf("accepted an invalid event: %v", err)
+	}
+	ct, ok := catalog.Lookup(e.Type())
+	if !ok {
+		t.Fatalf("accepted an event of unknown type %q", e.Type())
+	}
+	key, problems := ct.Validate(e.Data())
+	if len(problems) > 0 || key == "" || ext[catalog.ExtPartitionKey] != key {
+		t.Fatalf("accepted data %q with partition key %v; the catalog says key %q, problems %v", e.Data(), ext[catalog.ExtPartitionKey], key, problems)
+	}
+	if _, err := ct.Unmarshal(e.Data()); err != nil {
+		t.Fatalf("accepted data %q that persist cannot decode: %v", e.Data(), err)
+	}
 }
 
 // FuzzBinary does the same for binary mode, with the data and one header value from the fuzzer.
@@ -50,8 +74,9 @@ func FuzzBinary(f *testing.F) {
 		if problems != nil {
 			return
 		}
-		if problems = prepare(&e, fuzzPrincipal); len(problems) == 0 && e.Extensions()[catalog.ExtPartitionKey] == "" {
-			t.Fatal("accepted event without a partition key")
+		if problems = prepare(&e, fuzzPrincipal); len(problems) > 0 {
+			return
 		}
+		checkAccepted(t, e)
 	})
 }
