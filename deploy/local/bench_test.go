@@ -344,23 +344,8 @@ func batchBody(trace, now string) []byte {
 
 // persistInserts reads persist's batch_rows histogram: rows written and inserts made.
 func (p plane) persistInserts(b *testing.B) (rows, inserts float64) {
-	resp, err := http.Get(p.persist + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) == 2 {
-			switch f[0] {
-			case "trustplane_persist_batch_rows_sum":
-				rows, _ = strconv.ParseFloat(f[1], 64)
-			case "trustplane_persist_batch_rows_count":
-				inserts, _ = strconv.ParseFloat(f[1], 64)
-			}
-		}
-	}
-	return rows, inserts
+	m := p.persistMetrics(b)
+	return m["trustplane_persist_batch_rows_sum"], m["trustplane_persist_batch_rows_count"]
 }
 
 func envOr(name string, def int) int {

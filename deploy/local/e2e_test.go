@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -166,6 +167,32 @@ func (p plane) eventually(t testing.TB, table, column, id string, want uint64) {
 	}
 }
 
+// persistMetrics reads persist's metrics, each value under its name with its labels as
+// exposed (`trustplane_persist_events_total{outcome="stored"}`).
+func (p plane) persistMetrics(t testing.TB) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(p.persist + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && !strings.HasPrefix(line, "#") {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatalf("persist metric %q: %v", line, err)
+			}
+			m[f[0]] = v
+		}
+	}
+	return m
+}
+
 func ce(id, typ, data string) string {
 	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/e2e","type":%q,"data":%s}`, id, typ, data)
 }
@@ -231,6 +258,14 @@ func TestEndToEnd(t *testing.T) {
 	for range 2 {
 		if code := p.post(t, p.key, structured, ce("dup-1", catalog.TypeTrace, `{"id":"trace-dup","timestamp":"`+now+`"}`)); code != http.StatusAccepted {
 			t.Fatalf("dup: %d", code)
+		}
+	}
+	// Wait until persist has stored both deliveries (the four accepted events above and the
+	// two posts of this one): the first alone already makes the count 1.
+	const storedKey = `trustplane_persist_events_total{outcome="stored"}`
+	for deadline := time.Now().Add(60 * time.Second); p.persistMetrics(t)[storedKey] < 6; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("persist stored %v deliveries, want both posts of dup-1 after the 4 before them", p.persistMetrics(t)[storedKey])
 		}
 	}
 	p.eventually(t, "traces", "id", "trace-dup", 1)
