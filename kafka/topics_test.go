@@ -73,8 +73,11 @@ func TestTopicDefinitions(t *testing.T) {
 	if EventsTopic().Config["min.insync.replicas"] != "2" {
 		t.Error("ForBrokers changed the original's config map")
 	}
-	dlqRetention, _ := strconv.ParseInt(DeadLetterTopic().Config["retention.ms"], 10, 64)
-	evRetention, _ := strconv.ParseInt(EventsTopic().Config["retention.ms"], 10, 64)
+	dlqRetention, err1 := strconv.ParseInt(DeadLetterTopic().Config["retention.ms"], 10, 64)
+	evRetention, err2 := strconv.ParseInt(EventsTopic().Config["retention.ms"], 10, 64)
+	if err1 != nil || err2 != nil || evRetention <= 0 {
+		t.Fatalf("retention.ms: dead letters %v, events %v; want a positive number of ms for each", err1, err2)
+	}
 	if dlqRetention <= evRetention {
 		t.Errorf("dead letters kept %d ms, events %d ms: dead letters should stay longer", dlqRetention, evRetention)
 	}
