@@ -181,7 +181,8 @@ func TestWeightedStrategySpreadsByWeight(t *testing.T) {
 
 func TestLeastLatencyPrefersTheFasterTarget(t *testing.T) {
 	slow := func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Millisecond)
+		// Slow by a margin that a busy machine's delays on the fast target do not reach.
+		time.Sleep(500 * time.Millisecond)
 		reply(200, openAICompletion)(w, r)
 	}
 	a, b := newUpstream(t, slow), newUpstream(t, reply(200, openAICompletion))
