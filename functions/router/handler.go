@@ -447,7 +447,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	// it is left to the bookkeeping below, after the client's answer has ended. Closing s
 	// before cancelling keeps the connection for the next call.
 	release := func() {
-		idle.Reset(t.timeout)
+		idle.Reset(min(t.timeout, streamEndWait))
 		_ = s.Close()
 		idle.Stop()
 		stop(context.Canceled)
@@ -553,6 +553,11 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 		g.finish(c)
 	}()
 }
+
+// streamEndWait bounds the wait for the end of a provider's answer after its last event. The end
+// normally follows at once; one that does not come costs the connection (closed, not reused),
+// not the call's record, which waits for it, nor a shutdown, which waits for the records.
+const streamEndWait = time.Second
 
 // maxStreamToolCalls bounds the streamed tool calls kept for capture.
 const maxStreamToolCalls = 128

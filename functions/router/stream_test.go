@@ -204,3 +204,27 @@ func TestStreamEndsForTheClientAtTheLastEventAndKeepsTheConnection(t *testing.T)
 		})
 	}
 }
+
+// A provider that never ends its answer after the last event costs its connection, not the
+// call's record: router stops waiting for the end (streamEndWait), well within the target's
+// timeout, which here outlasts the test.
+func TestStreamWhoseAnswerNeverEndsIsStillRecorded(t *testing.T) {
+	cancelled := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}`+"\n\ndata: [DONE]\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(cancelled)
+	})
+	routing := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 10m}", 1)
+	f := newFixture(t, routing, Options{})
+	resp, body := f.do(t, "POST", PathChat, f.keys.llm, streamRequest)
+	if data := readStream(t, body); resp.StatusCode != 200 || len(data) != 2 || data[1] != "[DONE]" {
+		t.Fatalf("status %d, events %q", resp.StatusCode, data)
+	}
+	if c := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]; c.Status != catalog.LLMCallSuccess || c.Usage.CompletionTokens == 0 {
+		t.Errorf("recorded %+v", c)
+	}
+	<-cancelled // the upstream request was given up (a hang here fails the test at its timeout)
+}
