@@ -144,13 +144,14 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, endpoint string)
 	c.ev.ID = uuid.NewString()
 	c.ev.Endpoint = endpoint
 	c.ev.Timestamp = c.start.UTC()
-	w.Header().Set(HeaderCallID, c.ev.ID)
 	p, denied := g.authenticate(r)
 	if denied != nil {
-		// Not recorded: without a verified key there is no tenant to record it for.
+		// Not recorded: without a verified key there is no tenant to record it for, and so no
+		// call id to give.
 		writeError(w, denied)
 		return nil, nil, false
 	}
+	w.Header().Set(HeaderCallID, c.ev.ID)
 	c.principal = p
 	if tid := r.Header.Get(HeaderTraceID); tid != "" {
 		if len(tid) > 128 || strings.ContainsFunc(tid, func(r rune) bool { return r < 0x21 || r > 0x7e }) {

@@ -36,7 +36,7 @@ func TestBadInputGetsOpenAIErrors(t *testing.T) {
 		{"oversize body", f.keys.llm, "application/json", `{"model":"gpt","messages":[{"role":"user","content":"` + strings.Repeat("x", 4096) + `"}]}`, 413, "invalid_request_error", "request_too_large", "2048 bytes", true},
 		{"not JSON", f.keys.llm, "text/plain", chatBody, 415, "invalid_request_error", "", "Content-Type", true},
 	}
-	recorded := 0
+	recorded, ids := 0, []string{}
 	for _, c := range cases {
 		req, _ := http.NewRequest("POST", f.srv.URL+PathChat, strings.NewReader(c.body))
 		req.Header.Set("Content-Type", c.ctype)
@@ -59,12 +59,16 @@ func TestBadInputGetsOpenAIErrors(t *testing.T) {
 		}
 		if c.recorded {
 			recorded++
+			ids = append(ids, resp.Header.Get(HeaderCallID))
+		} else if id := resp.Header.Get(HeaderCallID); id != "" {
+			t.Errorf("%s: the answer names call %s, which is not recorded", c.name, id)
 		}
 	}
-	// Every call made with a valid key is recorded, refused ones too.
-	for _, c := range f.calls(t, recorded) {
-		if c.Status != "invalid" || c.StatusCode < 400 || c.Error == "" {
-			t.Errorf("recorded %+v", c)
+	// Every call made with a valid key is recorded, refused ones too, under the id its answer gave.
+	calls := f.calls(t, recorded)
+	for _, id := range ids {
+		if c, ok := calls[id]; !ok || c.Status != "invalid" || c.StatusCode < 400 || c.Error == "" {
+			t.Errorf("call %q recorded %+v", id, c)
 		}
 	}
 }
