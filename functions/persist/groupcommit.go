@@ -48,6 +48,7 @@ type GroupCommit struct {
 	batchRows   prometheus.Histogram
 	insertTime  prometheus.Histogram
 	insertFails prometheus.Counter
+	waiting     prometheus.Gauge
 }
 
 type request struct {
@@ -89,9 +90,13 @@ func NewGroupCommit(w clickhouse.Writer, cfg GroupCommitConfig, reg prometheus.R
 			Namespace: "trustplane", Subsystem: "persist", Name: "insert_failures_total",
 			Help: "Batch inserts that failed; their deliveries were answered 5xx for the broker to retry.",
 		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "trustplane", Subsystem: "persist", Name: "waiting_deliveries",
+			Help: "Deliveries whose rows wait for their insert to finish.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(g.batchRows, g.insertTime, g.insertFails)
+		reg.MustRegister(g.batchRows, g.insertTime, g.insertFails, g.waiting)
 	}
 	go g.loop()
 	return g
@@ -108,6 +113,8 @@ func (g *GroupCommit) Write(ctx context.Context, b clickhouse.Batch) error {
 	}
 	g.queue = append(g.queue, r)
 	g.mu.Unlock()
+	g.waiting.Inc()
+	defer g.waiting.Dec()
 	select {
 	case g.wake <- struct{}{}:
 	default: // a token is already there

@@ -16,6 +16,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/trustplane/trustplane/clickhouse"
 	"github.com/trustplane/trustplane/clickhouse/chtest"
@@ -199,14 +200,24 @@ func (h *prometheusHistogram) read(t testing.TB, reg *prometheus.Registry, name 
 
 func TestCloseWritesWhatIsPending(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, Idle: time.Hour, MaxWait: time.Hour, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, MinInterval: time.Hour, Idle: time.Hour, MaxWait: time.Hour, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
 	b, err := Rows(telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Write(context.Background(), b) }()
-	time.Sleep(100 * time.Millisecond) // the row waits for a batch that will never fill
+	// The row waits for a batch that will never fill.
+	waiting := func() float64 {
+		var m dto.Metric
+		_ = g.waiting.Write(&m)
+		return m.GetGauge().GetValue()
+	}
+	for deadline := time.Now().Add(30 * time.Second); waiting() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the write was not queued")
+		}
+	}
 	if err := g.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
