@@ -34,7 +34,7 @@ type Options struct {
 	BodyTimeout time.Duration
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
-	// Now is the clock of limits and budgets; default time.Now.
+	// Now is the clock of limits, budgets and circuit breakers; default time.Now.
 	Now func() time.Time
 }
 
@@ -231,7 +231,7 @@ func (g *Gateway) try(ctx context.Context, cfg *Routing, rt *route, c *call, fn 
 			if refused[cand] {
 				continue
 			}
-			if s := g.state(cand.id); s.allow(time.Now(), cfg.circuit.FailureThreshold) {
+			if s := g.state(cand.id); s.allow(g.opts.Now(), cfg.circuit.FailureThreshold) {
 				t, st, next = cand, s, (next+k+1)%len(order)
 				break
 			}
@@ -273,7 +273,7 @@ func (g *Gateway) try(ctx context.Context, cfg *Routing, rt *route, c *call, fn 
 			st.release()
 			return nil, err
 		}
-		st.failure(time.Now(), cfg.circuit)
+		st.failure(g.opts.Now(), cfg.circuit)
 		waits[t] = ue.RetryAfter
 		refused[t] = ue.credentialsRefused()
 		lastErr = err

@@ -139,8 +139,10 @@ func TestCircuitBreakerShedsAFailingTargetAndProbesItBack(t *testing.T) {
 		reply(500, `{"error":{"message":"down"}}`)(w, r)
 	})
 	b := newUpstream(t, reply(200, openAICompletion))
-	// The cooldown is long enough that the four calls below fit in it on a busy machine.
-	f := newFixture(t, twoTargets("priority", a.URL, b.URL, "circuit: {failure_threshold: 2, cooldown: 1s}\n"), Options{})
+	var now atomic.Int64 // the circuit's clock, moved by the test
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	f := newFixture(t, twoTargets("priority", a.URL, b.URL, "circuit: {failure_threshold: 2, cooldown: 1m}\n"), Options{Now: clock})
 	call := func() {
 		t.Helper()
 		if resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody); resp.StatusCode != 200 {
@@ -155,7 +157,7 @@ func TestCircuitBreakerShedsAFailingTargetAndProbesItBack(t *testing.T) {
 		t.Fatalf("open circuit: a got %d requests (want 2), b %d (want 4)", a.count(), b.count())
 	}
 	healthy.Store(true)
-	time.Sleep(1100 * time.Millisecond) // past the cooldown: the next call probes a
+	now.Add(int64(time.Minute + time.Second)) // past the cooldown: the next call probes a
 	call()
 	call()
 	if a.count() != 4 || b.count() != 4 {
