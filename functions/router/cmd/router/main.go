@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,7 +15,16 @@ import (
 	"github.com/trustplane/trustplane/kafka"
 )
 
-func main() { runtime.Main("router", run) }
+func main() {
+	// router is on every call's path and its heap is small (about 30 MiB at 1,000 calls/s):
+	// collecting once the heap has grown fourfold instead of twofold (GOGC=400) cuts the
+	// collector's CPU and the latency it adds to calls, for about 15 MiB more. GOGC in the
+	// environment still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	runtime.Main("router", run)
+}
 
 func run(ctx context.Context) error {
 	var cfg router.Config
