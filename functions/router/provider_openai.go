@@ -127,15 +127,15 @@ func (s *openAIStream) Next() (Chunk, error) {
 				data = b.Bytes()
 			}
 		}
-		var r openAIReply
-		if err := json.Unmarshal(data, &r); err != nil {
+		r, err := readChunk(data)
+		if err != nil {
 			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Message: "the provider streamed invalid JSON"}
 		}
-		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage, UsageOnly: r.Usage != nil && len(r.Choices) == 0}
+		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage, UsageOnly: r.Usage != nil && r.Choices == 0}
 		// Capture keeps the first choice, as for a non-streamed answer; with n > 1 the chunks
 		// of the other choices are interleaved with its own.
-		if len(r.Choices) > 0 && r.Choices[0].Index == 0 {
-			c.Text, c.ToolCalls = r.Choices[0].Delta.Content, r.Choices[0].Delta.ToolCalls
+		if r.Choices > 0 && r.Index == 0 {
+			c.Text, c.ToolCalls = r.Content, r.ToolCalls
 		}
 		return c, nil
 	}
