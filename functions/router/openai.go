@@ -104,18 +104,6 @@ type EmbeddingRequest struct {
 	raw map[string]json.RawMessage
 }
 
-// decodeRequest parses body into v (a *ChatRequest or *EmbeddingRequest) and keeps the raw
-// fields.
-func decodeRequest(body []byte, v any, raw *map[string]json.RawMessage) error {
-	if err := json.Unmarshal(body, raw); err != nil {
-		return fmt.Errorf("the body is not a JSON object: %w", err)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("the body does not match the API: %w", err)
-	}
-	return nil
-}
-
 // ParseChatRequest parses and validates a chat completion request.
 func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	var r ChatRequest
@@ -152,27 +140,6 @@ func ParseEmbeddingRequest(body []byte) (*EmbeddingRequest, error) {
 		return nil, &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest, Param: "input", Message: "input is required"}
 	}
 	return &r, nil
-}
-
-// withFields returns raw with the given fields replaced, as JSON: how a request is forwarded to
-// an OpenAI-compatible upstream with the served model name.
-func withFields(raw map[string]json.RawMessage, fields map[string]any) ([]byte, error) {
-	out := make(map[string]json.RawMessage, len(raw)+len(fields))
-	for k, v := range raw {
-		out[k] = v
-	}
-	for k, v := range fields {
-		if v == nil {
-			delete(out, k)
-			continue
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = b
-	}
-	return json.Marshal(out)
 }
 
 // OpenAI error types.
