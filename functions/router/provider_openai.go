@@ -41,20 +41,6 @@ func (p *openAIProvider) header() http.Header {
 	return h
 }
 
-// openAIReply is what router reads from a completion or a chunk.
-type openAIReply struct {
-	Model   string `json:"model"`
-	Usage   *Usage `json:"usage"`
-	Choices []struct {
-		Index   int             `json:"index"`
-		Message json.RawMessage `json:"message"`
-		Delta   struct {
-			Content   string     `json:"content"`
-			ToolCalls []ToolCall `json:"tool_calls"`
-		} `json:"delta"`
-	} `json:"choices"`
-}
-
 func (p *openAIProvider) Chat(ctx context.Context, model string, req *ChatRequest) (*ChatResult, error) {
 	body, err := withFields(req.raw, map[string]any{"model": model, "stream": nil, "stream_options": nil})
 	if err != nil {
@@ -127,15 +113,15 @@ func (s *openAIStream) Next() (Chunk, error) {
 				data = b.Bytes()
 			}
 		}
-		r, err := readChunk(data)
+		r, err := readReply(data)
 		if err != nil {
 			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Message: "the provider streamed invalid JSON"}
 		}
-		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage, UsageOnly: r.Usage != nil && r.Choices == 0}
+		c := Chunk{Data: data, Model: r.Model, Usage: r.Usage, UsageOnly: r.Usage != nil && len(r.Choices) == 0}
 		// Capture keeps the first choice, as for a non-streamed answer; with n > 1 the chunks
 		// of the other choices are interleaved with its own.
-		if r.Choices > 0 && r.Index == 0 {
-			c.Text, c.ToolCalls = r.Content, r.ToolCalls
+		if len(r.Choices) > 0 && r.Choices[0].Index == 0 {
+			c.Text, c.ToolCalls = r.Choices[0].Delta.Content, r.Choices[0].Delta.ToolCalls
 		}
 		return c, nil
 	}
@@ -187,7 +173,7 @@ func (p *openAIProvider) call(ctx context.Context, model, path string, body []by
 	if err != nil {
 		return nil, r, err
 	}
-	if err := json.Unmarshal(raw, &r); err != nil {
+	if r, err = readReply(raw); err != nil {
 		return nil, r, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
 	}
 	return raw, r, nil

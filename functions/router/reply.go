@@ -8,41 +8,43 @@ import (
 	"github.com/trustplane/trustplane/eventing/jsonscan"
 )
 
-// streamChunk is what router reads from one chunk of a streamed OpenAI answer.
-type streamChunk struct {
-	Model     string
-	Usage     *Usage
-	Choices   int // how many choices the chunk carries
-	Index     int // the first choice's index
-	Content   string
-	ToolCalls []ToolCall
+// openAIReply is what router reads from a completion, an embeddings answer or a stream's chunk.
+type openAIReply struct {
+	Model   string        `json:"model"`
+	Usage   *Usage        `json:"usage"`
+	Choices []replyChoice `json:"choices"`
 }
 
-// readChunk decodes a streamed chunk. A stream has a chunk per few tokens, and decoding each with
-// encoding/json was the largest part of router's own CPU on a stream: scanChunk reads the few
-// fields router needs in place, and leaves anything unusual (tool calls, a key spelt in another
-// case, a repeated key, a null where a value was expected) to encoding/json, so that both read
-// every chunk alike (FuzzReadChunk checks it).
-func readChunk(data []byte) (streamChunk, error) {
-	if c, ok := scanChunk(data); ok {
-		return c, nil
+type replyChoice struct {
+	Index   int             `json:"index"`
+	Message json.RawMessage `json:"message"`
+	Delta   struct {
+		Content   string     `json:"content"`
+		ToolCalls []ToolCall `json:"tool_calls"`
+	} `json:"delta"`
+}
+
+// readReply decodes a provider's answer or chunk. A stream has a chunk per few tokens, and an
+// embeddings answer can hold megabytes of vectors router does not look at: encoding/json,
+// reading every byte of them into openAIReply, was the largest part of router's own CPU on a
+// stream. scanReply reads the few fields router needs in place and skips the rest, leaving
+// anything unusual (tool calls, a key spelt in another case, a repeated key, a null where a
+// value was expected) to encoding/json, so that both read every answer alike (FuzzReadReply
+// checks it).
+func readReply(data []byte) (openAIReply, error) {
+	if r, ok := scanReply(data); ok {
+		return r, nil
 	}
 	var r openAIReply
-	if err := json.Unmarshal(data, &r); err != nil {
-		return streamChunk{}, err
-	}
-	c := streamChunk{Model: r.Model, Usage: r.Usage, Choices: len(r.Choices)}
-	if len(r.Choices) > 0 {
-		c.Index, c.Content, c.ToolCalls = r.Choices[0].Index, r.Choices[0].Delta.Content, r.Choices[0].Delta.ToolCalls
-	}
-	return c, nil
+	err := json.Unmarshal(data, &r)
+	return r, err
 }
 
-// scanChunk reads a chunk in place; ok false means encoding/json must read it.
-func scanChunk(data []byte) (c streamChunk, ok bool) {
+// scanReply reads an answer in place; ok false means encoding/json must read it.
+func scanReply(data []byte) (r openAIReply, ok bool) {
 	s := jsonscan.New(data)
 	if !s.BeginObject() {
-		return c, false
+		return r, false
 	}
 	var seenModel, seenUsage, seenChoices bool
 	for {
@@ -51,20 +53,20 @@ func scanChunk(data []byte) (c streamChunk, ok bool) {
 			break
 		}
 		if !plain {
-			return c, false
+			return r, false
 		}
 		switch string(key) {
 		case "model":
 			if seenModel {
-				return c, false
+				return r, false
 			}
 			seenModel = true
-			if c.Model, ok = scanString(&s, false); !ok {
-				return c, false
+			if r.Model, ok = scanString(&s, false); !ok {
+				return r, false
 			}
 		case "usage":
 			if seenUsage {
-				return c, false
+				return r, false
 			}
 			seenUsage = true
 			switch s.Peek() {
@@ -72,16 +74,16 @@ func scanChunk(data []byte) (c streamChunk, ok bool) {
 				s.Null()
 			case jsonscan.Object:
 				// One chunk per stream carries usage: encoding/json reads it.
-				c.Usage = new(Usage)
-				if json.Unmarshal(s.Skip(), c.Usage) != nil {
-					return c, false
+				r.Usage = new(Usage)
+				if json.Unmarshal(s.Skip(), r.Usage) != nil {
+					return r, false
 				}
 			default:
-				return c, false
+				return r, false
 			}
 		case "choices":
 			if seenChoices {
-				return c, false
+				return r, false
 			}
 			seenChoices = true
 			if s.Peek() == jsonscan.Null {
@@ -89,31 +91,32 @@ func scanChunk(data []byte) (c streamChunk, ok bool) {
 				continue
 			}
 			if !s.BeginArray() {
-				return c, false
+				return r, false
 			}
+			r.Choices = []replyChoice{}
 			for s.Element() {
-				if c.Choices++; c.Choices > 1 {
-					s.Skip()
-				} else if !scanChoice(&s, &c) {
-					return c, false
+				var c replyChoice
+				if !scanChoice(&s, &c) {
+					return r, false
 				}
+				r.Choices = append(r.Choices, c)
 			}
 		default:
 			if foldsTo(key, "model", "usage", "choices") {
-				return c, false
+				return r, false
 			}
 			s.Skip()
 		}
 	}
-	return c, s.Err() == nil && s.End()
+	return r, s.Err() == nil && s.End()
 }
 
-// scanChoice reads the first choice of a chunk: its index and its delta's content.
-func scanChoice(s *jsonscan.Scanner, c *streamChunk) bool {
+// scanChoice reads one choice: its index, message and delta.
+func scanChoice(s *jsonscan.Scanner, c *replyChoice) bool {
 	if !s.BeginObject() {
 		return false
 	}
-	var seenIndex, seenDelta, seenContent, seenCalls bool
+	var seenIndex, seenMessage, seenDelta, seenContent, seenCalls bool
 	for {
 		key, plain, more := s.Member()
 		if !more {
@@ -133,6 +136,12 @@ func scanChoice(s *jsonscan.Scanner, c *streamChunk) bool {
 				return false
 			}
 			c.Index = n
+		case "message":
+			if seenMessage {
+				return false
+			}
+			seenMessage = true
+			c.Message = s.Skip()
 		case "delta":
 			if seenDelta || !s.BeginObject() {
 				return false
@@ -153,7 +162,7 @@ func scanChoice(s *jsonscan.Scanner, c *streamChunk) bool {
 					}
 					seenContent = true
 					var ok bool
-					if c.Content, ok = scanString(s, true); !ok {
+					if c.Delta.Content, ok = scanString(s, true); !ok {
 						return false
 					}
 				case "tool_calls":
@@ -169,8 +178,6 @@ func scanChoice(s *jsonscan.Scanner, c *streamChunk) bool {
 					s.Skip()
 				}
 			}
-		case "message":
-			s.Skip()
 		default:
 			if foldsTo(key, "index", "delta", "message") {
 				return false

@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -24,59 +25,59 @@ var chunkSeeds = []string{
 	"{\"model\":\"m\xff\",\"choices\":[{\"Delta\":{\"content\":\"x\"}}]}",
 }
 
-// The chunks providers normally send are read in place, without encoding/json.
-func TestCommonChunksTakeTheFastPath(t *testing.T) {
-	for _, seed := range chunkSeeds[:5] {
-		if _, ok := scanChunk([]byte(seed)); !ok {
+// Answers as providers send them: a completion with a tool call, an embeddings answer.
+var answerSeeds = []string{
+	openAICompletion,
+	`{"id":"chatcmpl-2","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}`,
+	`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.0023064255,-0.009327292,1e-7]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}`,
+}
+
+// The chunks and answers providers normally send are read in place, without encoding/json.
+func TestCommonRepliesAreReadInPlace(t *testing.T) {
+	for _, seed := range append(chunkSeeds[:5:5], answerSeeds...) {
+		if _, ok := scanReply([]byte(seed)); !ok {
 			t.Errorf("not read in place: %s", seed)
 		}
 	}
-	c, _ := scanChunk([]byte(chunkSeeds[1]))
-	if c.Model != "gpt-4o" || c.Choices != 1 || c.Content != "Hello \"there\"\n\u00e9\U0001F600" {
-		t.Errorf("read %+v", c)
+	r, _ := scanReply([]byte(chunkSeeds[1]))
+	if r.Model != "gpt-4o" || len(r.Choices) != 1 || r.Choices[0].Delta.Content != "Hello \"there\"\n\u00e9\U0001F600" {
+		t.Errorf("read %+v", r)
 	}
-	c, _ = scanChunk([]byte(chunkSeeds[3]))
-	if c.Choices != 0 || c.Usage == nil || *c.Usage != (Usage{PromptTokens: 14, CompletionTokens: 6, TotalTokens: 20}) {
-		t.Errorf("read %+v", c)
+	r, _ = scanReply([]byte(chunkSeeds[3]))
+	if len(r.Choices) != 0 || r.Usage == nil || *r.Usage != (Usage{PromptTokens: 14, CompletionTokens: 6, TotalTokens: 20}) {
+		t.Errorf("read %+v", r)
 	}
-	c, _ = scanChunk([]byte(chunkSeeds[4]))
-	if c.Choices != 2 || c.Index != 1 || c.Content != "b" {
-		t.Errorf("read %+v", c)
+	r, _ = scanReply([]byte(answerSeeds[1]))
+	if len(r.Choices) != 1 || !strings.Contains(string(r.Choices[0].Message), "call_1") || r.Usage.TotalTokens != 11 {
+		t.Errorf("read %+v", r)
 	}
 }
 
-// Whatever a provider streams, readChunk reads it as encoding/json reads it into openAIReply:
+// Whatever a provider sends, readReply reads it as encoding/json reads it into openAIReply:
 // the same fields when that succeeds, an error when it fails.
-func FuzzReadChunk(f *testing.F) {
-	for _, s := range chunkSeeds {
+func FuzzReadReply(f *testing.F) {
+	for _, s := range append(chunkSeeds, answerSeeds...) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var r openAIReply
-		slowErr := json.Unmarshal(data, &r)
-		got, err := readChunk(data)
+		var want openAIReply
+		slowErr := json.Unmarshal(data, &want)
+		got, err := readReply(data)
 		if (err != nil) != (slowErr != nil) {
-			t.Fatalf("readChunk error %v, encoding/json %v", err, slowErr)
+			t.Fatalf("readReply error %v, encoding/json %v", err, slowErr)
 		}
-		if err != nil {
-			return
-		}
-		want := streamChunk{Model: r.Model, Usage: r.Usage, Choices: len(r.Choices)}
-		if len(r.Choices) > 0 {
-			want.Index, want.Content, want.ToolCalls = r.Choices[0].Index, r.Choices[0].Delta.Content, r.Choices[0].Delta.ToolCalls
-		}
-		if !reflect.DeepEqual(got, want) {
+		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("read %+v, encoding/json %+v", got, want)
 		}
 	})
 }
 
 // Reading a typical content chunk in place, beside encoding/json reading it into openAIReply.
-func BenchmarkReadChunk(b *testing.B) {
+func BenchmarkReadReply(b *testing.B) {
 	data := []byte(chunkSeeds[1])
 	b.Run("in-place", func(b *testing.B) {
 		for b.Loop() {
-			if _, ok := scanChunk(data); !ok {
+			if _, ok := scanReply(data); !ok {
 				b.Fatal("not read in place")
 			}
 		}
