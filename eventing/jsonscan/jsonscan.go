@@ -26,6 +26,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
 )
@@ -203,8 +204,13 @@ func (s *Scanner) str() (content []byte, plain bool) {
 	start := s.pos + 1
 	escaped, ascii := false, true
 	for i := start; i < len(s.data); i++ {
+		// The bulk of a string needs no look: it is skipped eight bytes at a time while none of
+		// them is special (past the first non-ASCII byte, such bytes no longer are).
+		for i+8 <= len(s.data) && !specialIn(binary.LittleEndian.Uint64(s.data[i:]), ascii) {
+			i += 8
+		}
 		for i < len(s.data) && !special[s.data[i]] {
-			i++ // the bulk of a string: nothing to check
+			i++
 		}
 		if i >= len(s.data) {
 			break
@@ -231,6 +237,21 @@ func (s *Scanner) str() (content []byte, plain bool) {
 	s.pos = len(s.data)
 	s.fail("unterminated string")
 	return nil, false
+}
+
+// specialIn reports whether one of the eight bytes in w may be special: a quote, a backslash,
+// a control character, or, while ascii, a non-ASCII byte. (The tests for a byte below a value
+// and for a zero byte, from Sean Anderson's "Bit Twiddling Hacks", are exact for the word.)
+func specialIn(w uint64, ascii bool) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (w - 0x20*ones) &^ w & highs
+	quote := (w ^ '"'*ones - ones) &^ (w ^ '"'*ones) & highs
+	backslash := (w ^ '\\'*ones - ones) &^ (w ^ '\\'*ones) & highs
+	m := below | quote | backslash
+	if ascii {
+		m |= w & highs
+	}
+	return m != 0
 }
 
 // special marks the bytes of a string that need a look: the closing quote, an escape, a

@@ -168,3 +168,51 @@ func TestScanningDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Valid allocates %v times", allocs)
 	}
 }
+
+// Checking a request with a long conversation (mostly plain text, a line break escaped every
+// 60 bytes, some non-ASCII), beside encoding/json's Valid, the reference, in the same run.
+func BenchmarkValidLongStrings(b *testing.B) {
+	line := strings.Repeat("Earlier in this conversation: lorem ipsum dolor sit amet.\\n", 400)
+	doc := []byte(`{"model":"m","messages":[{"role":"user","content":"` + line + `"},{"role":"assistant","content":"` + strings.Repeat("Grüße, ça va. ", 1000) + `"}]}`)
+	b.Run("jsonscan", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			if !Valid(doc) {
+				b.Fatal("not valid")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			if !json.Valid(doc) {
+				b.Fatal("not valid")
+			}
+		}
+	})
+}
+
+// Strings are skipped eight bytes at a time: a special byte at any offset of the word, and at
+// the string's ends, is still seen.
+func TestSpecialBytesAtEveryOffset(t *testing.T) {
+	for _, special := range []string{"\x01", "\x1f", `\n`, `\"`, `\u00e9`, "é", "\xff", `\x`, "\x7f", " ", "~"} {
+		for before := 0; before <= 17; before++ {
+			for after := 0; after <= 9; after++ {
+				doc := []byte(`"` + strings.Repeat("a", before) + special + strings.Repeat("b", after) + `"`)
+				if Valid(doc) != json.Valid(doc) {
+					t.Fatalf("%q: Valid %v, encoding/json %v", doc, Valid(doc), json.Valid(doc))
+				}
+				if !json.Valid(doc) {
+					continue
+				}
+				s := New(doc)
+				content, plain := s.String()
+				var want string
+				_ = json.Unmarshal(doc, &want)
+				if got := string(AppendUnquote(nil, content)); got != want || plain != (string(content) == want) {
+					t.Fatalf("%q: read %q (plain %v), encoding/json %q", doc, got, plain, want)
+				}
+			}
+		}
+	}
+}
