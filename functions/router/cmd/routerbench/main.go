@@ -44,6 +44,7 @@ func run() error {
 	routerBin := flag.String("router", "bin/router", "the router binary")
 	duration := flag.Duration("duration", 5*time.Second, "how long each rate is held")
 	ratesFlag := flag.String("rates", "1000,5000", "request rates to measure, per second")
+	promptBytes := flag.Int("prompt-bytes", 0, "make the prompt about this long (a conversation's history; default: one short sentence)")
 	sequential := flag.Bool("sequential", false, "measure direct, then router, each alone at the rate (default: alternate requests between them, each at the rate)")
 	flag.Parse()
 	var rates []int
@@ -112,9 +113,10 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 	// queue in the client, and that wait counts in their latency.
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512, IdleConnTimeout: time.Minute}}
 	targets := []target{{"direct", upstream.URL + "/v1/chat/completions", ""}, {"router", routerURL + "/v1/chat/completions", "Bearer " + key}}
+	prompt := strings.Repeat("Earlier in this conversation: lorem ipsum dolor sit amet.\n", *promptBytes/58) + "Say hello in five words."
 	bodies := map[bool][]byte{
-		false: []byte(`{"model":"bench","messages":[{"role":"user","content":"Say hello in five words."}]}`),
-		true:  []byte(`{"model":"bench","stream":true,"messages":[{"role":"user","content":"Say hello in five words."}]}`),
+		false: []byte(fmt.Sprintf(`{"model":"bench","messages":[{"role":"user","content":%q}]}`, prompt)),
+		true:  []byte(fmt.Sprintf(`{"model":"bench","stream":true,"messages":[{"role":"user","content":%q}]}`, prompt)),
 	}
 	// Warm up connections and the auth cache.
 	load(client, targets, bodies[false], 200, time.Second)
@@ -123,7 +125,7 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 	if *sequential {
 		how = "direct alone, then router alone, each at the rate"
 	}
-	fmt.Printf("gateway overhead, %s per step, %s, on %s\n\n", *duration, how, machine())
+	fmt.Printf("gateway overhead, %s per step, %s, chat requests of %d bytes, on %s\n\n", *duration, how, len(bodies[false]), machine())
 	fmt.Println("| rate (req/s) | mode | direct p50 | router p50 | overhead p50 | direct p99 | router p99 | overhead p99 | in-router mean | router CPU per call | errors | router RSS peak |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, rate := range rates {
