@@ -183,7 +183,7 @@ func (s *Scanner) Skip() []byte {
 	if s.msg != "" {
 		return nil
 	}
-	return s.data[start:s.pos]
+	return s.data[start:s.pos:s.pos] // capped: an append by the caller cannot write over the rest
 }
 
 // String consumes a string value. content is what lies between the quotes, undecoded; plain
@@ -218,7 +218,7 @@ func (s *Scanner) str() (content []byte, plain bool) {
 		switch c := s.data[i]; {
 		case c == '"':
 			s.pos = i + 1
-			content = s.data[start:i]
+			content = s.data[start:i:i]
 			return content, !escaped && (ascii || utf8.Valid(content))
 		case c == '\\':
 			escaped = true
