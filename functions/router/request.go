@@ -101,11 +101,13 @@ func decodeMembers(m map[string]json.RawMessage, v any) bool {
 			case "top_p":
 				return json.Unmarshal(raw, &r.TopP)
 			case "stop":
-				return json.Unmarshal(raw, &r.Stop)
+				r.Stop = raw // already checked by the scan, as encoding/json would check it
+				return nil
 			case "tools":
 				return json.Unmarshal(raw, &r.Tools)
 			case "tool_choice":
-				return json.Unmarshal(raw, &r.ToolChoice)
+				r.ToolChoice = raw
+				return nil
 			case "user":
 				return json.Unmarshal(raw, &r.User)
 			}
@@ -118,7 +120,8 @@ func decodeMembers(m map[string]json.RawMessage, v any) bool {
 			case "model":
 				return json.Unmarshal(raw, &r.Model)
 			case "input":
-				return json.Unmarshal(raw, &r.Input)
+				r.Input = raw // an embeddings input can be megabytes of texts or token ids
+				return nil
 			}
 			return nil
 		}
