@@ -106,6 +106,10 @@ type EmbeddingRequest struct {
 
 // ParseChatRequest parses and validates a chat completion request.
 func ParseChatRequest(body []byte) (*ChatRequest, error) {
+	if tooManyValues(body, maxRequestValues) {
+		return nil, &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest,
+			Message: fmt.Sprintf("the request holds more than %d values in its arrays and objects", maxRequestValues)}
+	}
 	var r ChatRequest
 	if err := decodeRequest(body, &r, &r.raw); err != nil {
 		return nil, err

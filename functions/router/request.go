@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -241,4 +242,49 @@ func withFields(raw map[string]json.RawMessage, fields map[string]any) ([]byte, 
 		out = append(append(append(out, quoted...), ':'), values[k]...)
 	}
 	return append(out, '}'), nil
+}
+
+// maxRequestValues bounds the values in a chat request's arrays and objects. Messages, tool
+// calls and tools are decoded into structs of about 100 bytes each: a 4 MiB body of empty
+// messages ([{},{},...]) would take some 150 MB to read before any check could refuse it. A
+// real conversation, however long, holds a few thousand.
+const maxRequestValues = 200_000
+
+// tooManyValues reports whether body, a JSON document, holds more than limit values in its
+// arrays and objects. Counting commas and brackets bounds that from above at memory speed;
+// only a body past the bound (megabytes of prose, whose commas count too) is walked.
+func tooManyValues(body []byte, limit int) bool {
+	if bytes.Count(body, []byte(","))+bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) <= limit {
+		return false
+	}
+	budget := limit
+	s := jsonscan.New(body)
+	return !countValues(&s, &budget) && s.Err() == nil
+}
+
+// countValues walks the next value, taking one from budget for each value in its arrays and
+// objects; false when the budget ran out (or the document is not JSON: s.Err says).
+func countValues(s *jsonscan.Scanner, budget *int) bool {
+	switch s.Peek() {
+	case jsonscan.Object:
+		s.BeginObject()
+		for {
+			if _, _, more := s.Member(); !more {
+				break
+			}
+			if *budget--; *budget < 0 || !countValues(s, budget) {
+				return false
+			}
+		}
+	case jsonscan.Array:
+		s.BeginArray()
+		for s.Element() {
+			if *budget--; *budget < 0 || !countValues(s, budget) {
+				return false
+			}
+		}
+	default:
+		s.Skip()
+	}
+	return s.Err() == nil
 }

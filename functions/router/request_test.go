@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -126,5 +127,26 @@ func BenchmarkChatRequest(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A request of countless empty messages is refused before it is decoded into as many structs;
+// a long prompt full of commas is not such a request.
+func TestRequestWithCountlessValuesIsRefused(t *testing.T) {
+	empties := `{"model":"gpt","messages":[` + strings.Repeat(`{},`, maxRequestValues) + `{}]}`
+	nulls := `{"model":"gpt","messages":[{"role":"user","content":"x"}],"messages":[` + strings.Repeat(`null,`, maxRequestValues) + `null]}`
+	for name, body := range map[string]string{"empty messages": empties, "null messages, read by encoding/json": nulls} {
+		_, err := ParseChatRequest([]byte(body))
+		var e *APIError
+		if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "more than 200000 values") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	prose := `{"model":"gpt","messages":[{"role":"user","content":"` + strings.Repeat("one, two, three, ", maxRequestValues/2) + `"}]}`
+	if r, err := ParseChatRequest([]byte(prose)); err != nil || len(r.Messages) != 1 {
+		t.Errorf("a long prompt: %v", err)
+	}
+	if _, err := ParseChatRequest([]byte(prose[:len(prose)-10])); err == nil || strings.Contains(err.Error(), "values") {
+		t.Errorf("a truncated long prompt is a syntax error, not too many values: %v", err)
 	}
 }
