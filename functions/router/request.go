@@ -64,86 +64,55 @@ func scanMembers(body []byte) (map[string]json.RawMessage, bool) {
 	return m, s.Err() == nil && s.End()
 }
 
-var (
-	chatFields      = []string{"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools", "tool_choice", "user"}
-	embeddingFields = []string{"model", "input"}
-	messageFields   = []string{"role", "content", "name", "tool_calls", "tool_call_id"}
-)
+var messageFields = []string{"role", "content", "name", "tool_calls", "tool_call_id"}
+
+// member is a field of a request: its JSON key, and where encoding/json would decode its value
+// (nil for a field decodeMembers sets itself).
+type member struct {
+	key    string
+	target any
+}
 
 // decodeMembers sets v's fields from m's members, as encoding/json would from the whole object;
 // false when it cannot tell that it would.
 func decodeMembers(m map[string]json.RawMessage, v any) bool {
-	var fields []string
-	var field func(key string, raw json.RawMessage) error
+	var fields []member
 	switch r := v.(type) {
 	case *ChatRequest:
-		fields = chatFields
-		field = func(key string, raw json.RawMessage) error {
-			switch key {
-			case "messages":
-				msgs, ok := scanMessages(raw)
-				if !ok {
-					return errUnusual
-				}
-				r.Messages = msgs
-				return nil
-			case "model":
-				return json.Unmarshal(raw, &r.Model)
-			case "stream":
-				return json.Unmarshal(raw, &r.Stream)
-			case "stream_options":
-				return json.Unmarshal(raw, &r.StreamOptions)
-			case "max_tokens":
-				return json.Unmarshal(raw, &r.MaxTokens)
-			case "max_completion_tokens":
-				return json.Unmarshal(raw, &r.MaxCompletionTokens)
-			case "temperature":
-				return json.Unmarshal(raw, &r.Temperature)
-			case "top_p":
-				return json.Unmarshal(raw, &r.TopP)
-			case "stop":
-				r.Stop = raw // already checked by the scan, as encoding/json would check it
-				return nil
-			case "tools":
-				return json.Unmarshal(raw, &r.Tools)
-			case "tool_choice":
-				r.ToolChoice = raw
-				return nil
-			case "user":
-				return json.Unmarshal(raw, &r.User)
+		if raw, ok := m["messages"]; ok {
+			msgs, ok := scanMessages(raw)
+			if !ok {
+				return false
 			}
-			return nil
+			r.Messages = msgs
 		}
+		// Raw fields keep the bytes the scan checked, as encoding/json would copy them.
+		r.Stop, r.ToolChoice = m["stop"], m["tool_choice"]
+		fields = []member{{"model", &r.Model}, {"messages", nil}, {"stream", &r.Stream}, {"stream_options", &r.StreamOptions},
+			{"max_tokens", &r.MaxTokens}, {"max_completion_tokens", &r.MaxCompletionTokens}, {"temperature", &r.Temperature},
+			{"top_p", &r.TopP}, {"stop", nil}, {"tools", &r.Tools}, {"tool_choice", nil}, {"user", &r.User}}
 	case *EmbeddingRequest:
-		fields = embeddingFields
-		field = func(key string, raw json.RawMessage) error {
-			switch key {
-			case "model":
-				return json.Unmarshal(raw, &r.Model)
-			case "input":
-				r.Input = raw // an embeddings input can be megabytes of texts or token ids
-				return nil
-			}
-			return nil
-		}
+		r.Input = m["input"] // an embeddings input can be megabytes of texts or token ids
+		fields = []member{{"model", &r.Model}, {"input", nil}}
 	default:
 		return false
 	}
 	for key, raw := range m {
-		if !slices.Contains(fields, key) {
-			if foldsTo([]byte(key), fields...) {
-				return false
+		i := slices.IndexFunc(fields, func(f member) bool { return f.key == key })
+		if i < 0 {
+			for _, f := range fields {
+				if foldsTo([]byte(key), f.key) {
+					return false
+				}
 			}
 			continue
 		}
-		if field(key, raw) != nil {
+		if t := fields[i].target; t != nil && json.Unmarshal(raw, t) != nil {
 			return false
 		}
 	}
 	return true
 }
-
-var errUnusual = fmt.Errorf("left to encoding/json")
 
 // scanMessages reads a request's messages in place: each content stays the client's bytes.
 func scanMessages(raw []byte) ([]Message, bool) {
