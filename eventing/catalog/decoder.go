@@ -221,7 +221,7 @@ func (f *decoderField) value(s *jsonscan.Scanner, v reflect.Value) bool {
 			if !ok {
 				return false
 			}
-			m[unquoted(key, plain)] = str // a repeated key keeps its last value, as in encoding/json
+			m[jsonscan.Unquoted(key, plain)] = str // a repeated key keeps its last value, as in encoding/json
 		}
 		v.Set(reflect.ValueOf(m))
 	case structKind:
@@ -247,14 +247,7 @@ func stringValue(s *jsonscan.Scanner, k jsonscan.Kind) (string, bool) {
 		return "", false
 	}
 	content, plain := s.String()
-	return unquoted(content, plain), s.Err() == nil
-}
-
-func unquoted(content []byte, plain bool) string {
-	if plain {
-		return string(content)
-	}
-	return string(jsonscan.AppendUnquote(nil, content))
+	return jsonscan.Unquoted(content, plain), s.Err() == nil
 }
 
 // number reads a number, or returns nil (which no strconv parser accepts) for another kind.

@@ -74,3 +74,12 @@ func hex4(b []byte) rune {
 	}
 	return r
 }
+
+// Unquoted returns the string that content stands for, given plain as String or Member returned
+// them: content itself when plain, else decoded by AppendUnquote.
+func Unquoted(content []byte, plain bool) string {
+	if plain {
+		return string(content)
+	}
+	return string(AppendUnquote(nil, content))
+}

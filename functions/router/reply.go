@@ -192,11 +192,7 @@ func scanChoice(s *jsonscan.Scanner, c *replyChoice) bool {
 func scanString(s *jsonscan.Scanner, nullable bool) (string, bool) {
 	switch s.Peek() {
 	case jsonscan.String:
-		content, plain := s.String()
-		if plain {
-			return string(content), true
-		}
-		return string(jsonscan.AppendUnquote(nil, content)), true
+		return jsonscan.Unquoted(s.String()), true
 	case jsonscan.Null:
 		if nullable {
 			s.Null()
