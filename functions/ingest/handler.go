@@ -81,6 +81,13 @@ const (
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Events are posted to the root. Answering any other path would hide a client's wrong URL
+	// (say, a path meant for another service) behind a 202.
+	if r.URL.Path != "/" {
+		writeProblem(w, problem{Type: problemNotFound, Title: "Not found", Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("nothing is served at %.200q: post CloudEvents to /", r.URL.Path)})
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeProblem(w, problem{Type: problemMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,

@@ -356,6 +356,38 @@ func TestOnlyPostIsAllowed(t *testing.T) {
 	}
 }
 
+// Events are posted to the root: a post elsewhere is a wrong URL, answered 404 before its key or
+// body are looked at, and nothing is produced.
+func TestOnlyTheRootIsServed(t *testing.T) {
+	f := newFixture(t, DefaultLimits)
+	long := "/" + strings.Repeat("x", 5000)
+	for _, path := range []string{"/v1/events", "//", "/%2F", long} {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(structured("e-path", catalog.TypeTrace, traceData)))
+		req.Header.Set("Authorization", "Bearer "+f.keys.ingest)
+		req.Header.Set("Content-Type", contentTypeCEStruct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p problem
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusNotFound || p.Type != problemNotFound || !strings.Contains(p.Detail, "post CloudEvents to /") {
+			t.Fatalf("POST %.40s: status %d, problem %+v (%v)", path, resp.StatusCode, p, err)
+		}
+		if len(p.Detail) > 300 {
+			t.Errorf("POST %.40s: the detail repeats the whole path (%d bytes)", path, len(p.Detail))
+		}
+	}
+	// The root still answers; its event is the topic's only one.
+	if resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeCEStruct}, structured("e-root", catalog.TypeTrace, traceData)); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /: status %d: %s", resp.StatusCode, body)
+	}
+	if events := readTopic(t, f.topic, 1); events[0].ID() != "e-root" {
+		t.Errorf("the topic holds event %q, want only e-root", events[0].ID())
+	}
+}
+
 func TestConcurrentRequestsAreBounded(t *testing.T) {
 	limits := DefaultLimits
 	limits.MaxConcurrentRequests = 1

@@ -28,6 +28,7 @@ const (
 	problemTooLarge     = "https://trustplane.io/problems/too-large"
 	problemMediaType    = "https://trustplane.io/problems/unsupported-media-type"
 	problemMethod       = "https://trustplane.io/problems/method-not-allowed"
+	problemNotFound     = "https://trustplane.io/problems/not-found"
 	problemTimeout      = "https://trustplane.io/problems/timeout"
 	problemUnavailable  = "https://trustplane.io/problems/unavailable"
 	problemInternal     = "https://trustplane.io/problems/internal"
