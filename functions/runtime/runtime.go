@@ -4,6 +4,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -377,5 +378,12 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.
 	if timeout > 0 {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	// A declared length sizes the buffer once: io.ReadAll grows it step by step, copying a
+	// large batch several times over. A declared length over limit is not trusted with memory.
+	var b bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= limit {
+		b.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := b.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	return b.Bytes(), err
 }

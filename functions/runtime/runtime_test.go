@@ -332,4 +332,12 @@ func TestReadBody(t *testing.T) {
 	if got := send(fmt.Sprintf(head, 5) + "hello"); got != "hello, context <nil>" {
 		t.Errorf("whole body: %s", got)
 	}
+	// Without a declared length the body is read as it comes, and bounded all the same.
+	chunked := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	if got := send(chunked + "3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"); got != "hello, context <nil>" {
+		t.Errorf("chunked body: %s", got)
+	}
+	if got := send(chunked + "5\r\nhello\r\n4\r\n5678\r\n0\r\n\r\n"); got != "too large" {
+		t.Errorf("oversized chunked body: %s", got)
+	}
 }
