@@ -532,11 +532,11 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, cfg *R
 	// The stream ends for the client when this handler returns; the bookkeeping (a limits
 	// round trip to Redis, encoding the event) need not hold it up.
 	c.end = time.Now()
-	g.tails.Add(1)
+	g.tails.add()
 	unfollow()
 	handedOff = true
 	go func() {
-		defer g.tails.Done()
+		defer g.tails.done()
 		release()
 		out := Message{Role: "assistant", Content: mustJSON(text.String()), ToolCalls: calls.done()}
 		if text.Len() == 0 && len(out.ToolCalls) > 0 {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +206,46 @@ func TestDrainRecordsStreamedCallsAnsweredBeforeShutdown(t *testing.T) {
 	}
 	if s := f.recorder.Stats(); s.Produced != calls || s.Dropped != 0 {
 		t.Errorf("recorder after drain and close: %+v, want %d produced", s, calls)
+	}
+}
+
+// Drain waits for every call in its bookkeeping, including ones that began while it waited (a
+// handler still running after the shutdown's grace), and gives up when its context ends.
+func TestDrainWaitsForCallsThatStartWhileItWaits(t *testing.T) {
+	var g Gateway
+	if err := g.Drain(context.Background()); err != nil {
+		t.Fatalf("drain with nothing in flight: %v", err)
+	}
+	g.tails.add()
+	drained := make(chan error, 1)
+	go func() { drained <- g.Drain(context.Background()) }()
+	for waiting := false; !waiting; {
+		g.tails.mu.Lock()
+		waiting = g.tails.waiter != nil
+		g.tails.mu.Unlock()
+		runtime.Gosched()
+	}
+	g.tails.add() // begins while Drain waits
+	g.tails.done()
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned (%v) with a call still in its bookkeeping", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.tails.done()
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	// Counting from zero again after a drain is allowed.
+	g.tails.add()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Drain(ctx); err == nil {
+		t.Fatal("Drain with a call in flight and an ended context returned nil")
+	}
+	g.tails.done()
+	if err := g.Drain(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
 
