@@ -2,11 +2,13 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 
+	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/eventing/jsonscan"
 )
 
@@ -22,6 +24,12 @@ import (
 // true the event equals what the SDK reads from raw (FuzzReadEnvelope holds the two together).
 func readEnvelope(raw []byte) (cloudevents.Event, bool) {
 	s := jsonscan.New(raw)
+	e, ok := readObject(&s)
+	return e, ok && s.End()
+}
+
+// readObject reads, as readEnvelope does, the event object at s's cursor, consuming it.
+func readObject(s *jsonscan.Scanner) (cloudevents.Event, bool) {
 	if !s.BeginObject() {
 		return cloudevents.Event{}, false
 	}
@@ -72,7 +80,7 @@ func readEnvelope(raw []byte) (cloudevents.Event, bool) {
 			return cloudevents.Event{}, false
 		}
 	}
-	if !s.End() || seen&attrSpecVersion == 0 {
+	if s.Err() != nil || seen&attrSpecVersion == 0 {
 		return cloudevents.Event{}, false
 	}
 	return cloudevents.Event{Context: &ec, DataEncoded: data}, true
@@ -149,15 +157,48 @@ func hasUpper(b []byte) bool {
 	return false
 }
 
-// splitBatch returns the raw elements of a batch-mode body, a JSON array.
-func splitBatch(body []byte) ([][]byte, error) {
+// batchElement is one element of a batch-mode body: its raw JSON, and the event read from it or
+// the problems that make it no event.
+type batchElement struct {
+	raw      []byte
+	event    cloudevents.Event
+	problems []catalog.Problem
+}
+
+// tooManyEvents is readBatch's error for a batch of more than its limit of elements.
+type tooManyEvents struct{ n int }
+
+func (e tooManyEvents) Error() string { return fmt.Sprintf("the batch holds %d events", e.n) }
+
+// readBatch reads a batch-mode body, a JSON array of structured-mode events, in one pass: each
+// element is read where it lies, as decodeStructured reads it. It fails when the body is not a
+// JSON array, and with tooManyEvents (after only counting the rest) when it holds more than max
+// elements.
+func readBatch(body []byte, max int) ([]batchElement, error) {
 	s := jsonscan.New(body)
-	var raws [][]byte
+	var elems []batchElement
+	n := 0
 	if s.Peek() == jsonscan.Null {
 		s.Null() // as encoding/json reads it: no events
 	} else if s.BeginArray() {
-		for s.Element() {
-			raws = append(raws, s.Skip())
+		for ; s.Element(); n++ {
+			if n >= max {
+				s.Skip()
+				continue
+			}
+			start := s
+			e, ok := readObject(&s)
+			if ok {
+				elems = append(elems, batchElement{raw: body[start.Offset():s.Offset():s.Offset()], event: e})
+				continue
+			}
+			s = start
+			raw := s.Skip()
+			if raw == nil {
+				break // not JSON: s holds the error
+			}
+			e, problems := decodeStructuredSlowly(raw)
+			elems = append(elems, batchElement{raw: raw, event: e, problems: problems})
 		}
 	}
 	if !s.End() {
@@ -166,5 +207,8 @@ func splitBatch(body []byte) ([][]byte, error) {
 		}
 		return nil, errors.New("data after the array")
 	}
-	return raws, nil
+	if n > max {
+		return nil, tooManyEvents{n}
+	}
+	return elems, nil
 }

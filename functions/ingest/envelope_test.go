@@ -50,25 +50,41 @@ func FuzzReadEnvelope(f *testing.F) {
 	})
 }
 
-// FuzzSplitBatch holds the batch splitter to encoding/json reading a []json.RawMessage.
-func FuzzSplitBatch(f *testing.F) {
+// FuzzReadBatch holds the batch reader to encoding/json splitting the body into a
+// []json.RawMessage, each element then read by decodeStructured.
+func FuzzReadBatch(f *testing.F) {
 	f.Add([]byte("[" + benchObservation(1) + "," + benchObservation(2) + "]"))
-	for _, s := range []string{`[]`, `null`, ` [ 1 , "a" , {"b":[]} ] `, `[1,]`, `{}`, `[1] x`, `"a"`, ``} {
+	for _, s := range []string{`[]`, `null`, ` [ 1 , "a" , {"b":[]} ] `, `[1,]`, `{}`, `[1] x`, `"a"`, ``, `[{"specversion":"1.0"`} {
 		f.Add([]byte(s))
 	}
+	for _, s := range envelopeSeeds {
+		f.Add([]byte("[" + s + " , " + s + "]"))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		raws, err := splitBatch(body)
+		const max = 5
+		elems, err := readBatch(body, max)
 		var want []json.RawMessage
 		werr := json.Unmarshal(body, &want)
+		if werr == nil && len(want) > max {
+			if tooMany, ok := err.(tooManyEvents); !ok || tooMany.n != len(want) {
+				t.Fatalf("%q: %d elements, limit %d: error %v", body, len(want), max, err)
+			}
+			return
+		}
 		if (err == nil) != (werr == nil) {
-			t.Fatalf("%q: splitBatch error %v, encoding/json error %v", body, err, werr)
+			t.Fatalf("%q: readBatch error %v, encoding/json error %v", body, err, werr)
 		}
-		if len(raws) != len(want) {
-			t.Fatalf("%q: %d elements, encoding/json %d", body, len(raws), len(want))
+		if len(elems) != len(want) {
+			t.Fatalf("%q: %d elements, encoding/json %d", body, len(elems), len(want))
 		}
-		for i := range raws {
-			if !bytes.Equal(bytes.TrimSpace(raws[i]), bytes.TrimSpace(want[i])) {
-				t.Fatalf("%q element %d: %q, encoding/json %q", body, i, raws[i], want[i])
+		for i, elem := range elems {
+			if !bytes.Equal(elem.raw, bytes.TrimSpace(want[i])) {
+				t.Fatalf("%q element %d: %q, encoding/json %q", body, i, elem.raw, want[i])
+			}
+			e, problems := decodeStructured(want[i])
+			if !reflect.DeepEqual(elem.problems, problems) || !reflect.DeepEqual(elem.event.Context, e.Context) ||
+				!bytes.Equal(elem.event.DataEncoded, e.DataEncoded) || elem.event.DataBase64 != e.DataBase64 {
+				t.Fatalf("%q element %d read as %+v %v, decodeStructured %+v %v", body, i, elem.event, elem.problems, e, problems)
 			}
 		}
 	})

@@ -185,28 +185,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, principal auth.Principal, body []byte) {
-	raws, err := splitBatch(body)
-	if err != nil {
+	elems, err := readBatch(body, h.limits.MaxBatchEvents)
+	var tooMany tooManyEvents
+	switch {
+	case errors.As(err, &tooMany):
+		writeProblem(w, problem{Type: problemTooLarge, Title: "Batch too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the batch holds %d events, the limit is %d", tooMany.n, h.limits.MaxBatchEvents)})
+		return
+	case err != nil:
 		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest,
 			Detail: "a batch must be a JSON array of CloudEvents: " + err.Error()})
 		return
-	}
-	if len(raws) == 0 {
+	case len(elems) == 0:
 		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest, Detail: "the batch is empty"})
 		return
 	}
-	if len(raws) > h.limits.MaxBatchEvents {
-		writeProblem(w, problem{Type: problemTooLarge, Title: "Batch too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the batch holds %d events, the limit is %d", len(raws), h.limits.MaxBatchEvents)})
-		return
-	}
-	results := make([]Result, len(raws))
-	valid := make([]cloudevents.Event, 0, len(raws))
-	validIdx := make([]int, 0, len(raws))
-	for i, raw := range raws {
-		e, problems := decodeStructured(raw)
-		if int64(len(raw)) > h.limits.MaxEventBytes {
-			problems = []catalog.Problem{{Detail: fmt.Sprintf("the event is %d bytes, the limit is %d", len(raw), h.limits.MaxEventBytes)}}
+	results := make([]Result, len(elems))
+	valid := make([]cloudevents.Event, 0, len(elems))
+	validIdx := make([]int, 0, len(elems))
+	for i, elem := range elems {
+		e, problems := elem.event, elem.problems
+		if int64(len(elem.raw)) > h.limits.MaxEventBytes {
+			problems = []catalog.Problem{{Detail: fmt.Sprintf("the event is %d bytes, the limit is %d", len(elem.raw), h.limits.MaxEventBytes)}}
 		}
 		if problems == nil {
 			problems = prepare(&e, principal)
@@ -233,7 +233,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, princip
 			accepted++
 		}
 	}
-	rejected := len(raws) - len(valid)
+	rejected := len(elems) - len(valid)
 	h.events.WithLabelValues(string(modeBatch), StatusAccepted).Add(float64(accepted))
 	h.events.WithLabelValues(string(modeBatch), StatusRejected).Add(float64(rejected))
 	h.events.WithLabelValues(string(modeBatch), StatusUnavailable).Add(float64(unavailable))
@@ -243,11 +243,11 @@ func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, princip
 		h.logger.Warn("batch events not acknowledged by Kafka", "unavailable", unavailable, "accepted", accepted)
 		setRetryAfter(w, h.retryAfter)
 		writeProblem(w, problem{Type: problemUnavailable, Title: "Events not stored", Status: http.StatusServiceUnavailable,
-			Detail:  fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: they are de-duplicated by source and id)", unavailable, len(raws)),
+			Detail:  fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: they are de-duplicated by source and id)", unavailable, len(elems)),
 			Results: results})
 	case accepted == 0:
 		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("all %d events were rejected", len(raws)), Results: results})
+			Detail: fmt.Sprintf("all %d events were rejected", len(elems)), Results: results})
 	case rejected > 0:
 		writeJSON(w, http.StatusMultiStatus, contentTypeJSON, batchResponse{Accepted: accepted, Rejected: rejected, Results: results})
 	default:
@@ -382,6 +382,11 @@ func decodeStructured(raw []byte) (cloudevents.Event, []catalog.Problem) {
 	if e, ok := readEnvelope(raw); ok {
 		return e, nil
 	}
+	return decodeStructuredSlowly(raw)
+}
+
+// decodeStructuredSlowly is decodeStructured through the SDK's reader alone.
+func decodeStructuredSlowly(raw []byte) (cloudevents.Event, []catalog.Problem) {
 	var e cloudevents.Event
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return cloudevents.Event{}, []catalog.Problem{{Detail: "not a valid structured CloudEvent: " + err.Error()}}
