@@ -366,6 +366,10 @@ func (r *statusRecorder) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// preSizeMax bounds the buffer ReadBody takes on a body's declared length alone: a batch of a
+// hundred ordinary events fits.
+const preSizeMax = 128 << 10
+
 // ReadBody reads r's body, at most limit bytes (beyond it, an *http.MaxBytesError), giving it
 // timeout from now to arrive (past it, an error matching os.ErrDeadlineExceeded; 0 means no
 // bound). The server bounds reading headers, not bodies: without this a client that stalls
@@ -378,11 +382,13 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.
 	if timeout > 0 {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 	}
-	// A declared length sizes the buffer once: io.ReadAll grows it step by step, copying a
-	// large batch several times over. A declared length over limit is not trusted with memory.
+	// A declared length sizes the buffer, so that an ordinary body is read without the copies
+	// of growing it step by step (io.ReadAll's). Only up to preSizeMax, though: the memory is
+	// taken before any byte arrives, and a client that declares megabytes and stalls must not
+	// hold more than that.
 	var b bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= limit {
-		b.Grow(int(r.ContentLength) + bytes.MinRead)
+	if r.ContentLength > 0 {
+		b.Grow(int(min(r.ContentLength, limit, preSizeMax)) + bytes.MinRead)
 	}
 	_, err := b.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	return b.Bytes(), err

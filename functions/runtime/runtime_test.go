@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -294,6 +295,26 @@ func TestHooksAfterServeFailureHaveTheShutdownDeadline(t *testing.T) {
 
 // ReadBody bounds a stalled body and refuses an oversized one; once the body is in, the
 // deadline no longer applies (net/http clears it): the request's context outlives the timeout.
+// A declared length is a claim: a client that declares megabytes, sends two bytes and stalls
+// holds no more than preSizeMax of the server's memory.
+func TestReadBodyTrustsADeclaredLengthOnlySoFar(t *testing.T) {
+	stalled := errors.New("the client stalled")
+	r := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(strings.NewReader("ab"), iotest.ErrReader(stalled)))
+	r.ContentLength = 4 << 20
+	body, err := ReadBody(httptest.NewRecorder(), r, 5<<20, 0)
+	if !errors.Is(err, stalled) || string(body) != "ab" {
+		t.Fatalf("body %q, error %v", body, err)
+	}
+	if cap(body) > 2*preSizeMax { // the allocator rounds up to its size classes
+		t.Errorf("%d bytes taken for a body of 2 that declared %d", cap(body), r.ContentLength)
+	}
+	// Past the bound the buffer grows with what arrives.
+	r = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("x", 3*preSizeMax)))
+	if body, err = ReadBody(httptest.NewRecorder(), r, 5<<20, 0); err != nil || len(body) != 3*preSizeMax || strings.Trim(string(body), "x") != "" {
+		t.Errorf("a body of %d: %d bytes read, error %v", 3*preSizeMax, len(body), err)
+	}
+}
+
 func TestReadBody(t *testing.T) {
 	const timeout = 100 * time.Millisecond
 	results := make(chan string, 1)
