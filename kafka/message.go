@@ -101,6 +101,10 @@ func (m binaryV1) GetAttribute(k spec.Kind) (spec.Attribute, any) {
 	return nil, nil
 }
 
-func (m binaryV1) GetExtension(name string) any { return m.ec.Extensions[name] }
+// GetExtension looks name up as the SDK's message does: ignoring case.
+func (m binaryV1) GetExtension(name string) any {
+	v, _ := m.ec.GetExtension(name)
+	return v
+}
 
 func (binaryV1) Finish(error) error { return nil }

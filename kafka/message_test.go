@@ -84,12 +84,17 @@ func TestMessageOfWritesTheSDKsRecord(t *testing.T) {
 	// As a structured event's "time":"0001-01-01T00:00:00Z" reads: the SDK writes no ce_time.
 	zeroTime.Context.(*cloudevents.EventContextV1).Time = &types.Timestamp{}
 
+	// Written into the map directly, as SetExtension (which lower-cases) would not: the SDK
+	// finds the record's key regardless of case.
+	mixedCase := minimal.Clone()
+	mixedCase.Context.(*cloudevents.EventContextV1).Extensions = map[string]any{"PartitionKey": "k"}
+
 	v03 := full.Clone()
 	v03.SetSpecVersion(cloudevents.CloudEventsVersionV03)
 
 	for name, e := range map[string]cloudevents.Event{
 		"every attribute": full, "required only": minimal, "no data": noData,
-		"blank subject": emptySubject, "zero time": zeroTime, "spec 0.3": v03,
+		"blank subject": emptySubject, "zero time": zeroTime, "spec 0.3": v03, "key in mixed case": mixedCase,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := e.Validate(); err != nil {
