@@ -10,9 +10,10 @@ import (
 )
 
 // binaryV1 hands a CloudEvents 1.0 event to the kafka_sarama binding in binary mode, writing the
-// same attributes, extensions and data as binding.ToMessage(e) does. That message goes through
-// the SDK's generic attribute accessors and copies the extension map for every event, which is a
-// tenth of ingest's CPU per event; this reads the event's context directly.
+// same attributes, extensions and data as binding.ToMessage(e) does. That message's accessors
+// copy the whole event context for every attribute, and the extension map for every event,
+// which in ingest's profile cost about a quarter of the binding's time; this reads the context
+// directly.
 type binaryV1 struct {
 	ec   *cloudevents.EventContextV1
 	data []byte
