@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -122,9 +121,6 @@ func NewLogger(function, level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("function", function)
 }
 
-// ReadyCheck reports whether a dependency can be reached.
-type ReadyCheck func(ctx context.Context) error
-
 // Server is a function's HTTP server: its own routes plus /healthz, /readyz and /metrics.
 type Server struct {
 	name     string
@@ -132,9 +128,15 @@ type Server struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 
+	// ReadyInterval and ReadyTimeout are how often each ready check runs and how long one
+	// may take; set them before Serve.
+	ReadyInterval, ReadyTimeout time.Duration
+
 	mux      *http.ServeMux
 	mu       sync.Mutex
 	checks   map[string]ReadyCheck
+	states   map[string]error // each check's latest result, which /readyz answers from
+	checking context.Context  // while serving: the checks' loops run until it ends
 	shutdown []func(context.Context) error
 	draining atomic.Bool
 	inflight *prometheus.GaugeVec
@@ -150,8 +152,10 @@ func NewServer(name string, cfg Common, logger *slog.Logger) *Server {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
 		name: name, cfg: cfg, Logger: logger, Registry: reg,
+		ReadyInterval: DefaultReadyInterval, ReadyTimeout: DefaultReadyTimeout,
 		mux:    http.NewServeMux(),
 		checks: map[string]ReadyCheck{},
+		states: map[string]error{},
 		ready:  make(chan struct{}),
 		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "trustplane", Name: "http_requests_in_flight", Help: "Requests being served.",
@@ -192,48 +196,12 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 	}))
 }
 
-// AddReadyCheck makes /readyz depend on a dependency being reachable.
-func (s *Server) AddReadyCheck(name string, check ReadyCheck) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.checks[name] = check
-}
-
 // OnShutdown registers fn to run after the HTTP server has drained; hooks run in reverse order
 // of registration, so a buffer registered after its sink is flushed before the sink closes.
 func (s *Server) OnShutdown(fn func(context.Context) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shutdown = append(s.shutdown, fn)
-}
-
-func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain")
-	if s.draining.Load() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "shutting down\n")
-		return
-	}
-	s.mu.Lock()
-	checks := make(map[string]ReadyCheck, len(s.checks))
-	for k, v := range s.checks {
-		checks[k] = v
-	}
-	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	var failed []string
-	for name, check := range checks {
-		if err := check(ctx); err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", name, err))
-		}
-	}
-	if len(failed) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, strings.Join(failed, "\n")+"\n")
-		return
-	}
-	_, _ = io.WriteString(w, "ready\n")
 }
 
 // Addr is the address the server listens on, once Run has started listening.
@@ -256,6 +224,8 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.listener = ln
 	close(s.ready)
+	stopChecks := s.startChecks()
+	defer stopChecks()
 	srv := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,

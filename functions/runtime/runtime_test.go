@@ -91,8 +91,22 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// waitReadyz polls /readyz until it answers code, and returns the body. Each check runs every
+// millisecond here, so the answer changes soon after the dependency does.
+func waitReadyz(t *testing.T, base string, code int) string {
+	t.Helper()
+	for {
+		got, body := get(t, base+"/readyz")
+		if got == code {
+			return body
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestHealthReadinessAndMetrics(t *testing.T) {
 	srv := NewServer("test", Common{ShutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	srv.ReadyInterval = time.Millisecond
 	var broken atomic.Bool
 	srv.AddReadyCheck("kafka", func(context.Context) error {
 		if broken.Load() {
@@ -107,19 +121,81 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Errorf("healthz %d", code)
 	}
-	if code, _ := get(t, base+"/readyz"); code != 200 {
-		t.Errorf("readyz %d while dependencies are up", code)
-	}
+	waitReadyz(t, base, 200)
 	broken.Store(true)
-	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "kafka: no broker reachable") {
-		t.Errorf("readyz %d %q while kafka is down", code, body)
+	if body := waitReadyz(t, base, 503); !strings.Contains(body, "kafka: no broker reachable") {
+		t.Errorf("readyz %q while kafka is down", body)
 	}
+	broken.Store(false)
+	waitReadyz(t, base, 200)
 	if code, _ := get(t, base+"/hello"); code != http.StatusTeapot {
 		t.Errorf("hello %d", code)
 	}
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, `trustplane_http_requests_total{code="418",function="test",route="/hello"} 1`) {
 		t.Errorf("metrics do not count the request:\n%s", body)
 	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// /readyz answers from the checks' latest results and never waits for a check: while a check
+// is stuck (its dependency stalled), /readyz answers 503 naming it.
+func TestReadinessDoesNotWaitForAStuckCheck(t *testing.T) {
+	srv := NewServer("test", Common{ShutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	srv.ReadyTimeout = time.Hour
+	release := make(chan struct{})
+	var returned atomic.Bool
+	srv.AddReadyCheck("clickhouse", func(ctx context.Context) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		returned.Store(true)
+		return nil
+	})
+	cancel, done := serve(t, srv)
+	base := "http://" + srv.Addr()
+
+	code, body := get(t, base+"/readyz")
+	if returned.Load() {
+		t.Fatalf("/readyz answered %d %q only once the stuck check had returned", code, body)
+	}
+	if code != 503 || body != "clickhouse: not checked yet\n" {
+		t.Fatalf("readyz %d %q while the clickhouse check is stuck, want 503 naming it", code, body)
+	}
+	close(release)
+	waitReadyz(t, base, 200)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A check that does not return within its timeout fails at once, and is not started again
+// until it returns: one that ignores its context never runs twice at once.
+func TestReadinessFailsACheckPastItsTimeout(t *testing.T) {
+	srv := NewServer("test", Common{ShutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	srv.ReadyInterval, srv.ReadyTimeout = time.Millisecond, time.Millisecond
+	release := make(chan struct{})
+	var runs, returned atomic.Int64
+	srv.AddReadyCheck("clickhouse", func(context.Context) error {
+		runs.Add(1)
+		<-release // ignores its context, as a check on a stalled connection may
+		returned.Add(1)
+		return nil
+	})
+	cancel, done := serve(t, srv)
+	base := "http://" + srv.Addr()
+	for body := ""; body != "clickhouse: no answer within 1ms\n"; _, body = get(t, base+"/readyz") {
+		time.Sleep(time.Millisecond)
+	}
+	if returned.Load() != 0 || runs.Load() != 1 {
+		t.Fatalf("the stuck check returned %d times and ran %d times, want 0 and 1", returned.Load(), runs.Load())
+	}
+	close(release)
+	waitReadyz(t, base, 200)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
