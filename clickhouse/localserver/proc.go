@@ -59,6 +59,7 @@ func (p *proc) exited() (bool, error) {
 func (p *proc) terminate(grace time.Duration) {
 	p.stop.Do(func() {
 		pgid := p.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGCONT) // a paused server would act on SIGTERM only once continued
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case <-p.done:
@@ -75,6 +76,14 @@ func (p *proc) kill() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	})
+}
+
+// signal sends sig to the process group.
+func (p *proc) signal(sig syscall.Signal) error {
+	if ended, _ := p.exited(); ended {
+		return fmt.Errorf("localserver: %s has exited", p.cmd.Path)
+	}
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
 }
 
 // waitFor polls ready until it succeeds, the process exits, ctx ends or timeout passes.

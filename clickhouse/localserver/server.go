@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"text/template"
 	"time"
 
@@ -193,6 +194,14 @@ func (s *Server) Stop() error {
 
 // Kill ends the server's process group at once, as a crash would.
 func (s *Server) Kill() { s.proc.kill() }
+
+// Pause stops the server's processes (SIGSTOP) as a hung server would look to its clients:
+// connections stay open and new ones are accepted into the kernel's backlog, but nothing is
+// answered until Resume. Stop and Kill end a paused server too.
+func (s *Server) Pause() error { return s.proc.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.proc.signal(syscall.SIGCONT) }
 
 func writeConfig(cfg Config) error {
 	var buf bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
@@ -102,5 +103,47 @@ func TestStartWithARelativeDirectory(t *testing.T) {
 	}
 	if err := Ping(context.Background(), s.Addr()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A paused server answers nothing, not even a ping, until resumed; a paused server stops.
+func TestPauseStallsUntilResume(t *testing.T) {
+	s, err := Start(context.Background(), Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Killed: the connection the paused ping left holds 18.16's graceful shutdown for 10 s.
+	t.Cleanup(s.Kill)
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	// A stopped process never answers: the ping can only end by its own timeouts.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := Ping(ctx, s.Addr()); err == nil {
+		t.Fatal("a paused server answered a ping")
+	}
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ping(context.Background(), s.Addr()); err != nil {
+		t.Fatalf("ping after Resume: %v", err)
+	}
+
+	paused, err := Start(context.Background(), Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := paused.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := paused.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if ended, _ := paused.proc.exited(); !ended {
+		t.Fatal("Stop returned with the paused server still running")
+	}
+	if err := paused.Resume(); err == nil {
+		t.Fatal("Resume of a stopped server reported no error")
 	}
 }

@@ -107,7 +107,7 @@ func BenchmarkWritePath(b *testing.B) {
 		st := openStore(b)
 		cfg := defaultConfig(b)
 		reg := prometheus.NewRegistry()
-		g := NewGroupCommit(st, cfg.GroupCommit(), reg)
+		g := NewGroupCommit(st, cfg.GroupCommit(), nil, reg)
 		defer g.Close(ctx)
 		for b.Loop() {
 			// Each of the deliveries in flight is a client of its own, as the broker's are:

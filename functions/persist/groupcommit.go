@@ -3,12 +3,14 @@ package persist
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // ErrClosed is returned for rows submitted after Close.
@@ -49,6 +51,9 @@ type GroupCommit struct {
 	insertTime  prometheus.Histogram
 	insertFails prometheus.Counter
 	waiting     prometheus.Gauge
+	// failed logs failed inserts: one line per interval however many fail, as while
+	// ClickHouse is down every insert does.
+	failed *runtime.RepeatedLog
 }
 
 type request struct {
@@ -70,10 +75,15 @@ type GroupCommitConfig struct {
 	InsertTimeout time.Duration
 }
 
-// NewGroupCommit starts a group commit writing to w. reg may be nil.
-func NewGroupCommit(w clickhouse.Writer, cfg GroupCommitConfig, reg prometheus.Registerer) *GroupCommit {
+// NewGroupCommit starts a group commit writing to w. logger and reg may be nil.
+func NewGroupCommit(w clickhouse.Writer, cfg GroupCommitConfig, logger *slog.Logger, reg prometheus.Registerer) *GroupCommit {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	g := &GroupCommit{
 		writer: w, cfg: cfg,
+		failed: runtime.NewRepeatedLog(logger, slog.LevelError, "insert failed: its deliveries are answered 503 for the broker to retry",
+			runtime.RepeatInterval),
 		wake:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.MaxInflight),
 		done:    make(chan struct{}),
@@ -251,10 +261,12 @@ func (g *GroupCommit) insert(reqs []*request, rows int) {
 	defer cancel()
 	start := time.Now()
 	err := g.writer.Write(ctx, merged)
-	g.insertTime.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	g.insertTime.Observe(took.Seconds())
 	g.batchRows.Observe(float64(rows))
 	if err != nil {
 		g.insertFails.Inc()
+		g.failed.Log("rows", rows, "deliveries", len(reqs), "took", took.String(), "error", err)
 	}
 	for _, r := range reqs {
 		r.done <- err

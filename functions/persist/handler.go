@@ -39,7 +39,11 @@ type Handler struct {
 	now    func() time.Time
 	rows   func(*delivery, time.Time) (clickhouse.Batch, error) // rowsOf; a test swaps it
 	events *prometheus.CounterVec
-	sdk    http.Handler
+	// notStored logs deliveries that could not be stored (the insert failed, or the broker
+	// stopped waiting for it): once per interval, not once per delivery, as in an outage
+	// every delivery fails. events_total counts each.
+	notStored *runtime.RepeatedLog
+	sdk       http.Handler
 	// decode hands deliveries to a few long-lived goroutines that decode them. Decoding JSON
 	// needs a deep stack; done on each delivery's own goroutine it grows every new stack (a
 	// copy each time), and the thousands of deliveries waiting for their insert would each keep
@@ -66,7 +70,8 @@ func NewHandler(w clickhouse.Writer, logger *slog.Logger, reg prometheus.Registe
 	if reg != nil {
 		reg.MustRegister(events)
 	}
-	h := &Handler{writer: w, logger: logger, now: time.Now, rows: rowsOf, events: events, decode: make(chan *decodeJob)}
+	h := &Handler{writer: w, logger: logger, now: time.Now, rows: rowsOf, events: events, decode: make(chan *decodeJob),
+		notStored: runtime.NewRepeatedLog(logger, slog.LevelWarn, "delivery not stored: answered 503 for the broker to retry", runtime.RepeatInterval)}
 	h.sdk, _ = runtime.CloudEventsHandler(context.Background(), h.Receive) // never fails
 	for range goruntime.GOMAXPROCS(0) {
 		// They live as long as the process: a handler is built once per process.
@@ -150,7 +155,7 @@ func (h *Handler) store(ctx context.Context, d *delivery, batch clickhouse.Batch
 	}
 	if err := h.writer.Write(ctx, batch); err != nil {
 		h.events.WithLabelValues("failed").Inc()
-		h.logger.Error("insert failed", "event_id", d.id, "error", err)
+		h.notStored.Log("event_id", d.id, "error", err)
 		return http.StatusServiceUnavailable, "not stored: " + err.Error()
 	}
 	h.events.WithLabelValues("stored").Inc()

@@ -16,7 +16,7 @@ func TestLLMCallsAreStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := openStore(t)
-	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil, nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	e := telemetry("call-1", catalog.TypeLLMCall, string(data))

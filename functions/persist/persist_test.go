@@ -130,7 +130,7 @@ func TestRowsRejectsWhatCanNeverBeStored(t *testing.T) {
 func TestGroupCommitSharesInsertsAndStoresEveryRow(t *testing.T) {
 	st := openStore(t)
 	reg := prometheus.NewRegistry()
-	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), reg)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil, reg)
 	const writers = 300
 	for _, err := range writeTraces(g, writers)() {
 		if err != nil {
@@ -200,7 +200,7 @@ func (h *prometheusHistogram) read(t testing.TB, reg *prometheus.Registry, name 
 
 func TestCloseWritesWhatIsPending(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, MinInterval: time.Hour, Idle: time.Hour, MaxWait: time.Hour, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 1000, MinInterval: time.Hour, Idle: time.Hour, MaxWait: time.Hour, MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil, nil)
 	b, err := Rows(telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +267,7 @@ func binaryHeaders(id, typ string) map[string]string {
 // never be stored, and the process and its decoders go on serving the next deliveries.
 func TestDecodePanicIsAnInvalidEvent(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil, nil)
 	defer g.Close(context.Background())
 	h := NewHandler(g, slog.New(slog.DiscardHandler), nil)
 	h.rows = func(d *delivery, now time.Time) (clickhouse.Batch, error) {
@@ -297,7 +297,7 @@ func TestDecodePanicIsAnInvalidEvent(t *testing.T) {
 
 func TestBinaryDeliveryIsStored(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil, nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	h := binaryHeaders("b1", catalog.TypeTrace)
@@ -319,7 +319,7 @@ func TestBinaryDeliveryIsStored(t *testing.T) {
 
 func TestBinaryDeliveryIsCheckedStrictly(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil, nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	const valid = `{"id":"t","timestamp":"2026-11-29T10:00:00Z"}`
@@ -383,7 +383,7 @@ func deliver(t *testing.T, url string, e cloudevents.Event) (int, string) {
 
 func TestRedeliveryCountsOnce(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil, nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	e := telemetry("same-id", catalog.TypeObservation, `{"id":"o1","trace_id":"t1","type":"SPAN","start_time":"2026-11-29T10:00:00Z"}`)
@@ -399,7 +399,7 @@ func TestRedeliveryCountsOnce(t *testing.T) {
 
 func TestInvalidDeliveryIs400WithTheReason(t *testing.T) {
 	st := openStore(t)
-	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil)
+	g := NewGroupCommit(st, defaultConfig(t).GroupCommit(), nil, nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	code, _ := deliver(t, url, telemetry("e", catalog.TypeTrace, `{"id":"t","timestamp":"yesterday"}`))
@@ -421,7 +421,7 @@ func TestClickHouseDownIs503(t *testing.T) {
 	if err := clickhouse.Migrate(context.Background(), st.Conn(), st.MigrateOptions()); err != nil {
 		t.Fatal(err)
 	}
-	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 100, MaxWait: 10 * time.Millisecond, MaxInflight: 1, InsertTimeout: 5 * time.Second}, nil)
+	g := NewGroupCommit(st, GroupCommitConfig{MaxRows: 100, MaxWait: 10 * time.Millisecond, MaxInflight: 1, InsertTimeout: 5 * time.Second}, nil, nil)
 	defer g.Close(context.Background())
 	url := serve(t, g)
 	if err := own.Stop(); err != nil {
@@ -506,7 +506,7 @@ func TestGroupCommitNeverExceedsMaxRows(t *testing.T) {
 	st := openStore(t)
 	w := &recordingWriter{Writer: st}
 	g := NewGroupCommit(w, GroupCommitConfig{MaxRows: 10, LargeRows: 10, MinInterval: time.Hour, Idle: time.Hour, MaxWait: time.Hour,
-		MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil)
+		MaxInflight: 1, InsertTimeout: 30 * time.Second}, nil, nil)
 	const writers = 95
 	wait := writeTraces(g, writers)
 	// Full batches are written at once (the hour-long waits never pass); the last 5 rows wait

@@ -30,7 +30,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*runtime.S
 	logger.Info("connected to ClickHouse", "server_version", store.ServerVersion())
 	srv.AddReadyCheck("clickhouse", store.Ping)
 
-	commit := NewGroupCommit(store, cfg.GroupCommit(), srv.Registry)
+	commit := NewGroupCommit(store, cfg.GroupCommit(), logger, srv.Registry)
 	// Registered after the store's hook, so it runs first: pending rows are written before the
 	// connection closes.
 	srv.OnShutdown(commit.Close)

@@ -1,0 +1,222 @@
+package persist
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/trustplane/trustplane/clickhouse/chtest"
+	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/runtime"
+)
+
+// logLines is a log destination shared by goroutines that keeps each JSON line.
+type logLines struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines []map[string]any
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for {
+		line, err := l.buf.ReadBytes('\n')
+		if err != nil {
+			l.buf.Write(line) // the rest of a line still being written
+			return len(p), nil
+		}
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil {
+			l.lines = append(l.lines, m)
+		}
+	}
+}
+
+// since returns the lines logged at level or above after the first n.
+func (l *logLines) since(n int, level slog.Level) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, m := range l.lines[n:] {
+		var lv slog.Level
+		if s, _ := m["level"].(string); lv.UnmarshalText([]byte(s)) == nil && lv >= level {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (l *logLines) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.lines)
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, labels) {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	for k, v := range want {
+		found := false
+		for _, l := range m.GetLabel() {
+			found = found || l.GetName() == k && l.GetValue() == v
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// waitReadyz polls persist's /readyz until it answers code and returns the body.
+func waitReadyz(t *testing.T, base string, code int) string {
+	t.Helper()
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == code {
+			return body.String()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// While ClickHouse is stalled (SIGSTOP: connections stay open, nothing answers), persist
+// answers every delivery 503 and /readyz 503 naming ClickHouse, and its log stays readable: a
+// few lines per failure kind and RepeatInterval, not one per delivery. Before, every delivery
+// logged an ERROR of its own: 4,800 lines in a 30 s stall with the broker retrying.
+func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
+	own := chtest.Start(t)
+	// Killed at the end: the connections the stall left hold 18.16's graceful shutdown for 10 s.
+	t.Cleanup(own.Kill)
+	t.Setenv("CLICKHOUSE_ADDR", own.Addr())
+	t.Setenv("CLICKHOUSE_DATABASE", "stalled")
+	// Short enough that the stalled inserts end within the test; the broker's retries would
+	// bring the deliveries back.
+	t.Setenv("PERSIST_INSERT_TIMEOUT", "500ms")
+	var cfg Config
+	if err := runtime.LoadConfig(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	var logs logLines
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := NewServer(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ReadyInterval, srv.ReadyTimeout = 10*time.Millisecond, 100*time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	base := "http://" + ln.Addr().String()
+	waitReadyz(t, base, http.StatusOK)
+	if code, body := postBinary(t, base, binaryHeaders("before", catalog.TypeTrace), `{"id":"t0","timestamp":"2026-11-29T10:00:00Z"}`); code != http.StatusOK {
+		t.Fatalf("delivery before the stall: %d %s", code, body)
+	}
+
+	if err := own.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			_ = own.Resume()
+		}
+	})
+	stalled := time.Now()
+	before := logs.count()
+	if body := waitReadyz(t, base, http.StatusServiceUnavailable); !strings.HasPrefix(body, "clickhouse: no answer within 100ms") {
+		t.Errorf("/readyz during the stall: %q, want it to name ClickHouse", body)
+	}
+	const deliveries = 300
+	var wg sync.WaitGroup
+	codes := make([]int, deliveries)
+	for i := range deliveries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = postBinary(t, base, binaryHeaders(fmt.Sprint("e", i), catalog.TypeTrace),
+				fmt.Sprintf(`{"id":"t%d","timestamp":"2026-11-29T10:00:00Z"}`, i))
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(stalled)
+	for i, code := range codes {
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("delivery %d during the stall: %d, want 503 for the broker to retry", i, code)
+		}
+	}
+	lines := logs.since(before, slog.LevelWarn)
+	// Two failure kinds (the insert, the delivery), each a line at first and at most one per
+	// RepeatInterval after that, so the bound depends on the stall's length, not on the
+	// deliveries: lines of one kind are at least an interval apart.
+	bound := 2 * (1 + int(elapsed/runtime.RepeatInterval))
+	if len(lines) > bound || len(lines) == 0 {
+		t.Fatalf("%d warning/error lines for %d deliveries in a %s stall, want 1 to %d:\n%v", len(lines), deliveries, elapsed.Round(time.Millisecond), bound, lines)
+	}
+	for _, l := range lines {
+		if l["error"] == nil {
+			t.Errorf("a failure line without the error: %v", l)
+		}
+	}
+	reg := srv.Registry
+	if n := counterValue(t, reg, "trustplane_persist_events_total", map[string]string{"outcome": "failed"}); n != deliveries {
+		t.Errorf("events_total{outcome=failed} = %v, want %d: the counts are in the metrics", n, deliveries)
+	}
+	if n := counterValue(t, reg, "trustplane_persist_insert_failures_total", nil); n < 1 {
+		t.Errorf("insert_failures_total = %v, want the failed inserts counted", n)
+	}
+	t.Logf("%d deliveries in a %s stall: %d warning/error lines (%v failed inserts)", deliveries, elapsed.Round(time.Millisecond), len(lines),
+		counterValue(t, reg, "trustplane_persist_insert_failures_total", nil))
+
+	if err := own.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	waitReadyz(t, base, http.StatusOK)
+	if code, body := postBinary(t, base, binaryHeaders("after", catalog.TypeTrace), `{"id":"t1","timestamp":"2026-11-29T10:00:00Z"}`); code != http.StatusOK {
+		t.Fatalf("delivery after the stall: %d %s", code, body)
+	}
+}
