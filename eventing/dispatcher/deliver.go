@@ -24,6 +24,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 const (
@@ -45,6 +47,7 @@ type trigger struct {
 	deadLetter     deadLetter
 	deadLetterName string
 	stats          triggerMetrics
+	logs           outageLogs
 	// unordered delivers up to Config.UnorderedInFlight events of a partition at once.
 	unordered bool
 
@@ -57,6 +60,24 @@ type trigger struct {
 }
 
 func (t *trigger) joined() bool { return t.assigned.Load() }
+
+// outageLogs are a trigger's lines for failures that repeat for every event while a
+// subscriber or Kafka is down: each is logged once per runtime.RepeatInterval with a count
+// (the metrics count every one), so that an outage is a few lines, not one per event and retry.
+type outageLogs struct {
+	retrying, deadLettered, dropped, writeRetry, consumer *runtime.RepeatedLog
+}
+
+func newOutageLogs(log *slog.Logger) outageLogs {
+	every := runtime.RepeatInterval
+	return outageLogs{
+		retrying:     runtime.NewRepeatedLog(log, slog.LevelInfo, "delivery failed: retrying", every),
+		deadLettered: runtime.NewRepeatedLog(log, slog.LevelWarn, "delivery failed: event sent to the dead-letter sink", every),
+		dropped:      runtime.NewRepeatedLog(log, slog.LevelError, "delivery failed and the Trigger has no deadLetterSink: event dropped", every),
+		writeRetry:   runtime.NewRepeatedLog(log, slog.LevelError, "write failed: will retry; offset not committed", every),
+		consumer:     runtime.NewRepeatedLog(log, slog.LevelWarn, "consumer group error", every),
+	}
+}
 
 func (t *trigger) consume(ctx context.Context, g sarama.ConsumerGroup) {
 	for ctx.Err() == nil {
@@ -218,9 +239,9 @@ func (o *offsetTracker) finish(msg *sarama.ConsumerMessage, s sarama.ConsumerGro
 func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 	in, err := readRecord(ctx, msg)
 	if err != nil {
-		log := t.recordLog(msg)
-		log.Error("record is not a valid CloudEvent: copying it to the dead-letter topic", "error", err)
-		if !t.retryUntilDone(ctx, log, "copy invalid record", func() error { return t.copyInvalid(msg, err) }) {
+		attrs := t.recordAttrs(msg)
+		t.d.log.Error("record is not a valid CloudEvent: copying it to the dead-letter topic", append(attrs, "error", err)...)
+		if !t.retryUntilDone(ctx, attrs, "copy invalid record", func() error { return t.copyInvalid(msg, err) }) {
 			return false
 		}
 		t.stats.invalid.Inc()
@@ -239,7 +260,7 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 	if res.ok() {
 		if res.reply != nil {
 			reply := res.reply
-			if !t.retryUntilDone(ctx, t.eventLog(msg, in), "produce reply", func() error {
+			if !t.retryUntilDone(ctx, t.eventAttrs(msg, in), "produce reply", func() error {
 				return t.d.produce(ctx, t.producer, t.d.cfg.Topic, reply, msg.Key)
 			}) {
 				return false
@@ -251,55 +272,57 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 		return true
 	}
 
-	log := t.eventLog(msg, in).With("status", res.status, "error", res.err)
+	attrs := t.eventAttrs(msg, in)
+	failure := append(attrs[:len(attrs):len(attrs)], "status", res.status, "error", res.err)
 	if t.deadLetter == nil {
 		// Knative's behaviour without a dead-letter sink.
-		log.Error("delivery failed and the Trigger has no deadLetterSink: event dropped")
+		t.logs.dropped.Log(failure...)
 		t.stats.dropped.Inc()
 		return true
 	}
 	ev, err := in.event()
 	if err != nil {
 		// Not expected: the record was read as a valid event before it was delivered.
-		log.Error("failed event cannot be decoded: copying the record to the dead-letter topic", "decode_error", err)
-		if !t.retryUntilDone(ctx, log, "copy undecodable record", func() error { return t.copyInvalid(msg, err) }) {
+		t.d.log.Error("failed event cannot be decoded: copying the record to the dead-letter topic", append(failure, "decode_error", err)...)
+		if !t.retryUntilDone(ctx, attrs, "copy undecodable record", func() error { return t.copyInvalid(msg, err) }) {
 			return false
 		}
 		t.stats.invalid.Inc()
 		return true
 	}
 	dead := t.deadLetterEvent(ev, res)
-	if !t.retryUntilDone(ctx, log, "write to dead-letter sink", func() error {
+	if !t.retryUntilDone(ctx, attrs, "write to dead-letter sink", func() error {
 		return t.deadLetter.send(ctx, t, dead, msg.Key)
 	}) {
 		return false
 	}
-	log.Warn("delivery failed: event sent to the dead-letter sink", "dead_letter", t.deadLetterName)
+	t.logs.deadLettered.Log(append(failure, "dead_letter", t.deadLetterName)...)
 	t.stats.deadLettered.Inc()
 	t.stats.latency.WithLabelValues("dead_lettered").Observe(time.Since(start).Seconds())
 	return true
 }
 
-// recordLog and eventLog are the loggers for one record; built only when something is logged,
-// as they cost more than a delivery's other work.
-func (t *trigger) recordLog(msg *sarama.ConsumerMessage) *slog.Logger {
-	return t.d.log.With("trigger", t.name, "partition", msg.Partition, "offset", msg.Offset)
+// recordAttrs and eventAttrs are the log attributes of one record; built only when something
+// is logged, as they cost more than a delivery's other work.
+func (t *trigger) recordAttrs(msg *sarama.ConsumerMessage) []any {
+	return []any{"trigger", t.name, "partition", msg.Partition, "offset", msg.Offset}
 }
 
-func (t *trigger) eventLog(msg *sarama.ConsumerMessage, in incoming) *slog.Logger {
-	return t.recordLog(msg).With("event_id", in.id(), "event_type", in.eventType())
+func (t *trigger) eventAttrs(msg *sarama.ConsumerMessage, in incoming) []any {
+	return append(t.recordAttrs(msg), "event_id", in.id(), "event_type", in.eventType())
 }
 
 // retryUntilDone runs fn (a write to Kafka or to the dead-letter sink) until it succeeds;
-// false means the dispatcher stopped first, and the record stays uncommitted.
-func (t *trigger) retryUntilDone(ctx context.Context, log *slog.Logger, what string, fn func() error) bool {
+// false means the dispatcher stopped first, and the record stays uncommitted. attrs name the
+// record in the log.
+func (t *trigger) retryUntilDone(ctx context.Context, attrs []any, what string, fn func() error) bool {
 	wait := 100 * time.Millisecond
 	for {
 		err := fn()
 		if err == nil {
 			return true
 		}
-		log.Error(what+" failed: will retry; offset not committed", "error", err, "retry_in", wait.String())
+		t.logs.writeRetry.Log(append(attrs[:len(attrs):len(attrs)], "write", what, "error", err, "retry_in", wait.String())...)
 		select {
 		case <-ctx.Done():
 			return false
@@ -348,7 +371,7 @@ func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, in i
 		if ra := retryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
 			wait = min(ra, t.delivery.retryAfterMax)
 		}
-		t.eventLog(msg, in).Info("delivery failed: retrying", "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())
+		t.logs.retrying.Log(append(t.eventAttrs(msg, in), "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())...)
 		t.stats.retries.Inc()
 		select {
 		case <-ctx.Done():

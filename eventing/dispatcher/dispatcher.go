@@ -202,6 +202,7 @@ func (d *Dispatcher) newTrigger(t *eventingv1.Trigger, brokers []*eventingv1.Bro
 		tr.h1 = newH1Client(target)
 	}
 	tr.stats = d.metrics.forTrigger(tr.name)
+	tr.logs = newOutageLogs(d.log)
 	return tr, nil
 }
 
@@ -289,7 +290,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for err := range g.Errors() {
-				d.log.Warn("consumer group error", "trigger", t.name, "error", err)
+				t.logs.consumer.Log("trigger", t.name, "error", err)
 			}
 		}()
 		go func() {
