@@ -3,10 +3,8 @@ package dispatcher
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,6 +30,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -988,35 +987,6 @@ func committedOffset(t *testing.T, e env) int64 {
 	return offsets.GetBlock(e.topic, 0).Offset
 }
 
-// jsonLines is a log destination shared by goroutines that keeps the message of each line.
-type jsonLines struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (l *jsonLines) Write(p []byte) (int, error) {
-	var m struct{ Msg string }
-	if err := json.Unmarshal(p, &m); err != nil { // slog's JSON handler writes one line per call
-		return 0, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.msgs = append(l.msgs, m.Msg)
-	return len(p), nil
-}
-
-func (l *jsonLines) count(msg string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, m := range l.msgs {
-		if m == msg {
-			n++
-		}
-	}
-	return n
-}
-
 // While the subscriber is down, every event is retried and then dead-lettered; the log says so
 // in a few lines per failure kind and runtime.RepeatInterval, not one line per retry and event
 // (which, before, made 4,800 lines of a 30 s persist outage). The metrics count every one.
@@ -1025,11 +995,11 @@ func TestSubscriberOutageIsLoggedPerIntervalNotPerEvent(t *testing.T) {
 	sub := newSubscriber(t, func(w http.ResponseWriter, _ *http.Request, _ *cloudevents.Event, _ int) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	var logs jsonLines
+	var logs runtimetest.Log
 	const events, retries = 100, 3
 	r := startDispatcher(t, e, triggerYAML("persist", telemetryFilter,
 		fmt.Sprintf("    retry: %d\n    backoffPolicy: linear\n    backoffDelay: PT0.001S\n", retries)), sub.URL,
-		func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+		func(c *Config) { c.Logger = logs.Logger() })
 	var batch []cloudevents.Event
 	for i := range events {
 		batch = append(batch, newEvent(fmt.Sprint("e", i), "io.trustplane.telemetry.trace.v1", fmt.Sprint("k", i%7)))
@@ -1045,7 +1015,7 @@ func TestSubscriberOutageIsLoggedPerIntervalNotPerEvent(t *testing.T) {
 	// Lines of one kind are at least an interval apart.
 	bound := 1 + int(elapsed/runtime.RepeatInterval)
 	for _, msg := range []string{"delivery failed: retrying", "delivery failed: event sent to the dead-letter sink"} {
-		if n := logs.count(msg); n < 1 || n > bound {
+		if n := logs.Count(msg); n < 1 || n > bound {
 			t.Errorf("%d lines %q for %d events over %s, want 1 to %d", n, msg, events, elapsed.Round(time.Millisecond), bound)
 		}
 	}

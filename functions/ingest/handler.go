@@ -51,9 +51,11 @@ type Handler struct {
 	producer   kafka.Producer
 	limits     Limits
 	retryAfter time.Duration
-	logger     *slog.Logger
 	events     *prometheus.CounterVec
 	turns      chan struct{} // one per request being processed
+	// While Kafka or auth is down every request fails the same way: these log it once per
+	// interval with a count, not once per event (events_total counts each).
+	kafkaDown, authDown, authFailed *runtime.RepeatedLog
 }
 
 // NewHandler builds the endpoint. reg may be nil.
@@ -65,7 +67,12 @@ func NewHandler(v auth.Verifier, p kafka.Producer, limits Limits, retryAfter tim
 	if reg != nil {
 		reg.MustRegister(events)
 	}
-	h := &Handler{verifier: v, producer: p, limits: limits, retryAfter: retryAfter, logger: logger, events: events}
+	every := runtime.RepeatInterval
+	h := &Handler{verifier: v, producer: p, limits: limits, retryAfter: retryAfter, events: events,
+		kafkaDown:  runtime.NewRepeatedLog(logger, slog.LevelWarn, "events not acknowledged by Kafka: answered 503", every),
+		authDown:   runtime.NewRepeatedLog(logger, slog.LevelWarn, "auth unavailable: answered 503", every),
+		authFailed: runtime.NewRepeatedLog(logger, slog.LevelError, "auth failed: answered 500", every),
+	}
 	if limits.MaxConcurrentRequests > 0 {
 		h.turns = make(chan struct{}, limits.MaxConcurrentRequests)
 	}
@@ -176,7 +183,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.producer.Send(r.Context(), []cloudevents.Event{e})[0]; err != nil {
 		h.events.WithLabelValues(string(m), StatusUnavailable).Inc()
-		h.logger.Warn("event not acknowledged by Kafka", "event_id", e.ID(), "error", err)
+		h.kafkaDown.Log("unavailable", 1, "accepted", 0, "event_id", e.ID(), "error", err)
 		h.unavailable(w, "the event could not be stored durably; retry later")
 		return
 	}
@@ -220,10 +227,14 @@ func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, princip
 		validIdx = append(validIdx, i)
 	}
 	var accepted, unavailable int
+	var firstErr error
 	if len(valid) > 0 {
 		for j, err := range h.producer.Send(ctx, valid) {
 			i := validIdx[j]
 			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
 				results[i].Status = StatusUnavailable
 				results[i].Problems = []catalog.Problem{{Detail: "not stored durably; retry this event"}}
 				unavailable++
@@ -240,7 +251,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, princip
 
 	switch {
 	case unavailable > 0:
-		h.logger.Warn("batch events not acknowledged by Kafka", "unavailable", unavailable, "accepted", accepted)
+		h.kafkaDown.Log("unavailable", unavailable, "accepted", accepted, "error", firstErr)
 		setRetryAfter(w, h.retryAfter)
 		writeProblem(w, problem{Type: problemUnavailable, Title: "Events not stored", Status: http.StatusServiceUnavailable,
 			Detail:  fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: they are de-duplicated by source and id)", unavailable, len(elems)),
@@ -277,10 +288,10 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Pri
 	case http.StatusForbidden:
 		writeProblem(w, problem{Type: problemForbidden, Title: "Forbidden", Status: status, Detail: err.Error()})
 	case http.StatusServiceUnavailable:
-		h.logger.Warn("auth unavailable", "error", err)
+		h.authDown.Log("error", err)
 		h.unavailable(w, "API keys cannot be verified right now; retry later")
 	default:
-		h.logger.Error("auth failed", "error", err)
+		h.authFailed.Log("error", err)
 		writeProblem(w, problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
 	}
 	return auth.Principal{}, false

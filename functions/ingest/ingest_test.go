@@ -12,15 +12,20 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
+	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -289,6 +294,46 @@ func TestRejections(t *testing.T) {
 	}
 }
 
+// postConcurrently posts body n times at once, each from a goroutine of its own, and returns
+// the answers' status codes.
+func postConcurrently(t *testing.T, f fixture, key string, header map[string]string, n int, body func(i int) string) []int {
+	t.Helper()
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := f.post(t, key, header, body(i))
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	return codes
+}
+
+func counted(c prometheus.Counter) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	return m.GetCounter().GetValue()
+}
+
+// checkOutageLog checks that an outage of elapsed made between 1 and one line per
+// runtime.RepeatInterval of msg, however many requests it failed (lines of one RepeatedLog are
+// at least an interval apart).
+func checkOutageLog(t *testing.T, logs *runtimetest.Log, msg string, requests int, elapsed time.Duration) {
+	t.Helper()
+	bound := 1 + int(elapsed/runtime.RepeatInterval)
+	if n := logs.Count(msg); n < 1 || n > bound {
+		t.Errorf("%d lines %q for %d requests over %s, want 1 to %d", n, msg, requests, elapsed.Round(time.Millisecond), bound)
+	}
+	if n := len(logs.Lines()); n > bound {
+		t.Errorf("%d lines in all over %s, want at most %d: %v", n, elapsed.Round(time.Millisecond), bound, logs.Lines())
+	}
+}
+
+// While Kafka is down every event is answered 503 with Retry-After, and the log says so in a
+// line per interval, not one per event.
 func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 	own := kafkatest.Start(t)
 	topic := "down-test"
@@ -303,12 +348,15 @@ func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 	}
 	defer p.Close()
 	k := newKeys(t)
-	srv := httptest.NewServer(NewHandler(k.store, p, DefaultLimits, 3*time.Second, slog.New(slog.DiscardHandler), nil))
+	var logs runtimetest.Log
+	h := NewHandler(k.store, p, DefaultLimits, 3*time.Second, logs.Logger(), nil)
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	f := fixture{keys: k, srv: srv}
 	if err := own.StopBroker(0); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	resp, body := f.post(t, k.ingest, map[string]string{"Content-Type": contentTypeCEStruct}, structured("e", catalog.TypeTrace, traceData))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "3" {
 		t.Fatalf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
@@ -317,8 +365,23 @@ func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), StatusUnavailable) {
 		t.Fatalf("batch: status %d: %s", resp.StatusCode, body)
 	}
+	const requests = 50
+	for i, code := range postConcurrently(t, f, k.ingest, map[string]string{"Content-Type": contentTypeCEStruct}, requests,
+		func(i int) string { return structured(fmt.Sprint("e", i), catalog.TypeTrace, traceData) }) {
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("event %d while Kafka is down: %d, want 503", i, code)
+		}
+	}
+	checkOutageLog(t, &logs, "events not acknowledged by Kafka: answered 503", requests+2, time.Since(start))
+	unavailable := counted(h.events.WithLabelValues(string(modeStructured), StatusUnavailable)) +
+		counted(h.events.WithLabelValues(string(modeBatch), StatusUnavailable))
+	if unavailable != requests+2 {
+		t.Errorf("events_total{outcome=unavailable} = %v, want %d: the metrics count every event", unavailable, requests+2)
+	}
 }
 
+// While auth is unreachable every request is answered 503, and the log says so in a line per
+// interval, not one per request.
 func TestAuthUnavailableAnswers503(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close() // nothing listens there any more
@@ -331,17 +394,27 @@ func TestAuthUnavailableAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	srv := httptest.NewServer(NewHandler(client, p, DefaultLimits, 2*time.Second, slog.New(slog.DiscardHandler), nil))
+	var logs runtimetest.Log
+	srv := httptest.NewServer(NewHandler(client, p, DefaultLimits, 2*time.Second, logs.Logger(), nil))
 	defer srv.Close()
 	f := fixture{srv: srv}
 	wellFormed, _, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	resp, body := f.post(t, wellFormed, map[string]string{"Content-Type": contentTypeCEStruct}, structured("e", catalog.TypeTrace, traceData))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
+	const requests = 50
+	for i, code := range postConcurrently(t, f, wellFormed, map[string]string{"Content-Type": contentTypeCEStruct}, requests,
+		func(i int) string { return structured(fmt.Sprint("e", i), catalog.TypeTrace, traceData) }) {
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("request %d while auth is down: %d, want 503", i, code)
+		}
+	}
+	checkOutageLog(t, &logs, "auth unavailable: answered 503", requests+1, time.Since(start))
 }
 
 func TestOnlyPostIsAllowed(t *testing.T) {

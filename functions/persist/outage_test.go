@@ -3,7 +3,6 @@ package persist
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,51 +18,8 @@ import (
 	"github.com/trustplane/trustplane/clickhouse/chtest"
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
 )
-
-// logLines is a log destination shared by goroutines that keeps each JSON line.
-type logLines struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	lines []map[string]any
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	for {
-		line, err := l.buf.ReadBytes('\n')
-		if err != nil {
-			l.buf.Write(line) // the rest of a line still being written
-			return len(p), nil
-		}
-		var m map[string]any
-		if json.Unmarshal(line, &m) == nil {
-			l.lines = append(l.lines, m)
-		}
-	}
-}
-
-// since returns the lines logged at level or above after the first n.
-func (l *logLines) since(n int, level slog.Level) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, m := range l.lines[n:] {
-		var lv slog.Level
-		if s, _ := m["level"].(string); lv.UnmarshalText([]byte(s)) == nil && lv >= level {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (l *logLines) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.lines)
-}
 
 func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
@@ -133,9 +89,9 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 	if err := runtime.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	var logs logLines
+	var logs runtimetest.Log
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := NewServer(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	srv, err := NewServer(ctx, cfg, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +122,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 		}
 	})
 	stalled := time.Now()
-	before := logs.count()
+	before := len(logs.Lines())
 	if body := waitReadyz(t, base, http.StatusServiceUnavailable); !strings.HasPrefix(body, "clickhouse: no answer within 100ms") {
 		t.Errorf("/readyz during the stall: %q, want it to name ClickHouse", body)
 	}
@@ -188,7 +144,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 			t.Fatalf("delivery %d during the stall: %d, want 503 for the broker to retry", i, code)
 		}
 	}
-	lines := logs.since(before, slog.LevelWarn)
+	lines := runtimetest.AtLeast(logs.Lines()[before:], slog.LevelWarn)
 	// Two failure kinds (the insert, the delivery), each a line at first and at most one per
 	// RepeatInterval after that, so the bound depends on the stall's length, not on the
 	// deliveries: lines of one kind are at least an interval apart.

@@ -1,52 +1,20 @@
 package runtime
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
 )
-
-// lockedBuffer is a log destination that goroutines may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines decodes the JSON log lines written so far.
-func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // A failure repeated a thousand times is three lines: the first at once, then one per interval
 // with the count, the latest occurrence's details; a quiet interval ends the run, and the next
 // failure is logged at once again.
 func TestRepeatedLogLogsOncePerInterval(t *testing.T) {
-	var out lockedBuffer
-	r := NewRepeatedLog(slog.New(slog.NewJSONHandler(&out, nil)), slog.LevelError, "insert failed", time.Minute)
+	var out runtimetest.Log
+	r := NewRepeatedLog(out.Logger(), slog.LevelError, "insert failed", time.Minute)
 	var ends []func() // the intervals' ends, run by the test instead of a clock
 	r.after = func(d time.Duration, f func()) {
 		if d != time.Minute {
@@ -63,7 +31,7 @@ func TestRepeatedLogLogsOncePerInterval(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if lines := out.lines(t); len(lines) != 1 || lines[0]["msg"] != "insert failed" || lines[0]["repeated"] != nil {
+	if lines := out.Lines(); len(lines) != 1 || lines[0]["msg"] != "insert failed" || lines[0]["repeated"] != nil {
 		t.Fatalf("after 600 failures in one interval: %v, want the first one only", lines)
 	}
 	ends[0]() // the first interval ends: 599 more
@@ -72,7 +40,7 @@ func TestRepeatedLogLogsOncePerInterval(t *testing.T) {
 	}
 	ends[1]() // the second: 400 more, the last of them attempt 999
 	ends[2]() // a quiet interval: the run ends, nothing is logged
-	lines := out.lines(t)
+	lines := out.Lines()
 	if len(lines) != 3 {
 		t.Fatalf("%d lines for 1000 failures over three intervals, want 3: %v", len(lines), lines)
 	}
@@ -86,18 +54,18 @@ func TestRepeatedLogLogsOncePerInterval(t *testing.T) {
 		t.Fatalf("%d intervals started, want 3 (none after the quiet one)", len(ends))
 	}
 	r.Log("attempt", 1000)
-	if lines := out.lines(t); len(lines) != 4 || lines[3]["attempt"] != 1000.0 || lines[3]["repeated"] != nil {
+	if lines := out.Lines(); len(lines) != 4 || lines[3]["attempt"] != 1000.0 || lines[3]["repeated"] != nil {
 		t.Fatalf("a failure after the run ended was not logged at once: %v", lines)
 	}
 }
 
 // Below the logger's level nothing is counted or scheduled.
 func TestRepeatedLogBelowTheLevelIsSilent(t *testing.T) {
-	var out lockedBuffer
+	var out runtimetest.Log
 	r := NewRepeatedLog(slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn})), slog.LevelInfo, "retrying", time.Minute)
 	r.after = func(time.Duration, func()) { t.Error("an interval started for a line below the level") }
 	r.Log("n", 1)
-	if lines := out.lines(t); len(lines) != 0 {
+	if lines := out.Lines(); len(lines) != 0 {
 		t.Fatalf("lines %v", lines)
 	}
 }
