@@ -123,7 +123,9 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 	})
 	stalled := time.Now()
 	before := len(logs.Lines())
-	if body := waitReadyz(t, base, http.StatusServiceUnavailable); !strings.HasPrefix(body, "clickhouse: no answer within 100ms") {
+	// The ping fails by its own read deadline (from the check's context) or by the check's
+	// timeout, whichever comes first: either way /readyz names ClickHouse.
+	if body := waitReadyz(t, base, http.StatusServiceUnavailable); !strings.HasPrefix(body, "clickhouse: ") {
 		t.Errorf("/readyz during the stall: %q, want it to name ClickHouse", body)
 	}
 	const deliveries = 300
