@@ -18,6 +18,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // Options configure a Gateway.
@@ -46,6 +47,9 @@ type Gateway struct {
 
 	calls    *prometheus.CounterVec
 	overhead prometheus.Histogram
+	// While auth is down every call fails the same way: logged once per interval with a
+	// count, not once per call (calls_total counts each).
+	authDown, authFailed *runtime.RepeatedLog
 
 	// tails are the calls whose bookkeeping (limit corrections, the llm-call event) runs after
 	// their answer went out, so that it does not delay the client's end of stream.
@@ -129,6 +133,8 @@ func NewGateway(r *Routing, opts Options) *Gateway {
 			Help:    "Time a call spent in the gateway itself: total minus provider time and retry waits.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .1}}),
 	}
+	g.authDown = runtime.NewRepeatedLog(opts.Logger, slog.LevelWarn, "auth unavailable: calls answered 503", runtime.RepeatInterval)
+	g.authFailed = runtime.NewRepeatedLog(opts.Logger, slog.LevelError, "auth failed: calls answered 500", runtime.RepeatInterval)
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(g.calls, g.overhead)
 	}

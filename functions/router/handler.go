@@ -202,10 +202,10 @@ func (g *Gateway) authenticate(r *http.Request) (auth.Principal, *APIError) {
 	case http.StatusForbidden:
 		return auth.Principal{}, &APIError{Status: status, Type: errPermission, Code: "insufficient_scope", Message: err.Error()}
 	case http.StatusServiceUnavailable:
-		g.opts.Logger.Warn("auth unavailable", "error", err)
+		g.authDown.Log("error", err)
 		return auth.Principal{}, &APIError{Status: status, Type: errUnavailable, Message: "API keys cannot be verified right now; retry later", RetryAfter: 1}
 	default:
-		g.opts.Logger.Error("auth failed", "error", err)
+		g.authFailed.Log("error", err)
 		return auth.Principal{}, &APIError{Status: http.StatusInternalServerError, Type: errServer, Message: "internal error"}
 	}
 }
