@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -21,6 +22,7 @@ import (
 	"github.com/trustplane/trustplane/functions/ingest"
 	"github.com/trustplane/trustplane/functions/persist"
 	"github.com/trustplane/trustplane/functions/router"
+	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
 
@@ -268,6 +270,23 @@ func (c *checker) functions(size Sizing) {
 	}
 }
 
+// readinessTiming checks a readiness probe against how the functions answer it: /readyz
+// answers from the state background checks keep, refreshed every runtime.DefaultReadyInterval,
+// so a probe needs a short timeout and gains nothing from coming more often than the state
+// changes. periodSeconds 0 (Knative's probing every few milliseconds) would be such a probe.
+func (c *checker) readinessTiming(name string, p *corev1.Probe) {
+	period := time.Duration(p.PeriodSeconds) * time.Second
+	if period < runtime.DefaultReadyInterval {
+		c.errorf("service %s: readiness probe periodSeconds is %d, want at least the ready checks' interval (%s)", name, p.PeriodSeconds, runtime.DefaultReadyInterval)
+	}
+	if p.TimeoutSeconds < 1 || p.TimeoutSeconds >= p.PeriodSeconds {
+		c.errorf("service %s: readiness probe timeoutSeconds is %d, want at least 1 and shorter than periodSeconds", name, p.TimeoutSeconds)
+	}
+	if p.FailureThreshold < 1 {
+		c.errorf("service %s: readiness probe must set failureThreshold", name)
+	}
+}
+
 func (c *checker) service(svc *servingv1.Service, size Sizing) {
 	name := svc.Name
 	tmpl := svc.Spec.Template
@@ -280,9 +299,13 @@ func (c *checker) service(svc *servingv1.Service, size Sizing) {
 		}
 		if p := ctr.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
 			c.errorf("service %s: readiness probe must be GET /readyz", name)
+		} else {
+			c.readinessTiming(name, p)
 		}
 		if p := ctr.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
 			c.errorf("service %s: liveness probe must be GET /healthz", name)
+		} else if p.TimeoutSeconds < 1 || p.PeriodSeconds <= p.TimeoutSeconds {
+			c.errorf("service %s: liveness probe must set timeoutSeconds, shorter than its periodSeconds (got %d and %d)", name, p.TimeoutSeconds, p.PeriodSeconds)
 		}
 	}
 	ann := tmpl.Annotations

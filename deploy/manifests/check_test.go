@@ -109,6 +109,15 @@ func TestCheckCatchesBreakage(t *testing.T) {
 		{"no readiness probe", func(s *manifests.Set) {
 			s.ServiceNamed("auth").Spec.Template.Spec.Containers[0].ReadinessProbe = nil
 		}, "service auth: readiness probe must be GET /readyz"},
+		{"readiness probed faster than the state changes", func(s *manifests.Set) {
+			s.ServiceNamed("persist").Spec.Template.Spec.Containers[0].ReadinessProbe.PeriodSeconds = 1
+		}, "service persist: readiness probe periodSeconds is 1, want at least"},
+		{"readiness probe timeout as long as its period", func(s *manifests.Set) {
+			s.ServiceNamed("ingest").Spec.Template.Spec.Containers[0].ReadinessProbe.TimeoutSeconds = 5
+		}, "service ingest: readiness probe timeoutSeconds is 5"},
+		{"liveness probe without a timeout", func(s *manifests.Set) {
+			s.ServiceNamed("router").Spec.Template.Spec.Containers[0].LivenessProbe.TimeoutSeconds = 0
+		}, "service router: liveness probe must set timeoutSeconds"},
 		{"service without network policy", func(s *manifests.Set) {
 			s.NetworkPolicies = nil
 		}, "no NetworkPolicy selects it"},
