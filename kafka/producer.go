@@ -165,9 +165,9 @@ func (p *AsyncProducer) readErrors() {
 // Send writes the events and waits until Kafka acknowledged or refused each
 // of them, the context ends, or the ack timeout passes. Events without an
 // outcome by then get ErrAckTimeout or the context's error: they may still be
-// written later, so a caller that retries can produce duplicates (consumers
-// de-duplicate on source and id), but never loses an event it was told was
-// stored.
+// written later, so a caller that retries can produce duplicates (rows are
+// keyed by the payload's id, so a duplicate replaces its own row), but never
+// loses an event it was told was stored.
 func (p *AsyncProducer) Send(ctx context.Context, events []cloudevents.Event) []error {
 	errs := make([]error, len(events))
 	if len(events) == 0 {

@@ -254,7 +254,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, princip
 		h.kafkaDown.Log("unavailable", unavailable, "accepted", accepted, "error", firstErr)
 		setRetryAfter(w, h.retryAfter)
 		writeProblem(w, problem{Type: problemUnavailable, Title: "Events not stored", Status: http.StatusServiceUnavailable,
-			Detail:  fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: they are de-duplicated by source and id)", unavailable, len(elems)),
+			Detail:  fmt.Sprintf("%d of %d events could not be stored durably; retry them (re-sending accepted ones is safe: a re-sent event replaces the row it wrote)", unavailable, len(elems)),
 			Results: results})
 	case accepted == 0:
 		writeProblem(w, problem{Type: problemInvalid, Title: "Invalid batch", Status: http.StatusBadRequest,
