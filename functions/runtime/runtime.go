@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Common is the configuration every function reads from its environment.
@@ -142,6 +143,8 @@ type Server struct {
 	duration *prometheus.HistogramVec
 	listener net.Listener
 	ready    chan struct{}
+	// gatherers are served on /metrics: the server's own registry, then the function's.
+	gatherers prometheus.Gatherers
 }
 
 // NewServer builds a server for the named function.
@@ -150,9 +153,10 @@ func NewServer(name string, cfg Common, logger *slog.Logger) *Server {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
 		name: name, cfg: cfg, Logger: logger, Registry: reg,
-		mux:    http.NewServeMux(),
-		checks: map[string]ReadyCheck{},
-		ready:  make(chan struct{}),
+		mux:       http.NewServeMux(),
+		checks:    map[string]ReadyCheck{},
+		gatherers: prometheus.Gatherers{reg},
+		ready:     make(chan struct{}),
 		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "trustplane", Name: "http_requests_in_flight", Help: "Requests being served.",
 		}, []string{"function", "route"}),
@@ -170,7 +174,9 @@ func NewServer(name string, cfg Common, logger *slog.Logger) *Server {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Read at each scrape: Serve adds the function's own gatherer after NewServer.
+	gather := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return s.gatherers.Gather() })
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
 	return s
 }
 
