@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Common is the configuration every function reads from its environment.
@@ -144,6 +145,8 @@ type Server struct {
 	duration *prometheus.HistogramVec
 	listener net.Listener
 	ready    chan struct{}
+	// gatherers are served on /metrics: the server's own registry, then the function's.
+	gatherers prometheus.Gatherers
 }
 
 // NewServer builds a server for the named function.
@@ -153,10 +156,11 @@ func NewServer(name string, cfg Common, logger *slog.Logger) *Server {
 	s := &Server{
 		name: name, cfg: cfg, Logger: logger, Registry: reg,
 		ReadyInterval: DefaultReadyInterval, ReadyTimeout: DefaultReadyTimeout,
-		mux:    http.NewServeMux(),
-		checks: map[string]ReadyCheck{},
-		states: map[string]error{},
-		ready:  make(chan struct{}),
+		mux:       http.NewServeMux(),
+		checks:    map[string]ReadyCheck{},
+		states:    map[string]error{},
+		gatherers: prometheus.Gatherers{reg},
+		ready:     make(chan struct{}),
 		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "trustplane", Name: "http_requests_in_flight", Help: "Requests being served.",
 		}, []string{"function", "route"}),
@@ -174,7 +178,9 @@ func NewServer(name string, cfg Common, logger *slog.Logger) *Server {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Read at each scrape: Serve adds the function's own gatherer after NewServer.
+	gather := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return s.gatherers.Gather() })
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
 	return s
 }
 

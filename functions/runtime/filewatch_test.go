@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// lines is a goroutine-safe log sink.
+type lines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lines) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), substr)
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The watch installs each version that parses, keeps the last good one otherwise, reloads when
+// a file read while parsing changes, and reports a failing version once, not at every poll.
+func TestFileWatch(t *testing.T) {
+	dir := t.TempDir()
+	main, side := filepath.Join(dir, "config"), filepath.Join(dir, "secret")
+	write(t, main, "v1")
+	write(t, side, "s1")
+	var installed []string
+	var results []error
+	logs := &lines{}
+	w := &FileWatch[string]{
+		What: "test config", Path: main, MaxBytes: 64,
+		Parse: func(data []byte, read func(string) ([]byte, error)) (string, error) {
+			if strings.HasPrefix(string(data), "bad") {
+				return "", errors.New("does not parse")
+			}
+			s, err := read(side)
+			return string(data) + "+" + string(s), err
+		},
+		Install: func(v string) { installed = append(installed, v) },
+		Loaded:  func(err error) { results = append(results, err) },
+		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+	step := func(wantChanged, wantErr bool) {
+		t.Helper()
+		changed, err := w.Load()
+		if err != nil {
+			w.logFailure(err)
+		}
+		if changed != wantChanged || (err != nil) != wantErr {
+			t.Fatalf("Load = %v, %v; want changed %v, error %v", changed, err, wantChanged, wantErr)
+		}
+	}
+	step(true, false)
+	step(false, false) // nothing changed
+	write(t, side, "s2")
+	step(true, false) // the file Parse read changed
+	write(t, main, "bad")
+	step(false, true)
+	step(false, true) // the same bad version: not counted or logged again
+	write(t, main, strings.Repeat("x", 65))
+	step(false, true) // over MaxBytes
+	write(t, main, "v3")
+	step(true, false)
+
+	if got := strings.Join(installed, ","); got != "v1+s1,v1+s2,v3+s2" {
+		t.Errorf("installed %s", got)
+	}
+	if len(results) != 5 || results[0] != nil || results[2] == nil || results[3] == nil || results[4] != nil {
+		t.Errorf("Loaded was told %v, want success, success, failure, failure, success", results)
+	}
+	if n := logs.count("does not parse"); n != 1 {
+		t.Errorf("the bad version was logged %d times, want once", n)
+	}
+	if n := logs.count("larger than 64 bytes"); n != 1 {
+		t.Errorf("the oversize version was logged %d times, want once", n)
+	}
+}
