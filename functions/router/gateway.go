@@ -24,7 +24,8 @@ import (
 // Options configure a Gateway.
 type Options struct {
 	Verifier auth.Verifier
-	// Limiter enforces limits and budgets; nil keeps them in memory (one replica).
+	// Limiter enforces limits and budgets; nil keeps them in memory (one replica), its metrics
+	// registered with Registerer.
 	Limiter *Limiter
 	// Recorder receives the llm-call events; nil records nothing.
 	Recorder        *Recorder
@@ -132,9 +133,6 @@ var alreadyClosed = func() chan struct{} { c := make(chan struct{}); close(c); r
 
 // NewGateway serves r until SetRouting installs another.
 func NewGateway(r *Routing, opts Options) *Gateway {
-	if opts.Limiter == nil {
-		opts.Limiter = NewLimiter(NewMemoryStore(), false)
-	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
 	}
@@ -143,6 +141,9 @@ func NewGateway(r *Routing, opts Options) *Gateway {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = NewLimiter(nil, LimiterOptions{Logger: opts.Logger, Registerer: opts.Registerer})
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
