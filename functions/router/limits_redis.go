@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // RedisStore keeps buckets in Redis, shared by every replica. Each bucket is one key holding
@@ -55,6 +58,21 @@ func redisOptions(rawURL string) (*redis.Options, error) {
 		opts.WriteTimeout = 250 * time.Millisecond
 	}
 	return opts, nil
+}
+
+// RedisLog is go-redis's own log as JSON lines: it logs a failing dial once per attempt, so
+// during an outage the lines are collapsed into one per runtime.RepeatInterval with a count.
+// Install it with redis.SetLogger, which is process-wide.
+type RedisLog struct{ r *runtime.RepeatedLog }
+
+// NewRedisLog logs to logger.
+func NewRedisLog(logger *slog.Logger) *RedisLog {
+	return &RedisLog{runtime.NewRepeatedLog(logger, slog.LevelWarn, "redis client", runtime.RepeatInterval)}
+}
+
+// Printf implements go-redis's logging interface.
+func (l *RedisLog) Printf(_ context.Context, format string, v ...any) {
+	l.r.Log("detail", fmt.Sprintf(format, v...))
 }
 
 // The scripts mirror MemoryStore's Take and Add. ARGV: now (us), then limit, window (us) and n

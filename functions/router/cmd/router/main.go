@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/router"
 	"github.com/trustplane/trustplane/functions/runtime"
@@ -51,6 +53,7 @@ func run(ctx context.Context) error {
 
 	var shared router.Store
 	if cfg.RedisURL != "" {
+		redis.SetLogger(router.NewRedisLog(logger))
 		rc, err := router.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return err
