@@ -55,15 +55,15 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	}
 	var mu sync.Mutex
 	var results []result
-	admitted := func() (n int) {
+	counts := func() (admitted, all int) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, r := range results {
 			if r.status == http.StatusOK {
-				n++
+				admitted++
 			}
 		}
-		return n
+		return admitted, len(results)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -94,25 +94,29 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 			}()
 		}
 	}
+	var once sync.Once
 	stopLoad := func() {
-		if stop != nil {
+		once.Do(func() {
 			close(stop)
 			wg.Wait()
-			stop = nil
-		}
+		})
 	}
 	defer stopLoad()
 
 	// With Redis up the shared bucket decides for both pods: the limit, then refusals.
-	for deadline := time.Now().Add(settleAfter); admitted() < limit || len(results) < 4*limit; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(settleAfter); ; time.Sleep(10 * time.Millisecond) {
+		admitted, all := counts()
+		if admitted >= limit && all >= 4*limit {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("with Redis up: %d admitted of %d calls", admitted(), len(results))
+			t.Fatalf("with Redis up: %d admitted of %d calls", admitted, all)
 		}
 	}
-	if n := admitted(); n != limit {
-		t.Fatalf("with Redis up: %d admitted across 2 pods, want the shared limit %d", n, limit)
+	admitted, before := counts()
+	if admitted != limit {
+		t.Fatalf("with Redis up: %d admitted across 2 pods, want the shared limit %d", admitted, limit)
 	}
-	before := len(results)
 
 	if err := start(srv); err != nil {
 		t.Fatal(err)
