@@ -154,7 +154,6 @@ type Limiter struct {
 
 	failures prometheus.Counter
 	decided  prometheus.Counter
-	down     prometheus.Gauge
 	failed   *runtime.RepeatedLog
 	logger   *slog.Logger
 }
@@ -172,12 +171,12 @@ func NewLimiter(shared Store, opts LimiterOptions) *Limiter {
 			Help: "Operations on the shared limits store (Redis) that failed or did not answer within the limits timeout."}),
 		decided: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_local_total",
 			Help: "Calls whose limits this pod decided with its own buckets: every call without REDIS_URL, else the calls made while Redis was unreachable."}),
-		down: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_store_down",
-			Help: "1 while the shared limits store's circuit is open (limits are per pod), else 0."}),
 	}
+	l.breaker.down = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_store_down",
+		Help: "1 while the shared limits store's circuit is open (limits are per pod), else 0."})
 	l.failed = runtime.NewRepeatedLog(opts.Logger, slog.LevelWarn, "limits store unavailable: limits are per pod", runtime.RepeatInterval)
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(l.failures, l.decided, l.down)
+		opts.Registerer.MustRegister(l.failures, l.decided, l.breaker.down)
 	}
 	return l
 }
@@ -188,6 +187,7 @@ type storeBreaker struct {
 	failures  int // in a row
 	openUntil time.Time
 	probing   bool
+	down      prometheus.Gauge // set under mu, so that it follows the state changes in order
 }
 
 // allow reports whether the store may be asked: the circuit is closed, or open past its
@@ -205,24 +205,26 @@ func (b *storeBreaker) allow(now time.Time) (ok, probe bool) {
 	return true, true
 }
 
-// done records the outcome of an operation; opened and closed report a change of state.
-func (b *storeBreaker) done(now time.Time, probe, failed bool) (opened, closed bool) {
+// done records the outcome of an operation; closed reports that it closed the circuit.
+func (b *storeBreaker) done(now time.Time, probe, failed bool) (closed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if probe {
 		b.probing = false
 	}
 	if !failed {
-		closed = b.failures >= breakerThreshold
+		if closed = b.failures >= breakerThreshold; closed {
+			b.down.Set(0)
+		}
 		b.failures = 0
-		return false, closed
+		return closed
 	}
 	b.failures++
 	if b.failures >= breakerThreshold {
-		opened = b.failures == breakerThreshold
+		b.down.Set(1)
 		b.openUntil = now.Add(breakerCooldown)
 	}
-	return opened, false
+	return false
 }
 
 // release ends a probe that says nothing about the store (its caller went away).
@@ -269,17 +271,13 @@ func onShared[T any](ctx context.Context, l *Limiter, op func(context.Context) (
 		l.breaker.release(probe)
 		return res, false
 	}
-	opened, closed := l.breaker.done(time.Now(), probe, out.err != nil)
-	switch {
-	case out.err != nil:
+	closed := l.breaker.done(time.Now(), probe, out.err != nil)
+	if out.err != nil {
 		l.failures.Inc()
 		l.failed.Log("error", out.err)
-		if opened {
-			l.down.Set(1)
-		}
 		return res, false
-	case closed:
-		l.down.Set(0)
+	}
+	if closed {
 		l.logger.Info("limits store reachable again: limits are shared")
 	}
 	return out.res, true

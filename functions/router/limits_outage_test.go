@@ -123,8 +123,8 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	}
 	time.Sleep(outageFor)
 	for i, p := range pods {
-		if metricValue(p.limiter.down) != 1 || metricValue(p.limiter.failures) == 0 {
-			t.Errorf("pod %d during the outage: limits_store_down %v, limits_store_failures_total %v", i, metricValue(p.limiter.down), metricValue(p.limiter.failures))
+		if metricValue(p.limiter.breaker.down) != 1 || metricValue(p.limiter.failures) == 0 {
+			t.Errorf("pod %d during the outage: limits_store_down %v, limits_store_failures_total %v", i, metricValue(p.limiter.breaker.down), metricValue(p.limiter.failures))
 		}
 	}
 	stopLoad()
@@ -164,7 +164,7 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	// Back: once each pod's breaker has probed Redis and closed, the shared bucket decides
 	// again. Probes use another key, so that they do not take from acme's bucket.
 	for i, p := range pods {
-		for deadline := time.Now().Add(settleAfter); metricValue(p.limiter.down) != 0; time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(settleAfter); metricValue(p.limiter.breaker.down) != 0; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("pod %d never used Redis again", i)
 			}

@@ -313,3 +313,43 @@ func metricValue(c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+// The store's breaker opens after breakerThreshold failures in a row, lets one probe through
+// once the cooldown has passed, and closes when a probe succeeds.
+func TestStoreBreakerOpensProbesAndCloses(t *testing.T) {
+	b := storeBreaker{down: prometheus.NewGauge(prometheus.GaugeOpts{Name: "down"})}
+	for i := 0; i < breakerThreshold; i++ {
+		if ok, probe := b.allow(frozen); !ok || probe {
+			t.Fatalf("failure %d: allowed %v probe %v, want closed", i, ok, probe)
+		}
+		b.done(frozen, false, true)
+	}
+	if ok, _ := b.allow(frozen.Add(breakerCooldown - time.Millisecond)); ok || metricValue(b.down) != 1 {
+		t.Fatalf("within the cooldown: allowed %v, down %v", ok, metricValue(b.down))
+	}
+	after := frozen.Add(breakerCooldown)
+	if ok, probe := b.allow(after); !ok || !probe {
+		t.Fatalf("past the cooldown: allowed %v probe %v, want one probe", ok, probe)
+	}
+	if ok, _ := b.allow(after); ok {
+		t.Fatal("a second call allowed while the probe runs")
+	}
+	b.done(after, true, true) // the probe failed: open for another cooldown
+	if ok, _ := b.allow(after.Add(breakerCooldown - time.Millisecond)); ok {
+		t.Fatal("allowed within the cooldown after a failed probe")
+	}
+	again := after.Add(breakerCooldown)
+	if _, probe := b.allow(again); !probe {
+		t.Fatal("no probe after the second cooldown")
+	}
+	b.release(true) // its client went away: no verdict, the next call probes
+	if _, probe := b.allow(again); !probe {
+		t.Fatal("no probe after a released one")
+	}
+	if closed := b.done(again, true, false); !closed || metricValue(b.down) != 0 {
+		t.Fatalf("a successful probe: closed %v, down %v", closed, metricValue(b.down))
+	}
+	if ok, probe := b.allow(again); !ok || probe {
+		t.Fatalf("after closing: allowed %v probe %v", ok, probe)
+	}
+}
