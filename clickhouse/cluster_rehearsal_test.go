@@ -183,7 +183,8 @@ func sharedTraces(t *testing.T, a, b string) uint64 {
 }
 
 // waitFor polls cond: replication is asynchronous, so convergence is waited for, with a
-// deadline only so that a broken cluster fails instead of hanging.
+// deadline only so that a broken cluster fails instead of hanging. Replicas converge in
+// seconds; 2 minutes is only used up by a machine stalled for minutes, not by chance.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)

@@ -72,6 +72,8 @@ func TestRehearsalBrokerLossLosesNoAcknowledgedEvent(t *testing.T) {
 			}
 		}()
 	}
+	// Thousands of acknowledgements take seconds, a leader election after the kill a few more:
+	// 3 minutes is only used up by a machine stalled for minutes, not by chance.
 	waitFor := func(what string, n int) {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Minute)

@@ -104,7 +104,8 @@ func TestRehearseManifestCluster(t *testing.T) {
 
 // converged waits until the replicas of each shard hold the same, non-zero number of rows, and
 // returns the rows of all shards. A write is acknowledged once one replica of a shard, not
-// necessarily the first, stored it; the others catch up through replication.
+// necessarily the first, stored it; the others catch up through replication, in seconds: the
+// 2-minute bound is only used up by a machine stalled for minutes, not by chance.
 func converged(t *testing.T, lc *localserver.LocalCluster, cluster manifests.Cluster) uint64 {
 	t.Helper()
 	var total uint64

@@ -142,6 +142,8 @@ func startDispatcher(t testing.TB, e env, manifests string, subURL string, tweak
 	return running{d: d, stop: stop}
 }
 
+// waitFor polls cond for up to 2 minutes: what the tests wait for (a group joining, local
+// deliveries) takes seconds, so only a machine stalled for minutes fails a test by accident.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)

@@ -68,6 +68,9 @@ type fixture struct {
 	srv   *httptest.Server
 }
 
+// newFixture's producer waits up to 10 s (kafka.DefaultAckTimeout) for the local broker's
+// acknowledgement, which takes milliseconds: a test fails by a late one only on a machine
+// stalled that long, far less than once in a million.
 func newFixture(t *testing.T, limits Limits) fixture {
 	t.Helper()
 	f := fixture{keys: newKeys(t), topic: newTopic(t)}

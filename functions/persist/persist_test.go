@@ -213,6 +213,7 @@ func TestCloseWritesWhatIsPending(t *testing.T) {
 		_ = g.waiting.Write(&m)
 		return m.GetGauge().GetValue()
 	}
+	// Queuing takes microseconds; 30 s is only used up by a machine stalled that long.
 	for deadline := time.Now().Add(30 * time.Second); waiting() != 1; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the write was not queued")
@@ -512,7 +513,8 @@ func TestGroupCommitNeverExceedsMaxRows(t *testing.T) {
 	// Full batches are written at once (the hour-long waits never pass); the last 5 rows wait
 	// for Close.
 	// Waiting for them before Close is what tests it: Close alone would also write the rows
-	// in batches of 10. The bound only turns a batch that never went out into a failure.
+	// in batches of 10. The bound only turns a batch that never went out into a failure: nine
+	// local inserts take well under a second, and 30 s is only used up by a stalled machine.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		w.mu.Lock()
 		n := len(w.sizes)

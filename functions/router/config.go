@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/runtime"
@@ -29,6 +26,9 @@ type Config struct {
 	// RedisURL (redis://[user:password@]host:port/db) shares limits between replicas. Empty:
 	// limits are kept in memory, right for a single replica.
 	RedisURL string `envconfig:"REDIS_URL"`
+	// LimitsTimeout bounds the time a call spends on Redis per step (its admission, then its
+	// corrections); past it, this pod's own buckets decide.
+	LimitsTimeout time.Duration `envconfig:"ROUTER_LIMITS_TIMEOUT" default:"50ms"`
 
 	Capture         string `envconfig:"ROUTER_CAPTURE" default:"truncated"`
 	CaptureMaxBytes int    `envconfig:"ROUTER_CAPTURE_MAX_BYTES" default:"4096"`
@@ -54,14 +54,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ROUTER_CONFIG_RELOAD must be at least 100ms, got %s", c.ReloadInterval))
 	}
 	if c.RedisURL != "" {
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			// url.Parse's error quotes the whole URL, password included.
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			errs = append(errs, fmt.Errorf("REDIS_URL is not a redis:// URL: %w", err))
+		if _, err := redisOptions(c.RedisURL); err != nil {
+			errs = append(errs, err)
 		}
+	}
+	if c.LimitsTimeout < time.Millisecond || c.LimitsTimeout > time.Second {
+		errs = append(errs, fmt.Errorf("ROUTER_LIMITS_TIMEOUT must be between 1ms and 1s, got %s", c.LimitsTimeout))
 	}
 	switch c.Capture {
 	case CaptureFull, CaptureTruncated, CaptureNone:

@@ -3,6 +3,9 @@ package router
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 func TestBadRedisURLIsRefusedWithoutItsPassword(t *testing.T) {
@@ -13,5 +16,20 @@ func TestBadRedisURLIsRefusedWithoutItsPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cret-pass") {
 		t.Errorf("the error quotes the password: %v", err)
+	}
+}
+
+func TestLimitsTimeoutIsBounded(t *testing.T) {
+	for _, bad := range []time.Duration{0, 500 * time.Microsecond, 2 * time.Second} {
+		err := Config{LimitsTimeout: bad}.Validate()
+		if err == nil || !strings.Contains(err.Error(), "ROUTER_LIMITS_TIMEOUT must be between 1ms and 1s") {
+			t.Errorf("ROUTER_LIMITS_TIMEOUT=%s: error %v, want it named", bad, err)
+		}
+	}
+	t.Setenv("KAFKA_BROKERS", "127.0.0.1:9092")
+	t.Setenv("AUTH_URL", "http://auth")
+	var cfg Config
+	if err := runtime.LoadConfig(&cfg); err != nil || cfg.LimitsTimeout != DefaultLimitsTimeout {
+		t.Errorf("defaults: ROUTER_LIMITS_TIMEOUT %s, error %v; want %s", cfg.LimitsTimeout, err, DefaultLimitsTimeout)
 	}
 }

@@ -24,7 +24,8 @@ import (
 // Options configure a Gateway.
 type Options struct {
 	Verifier auth.Verifier
-	// Limiter enforces limits and budgets; nil keeps them in memory (one replica).
+	// Limiter enforces limits and budgets; nil keeps them in memory (one replica), its metrics
+	// registered with Registerer.
 	Limiter *Limiter
 	// Recorder receives the llm-call events; nil records nothing.
 	Recorder        *Recorder
@@ -37,6 +38,9 @@ type Options struct {
 	Registerer  prometheus.Registerer
 	// Now is the clock of limits, budgets and circuit breakers; default time.Now.
 	Now func() time.Time
+	// Rand draws the weighted strategy's order and the retry jitter; nil uses math/rand/v2's
+	// global source. Tests pass a seeded one so that their draws are the same on every run.
+	Rand *rand.Rand
 }
 
 // Gateway is the OpenAI-compatible gateway: it authenticates, limits, routes and records calls.
@@ -54,6 +58,27 @@ type Gateway struct {
 	// tails are the calls whose bookkeeping (limit corrections, the llm-call event) runs after
 	// their answer went out, so that it does not delay the client's end of stream.
 	tails tailCount
+
+	randMu sync.Mutex // a *rand.Rand is not safe for concurrent use
+}
+
+// intN and float64 draw from Options.Rand when set, else from the global source.
+func (g *Gateway) intN(n int) int {
+	if g.opts.Rand == nil {
+		return rand.IntN(n)
+	}
+	g.randMu.Lock()
+	defer g.randMu.Unlock()
+	return g.opts.Rand.IntN(n)
+}
+
+func (g *Gateway) float64() float64 {
+	if g.opts.Rand == nil {
+		return rand.Float64()
+	}
+	g.randMu.Lock()
+	defer g.randMu.Unlock()
+	return g.opts.Rand.Float64()
 }
 
 // Drain waits for the bookkeeping of answered calls; shutdown runs it before closing the
@@ -108,9 +133,6 @@ var alreadyClosed = func() chan struct{} { c := make(chan struct{}); close(c); r
 
 // NewGateway serves r until SetRouting installs another.
 func NewGateway(r *Routing, opts Options) *Gateway {
-	if opts.Limiter == nil {
-		opts.Limiter = NewLimiter(NewMemoryStore(), false)
-	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
 	}
@@ -119,6 +141,9 @@ func NewGateway(r *Routing, opts Options) *Gateway {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = NewLimiter(nil, LimiterOptions{Logger: opts.Logger, Registerer: opts.Registerer})
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -225,7 +250,7 @@ func (g *Gateway) order(rt *route) []*target {
 			for _, t := range rest {
 				total += t.weight
 			}
-			pick := rand.IntN(total)
+			pick := g.intN(total)
 			for i, t := range rest {
 				if pick < t.weight {
 					out = append(out, t)
@@ -283,7 +308,7 @@ func (g *Gateway) try(ctx context.Context, cfg *Routing, rt *route, c *call, fn 
 			break
 		}
 		if tries[t] > 0 {
-			d := backoff(time.Duration(cfg.retry.BaseBackoff), tries[t])
+			d := backoff(time.Duration(cfg.retry.BaseBackoff), tries[t], g.float64())
 			if ra := waits[t]; ra > d {
 				d = ra
 			}
@@ -327,10 +352,11 @@ func (g *Gateway) try(ctx context.Context, cfg *Routing, rt *route, c *call, fn 
 	return nil, lastErr
 }
 
-// backoff is base*2^(n-1) with jitter: a random duration between half and all of it.
-func backoff(base time.Duration, n int) time.Duration {
+// backoff is base*2^(n-1) with jitter: a random duration between half and all of it; u is
+// the draw in [0, 1).
+func backoff(base time.Duration, n int, u float64) time.Duration {
 	d := float64(base) * math.Pow(2, float64(n-1))
-	return time.Duration(d/2 + rand.Float64()*d/2)
+	return time.Duration(d/2 + u*d/2)
 }
 
 // scopes are the limits that apply to a principal calling model.

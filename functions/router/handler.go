@@ -220,10 +220,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, c *call, cfg *Ro
 			Message: fmt.Sprintf("the model %q does not exist; GET %s lists the models", clip(model, 200), PathModels)}, catalog.LLMCallInvalid)
 		return nil, nil, false
 	}
-	adm, refusal, err := g.opts.Limiter.Admit(r.Context(), cfg.scopes(c.principal, model), tokens, g.opts.Now())
-	if err != nil {
-		g.opts.Logger.Error("limits unavailable; admitting the call", "error", err)
-	}
+	adm, refusal := g.opts.Limiter.Admit(r.Context(), cfg.scopes(c.principal, model), tokens, g.opts.Now())
 	if refusal != nil {
 		what := map[string]string{kindRequests: "requests per minute", kindTokens: "tokens per minute", kindSpend: "USD per day"}[refusal.Kind]
 		refusal.Headers(w.Header())
@@ -295,12 +292,9 @@ func (g *Gateway) settle(c *call, cfg *Routing, adm *Admission, t *target, u Usa
 	if t != nil {
 		c.ev.Cost = cfg.cost(u, c.ev.ModelServed, t.model, c.ev.ModelRequested)
 	}
-	// The client has its answer; the correction must not be lost to its going away.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := adm.Settle(ctx, u.TotalTokens, c.ev.Cost.Total, g.opts.Now()); err != nil {
-		g.opts.Logger.Warn("limits not corrected with the call's usage", "error", err)
-	}
+	// The client has its answer; the correction must not be lost to its going away. The
+	// limiter bounds the wait.
+	adm.Settle(context.Background(), u.TotalTokens, c.ev.Cost.Total, g.opts.Now())
 }
 
 // estimateTokens guesses a prompt's tokens before the call (about four bytes a token), for

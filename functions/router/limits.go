@@ -2,15 +2,18 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // Rate limits and budgets are GCRA buckets (the generic cell rate algorithm, a token bucket
@@ -18,43 +21,52 @@ import (
 // more than limit. Requests per minute, tokens per minute and USD per day (in micro-dollars)
 // are all buckets; only their units and windows differ.
 
-// Grant is the outcome of a Take.
+// Units are n units of one bucket: the bucket's key, its limit per window, and n.
+type Units struct {
+	Key    string
+	Limit  int64
+	Window time.Duration
+	N      int64
+}
+
+// Grant is one bucket's state after a take.
 type Grant struct {
-	Granted    int64         // units taken; 0 when refused
-	Remaining  int64         // units left in the bucket after the take
+	Remaining  int64         // units left in the bucket (refused: the units there are)
 	RetryAfter time.Duration // when refused: how long until the units wanted are there
 }
 
-// Store holds bucket state. MemoryStore serves one replica; RedisStore shares the buckets
+// Store holds bucket state. MemoryStore serves one pod; RedisStore shares the buckets
 // between replicas.
 type Store interface {
-	// Take takes at most want and at least least units from the bucket key, or none.
-	Take(ctx context.Context, key string, limit int64, window time.Duration, want, least int64, now time.Time) (Grant, error)
-	// Add uses n more units (or gives back -n) without refusing: the correction once a call's
-	// real token count or cost is known.
-	Add(ctx context.Context, key string, limit int64, window time.Duration, n int64, now time.Time) error
+	// Take takes u.N units from every bucket of us, all or none, in one atomic step. refused
+	// is the index of the first bucket without room (then nothing is taken), else -1; grants
+	// has one entry per bucket when all were taken, and the refusing bucket's when refused.
+	Take(ctx context.Context, us []Units, now time.Time) (refused int, grants []Grant, err error)
+	// Add uses u.N more units of each bucket (or gives back -u.N) without refusing: the
+	// correction once a call's real token count or cost is known.
+	Add(ctx context.Context, us []Units, now time.Time) error
 }
 
-// gcra is the bucket arithmetic both stores share. tat (theoretical arrival time) and now are
-// microseconds; a missing bucket has tat 0.
-func gcraTake(tat, now int64, limit int64, window time.Duration, want, least int64) (newTat int64, g Grant) {
-	interval := float64(window.Microseconds()) / float64(limit)
+// gcraTake takes u.N units from a bucket whose tat (theoretical arrival time) is tat; tat and
+// now are microseconds, a missing bucket has tat 0. ok is false when the bucket has no room.
+func gcraTake(tat, now int64, u Units) (newTat int64, g Grant, ok bool) {
+	window := u.Window.Microseconds()
+	interval := float64(window) / float64(u.Limit)
 	tat = max(tat, now)
-	avail := int64(math.Floor(float64(now+window.Microseconds()-tat) / interval))
-	if avail < least || avail <= 0 {
-		wait := float64(tat) + float64(least)*interval - float64(window.Microseconds()) - float64(now)
-		return tat, Grant{Remaining: max(avail, 0), RetryAfter: time.Duration(math.Ceil(wait)) * time.Microsecond}
+	avail := int64(math.Floor(float64(now+window-tat) / interval))
+	if avail < u.N {
+		wait := float64(tat) + float64(u.N)*interval - float64(window) - float64(now)
+		return tat, Grant{Remaining: max(avail, 0), RetryAfter: time.Duration(math.Ceil(wait)) * time.Microsecond}, false
 	}
-	n := min(want, avail)
-	return tat + int64(math.Ceil(float64(n)*interval)), Grant{Granted: n, Remaining: avail - n}
+	return tat + int64(math.Ceil(float64(u.N)*interval)), Grant{Remaining: avail - u.N}, true
 }
 
-func gcraAdd(tat, now int64, limit int64, window time.Duration, n int64) int64 {
-	interval := float64(window.Microseconds()) / float64(limit)
-	return max(max(tat, now)+int64(math.Round(float64(n)*interval)), now)
+func gcraAdd(tat, now int64, u Units) int64 {
+	interval := float64(u.Window.Microseconds()) / float64(u.Limit)
+	return max(max(tat, now)+int64(math.Round(float64(u.N)*interval)), now)
 }
 
-// MemoryStore keeps buckets in this process: the limits of a single replica.
+// MemoryStore keeps buckets in this process: the limits of a single pod.
 type MemoryStore struct {
 	mu      sync.Mutex
 	tats    map[string]int64
@@ -65,22 +77,34 @@ type MemoryStore struct {
 func NewMemoryStore() *MemoryStore { return &MemoryStore{tats: map[string]int64{}} }
 
 // Take implements Store.
-func (m *MemoryStore) Take(_ context.Context, key string, limit int64, window time.Duration, want, least int64, now time.Time) (Grant, error) {
-	us := now.UnixMicro()
+func (m *MemoryStore) Take(_ context.Context, us []Units, now time.Time) (int, []Grant, error) {
+	t := now.UnixMicro()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sweep(us)
-	tat, g := gcraTake(m.tats[key], us, limit, window, want, least)
-	m.tats[key] = tat
-	return g, nil
+	m.sweep(t)
+	tats := make([]int64, len(us))
+	grants := make([]Grant, len(us))
+	for i, u := range us {
+		tat, g, ok := gcraTake(m.tats[u.Key], t, u)
+		if !ok {
+			return i, []Grant{g}, nil
+		}
+		tats[i], grants[i] = tat, g
+	}
+	for i, u := range us {
+		m.tats[u.Key] = tats[i]
+	}
+	return -1, grants, nil
 }
 
 // Add implements Store.
-func (m *MemoryStore) Add(_ context.Context, key string, limit int64, window time.Duration, n int64, now time.Time) error {
-	us := now.UnixMicro()
+func (m *MemoryStore) Add(_ context.Context, us []Units, now time.Time) error {
+	t := now.UnixMicro()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tats[key] = gcraAdd(m.tats[key], us, limit, window, n)
+	for _, u := range us {
+		m.tats[u.Key] = gcraAdd(m.tats[u.Key], t, u)
+	}
 	return nil
 }
 
@@ -97,120 +121,196 @@ func (m *MemoryStore) sweep(now int64) {
 	}
 }
 
-// Limiter takes units from a Store. With leasing on (a shared store) it takes a small lease
-// of units at a time and serves later requests from it, so most requests cost no round trip;
-// a lease is at most 1% of the limit, so with N replicas the units held but unused are at most
-// N% of the limit, and nothing is ever admitted beyond it.
+// DefaultLimitsTimeout bounds the time a call spends on the shared store, per step (its
+// admission, and its corrections once answered).
+const DefaultLimitsTimeout = 50 * time.Millisecond
+
+// The shared store's circuit breaker: after breakerThreshold failures in a row, calls stop
+// asking it for breakerCooldown; then one call probes it while the others are decided here.
+const (
+	breakerThreshold = 3
+	breakerCooldown  = time.Second
+)
+
+// LimiterOptions configure a Limiter.
+type LimiterOptions struct {
+	// Timeout bounds each step a call takes on the shared store; default DefaultLimitsTimeout.
+	Timeout    time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Limiter decides calls against their buckets. With a shared store (Redis) every decision is
+// made there, in one atomic step per call, so replicas together admit no more than the limit;
+// while the shared store fails (an error, no answer within the timeout, or its breaker open)
+// calls are decided by this pod's own buckets (per-pod limits) rather than admitted unchecked.
+// No lock is held while the shared store is asked, and no call waits on it longer than the
+// timeout.
 type Limiter struct {
-	store    Store
-	leasing  bool
-	leaseTTL time.Duration
-	// skipUntil (Unix nanoseconds) is set after a store failure: until then calls do not wait on
-	// a store that just failed, they are admitted at once.
-	skipUntil atomic.Int64
+	shared  Store // nil: this pod's buckets only
+	local   *MemoryStore
+	timeout time.Duration
+	breaker storeBreaker
 
-	mu     sync.Mutex
-	leases map[string]*lease
+	failures prometheus.Counter
+	decided  prometheus.Counter
+	failed   *runtime.RepeatedLog
+	logger   *slog.Logger
 }
 
-type lease struct {
+// NewLimiter decides calls with shared (nil: this pod's buckets only).
+func NewLimiter(shared Store, opts LimiterOptions) *Limiter {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultLimitsTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Limiter{shared: shared, local: NewMemoryStore(), timeout: opts.Timeout, logger: opts.Logger,
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_store_failures_total",
+			Help: "Operations on the shared limits store (Redis) that failed or did not answer within the limits timeout."}),
+		decided: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_local_total",
+			Help: "Calls whose limits this pod decided with its own buckets: every call without REDIS_URL, else the calls made while Redis was unreachable."}),
+	}
+	l.breaker.down = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_store_down",
+		Help: "1 while the shared limits store's circuit is open (limits are per pod), else 0."})
+	l.failed = runtime.NewRepeatedLog(opts.Logger, slog.LevelWarn, "limits store unavailable: limits are per pod", runtime.RepeatInterval)
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(l.failures, l.decided, l.breaker.down)
+	}
+	return l
+}
+
+// storeBreaker is the shared store's circuit breaker, one per Limiter (so per Redis client).
+type storeBreaker struct {
 	mu        sync.Mutex
-	units     int64
-	remaining int64 // the bucket's remaining units when the lease was taken
-	expires   time.Time
+	failures  int // in a row
+	openUntil time.Time
+	probing   bool
+	down      prometheus.Gauge // set under mu, so that it follows the state changes in order
 }
 
-// leaseFraction is the share of a limit one lease may hold.
-const leaseFraction = 100
-
-// NewLimiter builds a limiter over store; leasing is for stores shared by replicas.
-func NewLimiter(store Store, leasing bool) *Limiter {
-	return &Limiter{store: store, leasing: leasing, leaseTTL: time.Second, leases: map[string]*lease{}}
+// allow reports whether the store may be asked: the circuit is closed, or open past its
+// cooldown with no probe running (then this call is the probe).
+func (b *storeBreaker) allow(now time.Time) (ok, probe bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failures < breakerThreshold {
+		return true, false
+	}
+	if b.probing || now.Before(b.openUntil) {
+		return false, false
+	}
+	b.probing = true
+	return true, true
 }
 
-// Take takes n units from the bucket, or none.
-func (l *Limiter) Take(ctx context.Context, key string, limit int64, window time.Duration, n int64, now time.Time) (Grant, error) {
-	if time.Now().UnixNano() < l.skipUntil.Load() {
-		return Grant{}, errStoreDown
+// done records the outcome of an operation; closed reports that it closed the circuit.
+func (b *storeBreaker) done(now time.Time, probe, failed bool) (closed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if probe {
+		b.probing = false
 	}
-	if !l.leasing {
-		g, err := l.store.Take(ctx, key, limit, window, n, n, now)
-		return l.checked(ctx, g, err)
+	if !failed {
+		if closed = b.failures >= breakerThreshold; closed {
+			b.down.Set(0)
+		}
+		b.failures = 0
+		return closed
 	}
-	ls := l.lease(key)
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if now.After(ls.expires) && ls.units > 0 {
-		// What is left of an old lease goes back to the shared bucket: those units were never
-		// admitted, and dropping them would use up a lease's share of the limit every time one
-		// expires (1% of a daily budget per second a replica is busy).
-		left := ls.units
-		ls.units = 0
-		if _, err := l.checked(ctx, Grant{}, l.store.Add(ctx, key, limit, window, -left, now)); err != nil {
-			return Grant{}, err
+	b.failures++
+	if b.failures >= breakerThreshold {
+		b.down.Set(1)
+		b.openUntil = now.Add(breakerCooldown)
+	}
+	return false
+}
+
+// release ends a probe that says nothing about the store (its caller went away).
+func (b *storeBreaker) release(probe bool) {
+	if probe {
+		b.mu.Lock()
+		b.probing = false
+		b.mu.Unlock()
+	}
+}
+
+// onShared runs op on the shared store, bounded by the limits timeout: the call returns at
+// the deadline even if op does not (op's context ends then too, and the Redis client gives up
+// its socket). ok is false when the call is to be decided by this pod's buckets: no shared
+// store, its circuit open, or op failed.
+func onShared[T any](ctx context.Context, l *Limiter, op func(context.Context) (T, error)) (res T, ok bool) {
+	if l.shared == nil {
+		return res, false
+	}
+	allowed, probe := l.breaker.allow(time.Now())
+	if !allowed {
+		return res, false
+	}
+	octx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	type outcome struct {
+		res T
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := op(octx)
+		done <- outcome{r, err}
+	}()
+	var out outcome
+	select {
+	case out = <-done:
+	case <-octx.Done():
+		out.err = fmt.Errorf("limits store: no answer within %s: %w", l.timeout, octx.Err())
+	}
+	if out.err != nil && ctx.Err() != nil {
+		// The client went away: that says nothing about the store, and must not open its
+		// circuit (switching shared limits off for every call).
+		l.breaker.release(probe)
+		return res, false
+	}
+	closed := l.breaker.done(time.Now(), probe, out.err != nil)
+	if out.err != nil {
+		l.failures.Inc()
+		l.failed.Log("error", out.err)
+		return res, false
+	}
+	if closed {
+		l.logger.Info("limits store reachable again: limits are shared")
+	}
+	return out.res, true
+}
+
+type takeResult struct {
+	refused int
+	grants  []Grant
+}
+
+// take decides us on the shared store, or on this pod's buckets when it cannot.
+func (l *Limiter) take(ctx context.Context, us []Units, now time.Time) (shared bool, refused int, grants []Grant) {
+	r, ok := onShared(ctx, l, func(ctx context.Context) (takeResult, error) {
+		refused, grants, err := l.shared.Take(ctx, us, now)
+		return takeResult{refused, grants}, err
+	})
+	if ok {
+		return true, r.refused, r.grants
+	}
+	l.decided.Inc()
+	refused, grants, _ = l.local.Take(ctx, us, now)
+	return false, refused, grants
+}
+
+// add corrects us where the call was decided; a correction the shared store does not take goes
+// to this pod's buckets, so that its own limits, which decide while the store is down, count it.
+func (l *Limiter) add(ctx context.Context, shared bool, us []Units, now time.Time) {
+	if shared {
+		if _, ok := onShared(ctx, l, func(ctx context.Context) (struct{}, error) { return struct{}{}, l.shared.Add(ctx, us, now) }); ok {
+			return
 		}
 	}
-	if ls.units >= n {
-		ls.units -= n
-		return Grant{Granted: n, Remaining: ls.remaining + ls.units}, nil
-	}
-	need := n - ls.units
-	chunk := max(need, limit/leaseFraction)
-	g, err := l.store.Take(ctx, key, limit, window, chunk, need, now)
-	g, err = l.checked(ctx, g, err)
-	if err != nil || g.Granted == 0 {
-		return g, err
-	}
-	ls.units += g.Granted - n
-	ls.remaining = g.Remaining
-	ls.expires = now.Add(l.leaseTTL)
-	return Grant{Granted: n, Remaining: g.Remaining + ls.units}, nil
-}
-
-// errStoreDown is returned while a failed store is skipped.
-var errStoreDown = errors.New("limits store failed less than a second ago; not asked")
-
-// storeRetry is how long a failed store is left alone.
-const storeRetry = time.Second
-
-// checked marks the store failed after an error, unless ctx ended: a client that went away
-// during the round trip says nothing about the store, and must not switch limits off.
-func (l *Limiter) checked(ctx context.Context, g Grant, err error) (Grant, error) {
-	if err != nil && ctx.Err() == nil {
-		l.skipUntil.Store(time.Now().Add(storeRetry).UnixNano())
-	}
-	return g, err
-}
-
-// GiveBack returns n units taken for a request that was then refused by another bucket.
-func (l *Limiter) GiveBack(ctx context.Context, key string, limit int64, window time.Duration, n int64, now time.Time) error {
-	if !l.leasing {
-		return l.store.Add(ctx, key, limit, window, -n, now)
-	}
-	ls := l.lease(key)
-	ls.mu.Lock()
-	ls.units += n
-	ls.mu.Unlock()
-	return nil
-}
-
-// Add corrects a bucket by n units (negative gives back), straight in the store.
-func (l *Limiter) Add(ctx context.Context, key string, limit int64, window time.Duration, n int64, now time.Time) error {
-	if n == 0 {
-		return nil
-	}
-	return l.store.Add(ctx, key, limit, window, n, now)
-}
-
-func (l *Limiter) lease(key string) *lease {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ls, ok := l.leases[key]
-	if !ok {
-		ls = &lease{}
-		l.leases[key] = ls
-	}
-	return ls
+	_ = l.local.Add(ctx, us, now)
 }
 
 // Limit is a set of limits for one scope (a key, a tenant or a model). Zero means unlimited.
@@ -265,10 +365,11 @@ func bucketsOf(scopes []scopeLimit) []bucket {
 	return out
 }
 
-// Admission is what a call took from its buckets.
+// Admission is what a call took from its buckets, and where it was decided.
 type Admission struct {
 	limiter *Limiter
 	buckets []bucket
+	shared  bool // decided by the shared store, which then gets the corrections too
 }
 
 // Refusal says which limit refused a call, and that limit's state.
@@ -289,29 +390,35 @@ func (r *Refusal) Headers(h http.Header) {
 }
 
 // Admit takes one request, the estimated prompt tokens and (for budgets) one micro-dollar from
-// every bucket of scopes, all or nothing. A store failure admits the call (the error is
-// returned for logging): the gateway keeps serving when Redis is down.
-func (l *Limiter) Admit(ctx context.Context, scopes []scopeLimit, tokens int64, now time.Time) (*Admission, *Refusal, error) {
+// every bucket of scopes, all or nothing, in one step on the shared store (or, while it is
+// unreachable, on this pod's buckets). A budget is charged the call's cost only in Settle, so
+// it admits calls while any of it is left: across all replicas the spend passes it by at most
+// the cost of the calls in flight when it ran out.
+func (l *Limiter) Admit(ctx context.Context, scopes []scopeLimit, tokens int64, now time.Time) (*Admission, *Refusal) {
 	a := &Admission{limiter: l, buckets: bucketsOf(scopes)}
+	if len(a.buckets) == 0 {
+		return a, nil
+	}
+	us := make([]Units, len(a.buckets))
 	for i := range a.buckets {
 		b := &a.buckets[i]
-		n := int64(1)
+		b.taken = 1
 		if b.kind == kindTokens {
 			// A prompt bigger than the whole limit could never pass; it takes what is left.
-			n = max(1, min(tokens, b.limit))
+			b.taken = max(1, min(tokens, b.limit))
 		}
-		g, err := l.Take(ctx, b.key, b.limit, b.window, n, now)
-		if err != nil {
-			a.release(ctx, now)
-			return nil, nil, err
-		}
-		if g.Granted == 0 {
-			a.release(ctx, now)
-			return nil, &Refusal{Scope: scopeOf(b.key), Kind: b.kind, RetryAfter: g.RetryAfter, limit: b.limit, remaining: g.Remaining, window: b.window}, nil
-		}
-		b.taken, b.grant = n, g
+		us[i] = Units{Key: b.key, Limit: b.limit, Window: b.window, N: b.taken}
 	}
-	return a, nil, nil
+	shared, refused, grants := l.take(ctx, us, now)
+	if refused >= 0 {
+		b, g := a.buckets[refused], grants[0]
+		return nil, &Refusal{Scope: scopeOf(b.key), Kind: b.kind, RetryAfter: g.RetryAfter, limit: b.limit, remaining: g.Remaining, window: b.window}
+	}
+	a.shared = shared
+	for i := range a.buckets {
+		a.buckets[i].grant = grants[i]
+	}
+	return a, nil
 }
 
 func scopeOf(key string) string {
@@ -322,21 +429,14 @@ func scopeOf(key string) string {
 	return s
 }
 
-func (a *Admission) release(ctx context.Context, now time.Time) {
-	for _, b := range a.buckets {
-		if b.taken > 0 {
-			_ = a.limiter.GiveBack(ctx, b.key, b.limit, b.window, b.taken, now)
-		}
-	}
-}
-
 // Settle corrects the buckets with what the call really used: the estimate of prompt tokens
-// becomes the actual total, and the budget is charged the cost.
-func (a *Admission) Settle(ctx context.Context, usedTokens int64, costUSD float64, now time.Time) error {
+// becomes the actual total, and the budget is charged the cost. It takes at most the limits
+// timeout; a correction the shared store does not take is counted by this pod's buckets.
+func (a *Admission) Settle(ctx context.Context, usedTokens int64, costUSD float64, now time.Time) {
 	if a == nil {
-		return nil
+		return
 	}
-	var errs []error
+	var us []Units
 	for _, b := range a.buckets {
 		var delta int64
 		switch b.kind {
@@ -346,10 +446,12 @@ func (a *Admission) Settle(ctx context.Context, usedTokens int64, costUSD float6
 			delta = int64(math.Round(costUSD*1e6)) - b.taken
 		}
 		if delta != 0 {
-			errs = append(errs, a.limiter.Add(ctx, b.key, b.limit, b.window, delta, now))
+			us = append(us, Units{Key: b.key, Limit: b.limit, Window: b.window, N: delta})
 		}
 	}
-	return errors.Join(errs...)
+	if len(us) > 0 {
+		a.limiter.add(ctx, a.shared, us, now)
+	}
 }
 
 // Headers sets OpenAI's x-ratelimit-* headers from the tightest request and token buckets.

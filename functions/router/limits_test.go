@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/router/redistest"
@@ -23,24 +24,47 @@ func TestGCRABucket(t *testing.T) {
 	for name, store := range map[string]Store{"memory": NewMemoryStore(), "redis": redisStore(t)} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
+			b := func(n int64) []Units { return []Units{{Key: "b", Limit: 60, Window: time.Minute, N: n}} }
 			for i := 0; i < 60; i++ {
-				if g, err := store.Take(ctx, "b", 60, time.Minute, 1, 1, frozen); err != nil || g.Granted != 1 || g.Remaining != int64(59-i) {
-					t.Fatalf("take %d: %+v %v", i, g, err)
+				if refused, g, err := store.Take(ctx, b(1), frozen); err != nil || refused != -1 || g[0].Remaining != int64(59-i) {
+					t.Fatalf("take %d: refused %d %+v %v", i, refused, g, err)
 				}
 			}
-			g, _ := store.Take(ctx, "b", 60, time.Minute, 1, 1, frozen)
-			if g.Granted != 0 || g.RetryAfter != time.Second {
-				t.Fatalf("61st take: %+v, want refused with retry after 1s", g)
+			refused, g, _ := store.Take(ctx, b(1), frozen)
+			if refused != 0 || g[0].RetryAfter != time.Second {
+				t.Fatalf("61st take: refused %d %+v, want refused with retry after 1s", refused, g)
 			}
-			if g, _ := store.Take(ctx, "b", 60, time.Minute, 5, 1, frozen.Add(2*time.Second)); g.Granted != 2 {
-				t.Fatalf("after 2s: %+v, want the 2 refilled units", g)
+			later := frozen.Add(2 * time.Second)
+			if refused, g, _ := store.Take(ctx, b(3), later); refused != 0 || g[0].Remaining != 2 {
+				t.Fatalf("3 after 2s: refused %d %+v, want refused with the 2 refilled units left", refused, g)
+			}
+			if refused, g, _ := store.Take(ctx, b(2), later); refused != -1 || g[0].Remaining != 0 {
+				t.Fatalf("2 after 2s: refused %d %+v, want the 2 refilled units", refused, g)
 			}
 			// Giving back and charging more move the bucket both ways.
-			if err := store.Add(ctx, "b", 60, time.Minute, -10, frozen.Add(2*time.Second)); err != nil {
+			if err := store.Add(ctx, b(-10), later); err != nil {
 				t.Fatal(err)
 			}
-			if g, _ := store.Take(ctx, "b", 60, time.Minute, 20, 1, frozen.Add(2*time.Second)); g.Granted != 10 {
-				t.Fatalf("after giving back 10: %+v", g)
+			if refused, _, _ := store.Take(ctx, b(10), later); refused != -1 {
+				t.Fatal("10 after giving back 10: refused")
+			}
+			if err := store.Add(ctx, b(30), later); err != nil {
+				t.Fatal(err)
+			}
+			// A debt of 30 units is paid off in 30s; the next unit comes a second later.
+			if refused, g, _ := store.Take(ctx, b(1), later.Add(30*time.Second)); refused != 0 || g[0].RetryAfter != time.Second {
+				t.Fatalf("30s into a debt of 30: refused %d %+v, want refused for 1s more", refused, g)
+			}
+
+			// Several buckets are taken all or none: the second has no room, so the first
+			// keeps its units.
+			two := []Units{{Key: "x", Limit: 5, Window: time.Minute, N: 1}, {Key: "y", Limit: 1, Window: time.Minute, N: 2}}
+			if refused, g, err := store.Take(ctx, two, frozen); err != nil || refused != 1 || g[0].Remaining != 1 {
+				t.Fatalf("two buckets, the second without room: refused %d %+v %v", refused, g, err)
+			}
+			two[1].N = 1
+			if refused, g, err := store.Take(ctx, two, frozen); err != nil || refused != -1 || g[0].Remaining != 4 || g[1].Remaining != 0 {
+				t.Fatalf("two buckets with room: refused %d %+v %v, want x's 5 less one, y's 1 less one", refused, g, err)
 			}
 		})
 	}
@@ -48,12 +72,16 @@ func TestGCRABucket(t *testing.T) {
 
 func redisStore(t *testing.T) *RedisStore {
 	t.Helper()
-	srv := redistest.Start(t)
-	opts, err := redis.ParseURL(srv.URL())
+	return redisStoreAt(t, redistest.Start(t))
+}
+
+// redisStoreAt is a store with a client of its own, as each replica has.
+func redisStoreAt(t *testing.T, srv *redistest.Server) *RedisStore {
+	t.Helper()
+	c, err := NewRedisClient(srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
 	return NewRedisStore(c)
 }
@@ -72,15 +100,12 @@ limits:
 func TestRequestsPerMinuteAcrossThreeReplicas(t *testing.T) {
 	const limit = 300
 	k := newKeys(t)
-	rs := redisStore(t)
+	redisSrv := redistest.Start(t)
 	routing := fmt.Sprintf(mockRoute, fmt.Sprintf("  tenant: {requests_per_minute: %d}", limit))
 	var replicas []string
 	for i := 0; i < 3; i++ {
-		// Each replica has its own limiter (and leases) and its own Redis connections.
-		opts, _ := redis.ParseURL("redis://" + rs.client.(*redis.Client).Options().Addr)
-		c := redis.NewClient(opts)
-		t.Cleanup(func() { c.Close() })
-		_, srv := serve(t, k, routing, Options{Limiter: NewLimiter(NewRedisStore(c), true), Now: func() time.Time { return frozen }})
+		// Each replica has its own limiter and its own Redis connections.
+		_, srv := serve(t, k, routing, Options{Limiter: NewLimiter(redisStoreAt(t, redisSrv), LimiterOptions{Timeout: time.Second}), Now: func() time.Time { return frozen }})
 		replicas = append(replicas, srv.URL)
 	}
 	var admitted, refused atomic.Int64
@@ -110,9 +135,9 @@ func TestRequestsPerMinuteAcrossThreeReplicas(t *testing.T) {
 	if v := badRefusal.Load(); v != nil {
 		t.Errorf("bad answer: %v", v)
 	}
-	// Never more than the limit, and at most one lease per replica (1%% each) left unused.
-	if n := admitted.Load(); n > limit || n < limit*95/100 {
-		t.Errorf("admitted %d of 900 across 3 replicas, want within 5%% below %d", n, limit)
+	// Every call is decided in Redis in one atomic step: exactly the limit is admitted.
+	if n := admitted.Load(); n != limit {
+		t.Errorf("admitted %d of 900 across 3 replicas, want %d", n, limit)
 	}
 	if admitted.Load()+refused.Load() != 900 {
 		t.Errorf("admitted %d + refused %d != 900", admitted.Load(), refused.Load())
@@ -217,61 +242,40 @@ func TestScopesUseTheKeyRecordsLimits(t *testing.T) {
 	}
 }
 
-func TestRedisDownAdmitsCalls(t *testing.T) {
-	srv := redistest.Start(t)
-	opts, _ := redis.ParseURL(srv.URL())
-	opts.DialTimeout, opts.ReadTimeout, opts.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, -1
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { c.Close() })
-	k := newKeys(t)
-	_, gw := serve(t, k, fmt.Sprintf(mockRoute, "  tenant: {requests_per_minute: 1}"), Options{Limiter: NewLimiter(NewRedisStore(c), true), Now: func() time.Time { return frozen }})
-	if resp, _ := do(t, gw.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
-		t.Fatalf("first call: %d", resp.StatusCode)
-	}
-	if resp, _ := do(t, gw.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 429 {
-		t.Fatalf("second call: %d, want the limit to hold", resp.StatusCode)
-	}
-	srv.Stop()
-	for i := 0; i < 5; i++ {
-		if resp, body := do(t, gw.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
-			t.Fatalf("call %d with Redis down: %d %s", i, resp.StatusCode, body)
-		}
-	}
-}
-
 func TestClientGoingAwayDoesNotSwitchOffSharedLimits(t *testing.T) {
-	// A call whose client leaves during its limits round trip fails that round trip; Redis did
-	// not fail, so the next calls must still be limited.
+	// A call whose client leaves during its limits round trip ends that round trip; Redis did
+	// not fail, so it must not count towards opening the store's circuit: the next calls are
+	// still decided by the shared buckets.
 	scopes := []scopeLimit{{id: "tenant:acme", limit: Limit{RequestsPerMinute: 1}}}
-	for _, leasing := range []bool{false, true} {
-		l := NewLimiter(redisStore(t), leasing)
-		if _, refusal, err := l.Admit(context.Background(), scopes, 1, frozen); err != nil || refusal != nil {
-			t.Fatalf("leasing %v: first call: %v %v", leasing, refusal, err)
-		}
-		gone, cancel := context.WithCancel(context.Background())
-		cancel()
+	l := NewLimiter(redisStore(t), LimiterOptions{Timeout: time.Second})
+	if _, refusal := l.Admit(context.Background(), scopes, 1, frozen); refusal != nil {
+		t.Fatalf("first call: %v", refusal)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 2*breakerThreshold; i++ {
 		l.Admit(gone, []scopeLimit{{id: "tenant:other", limit: Limit{RequestsPerMinute: 1}}}, 1, frozen)
-		if _, refusal, err := l.Admit(context.Background(), scopes, 1, frozen); err != nil || refusal == nil {
-			t.Errorf("leasing %v: call after a client went away: refusal %v error %v, want refused by the limit", leasing, refusal, err)
-		}
+	}
+	if _, refusal := l.Admit(context.Background(), scopes, 1, frozen); refusal == nil {
+		t.Error("call after clients went away: admitted, want refused by the shared limit")
+	}
+	if n := metricValue(l.failures); n != 0 {
+		t.Errorf("%v store failures counted for clients that went away", n)
 	}
 }
 
-func TestLeasesLeftUnusedDoNotUseUpTheLimit(t *testing.T) {
+func TestSpendFarUnderTheBudgetIsAlwaysAdmitted(t *testing.T) {
 	// One call every 1.5s costing $0.0001: 200 of them spend $0.02, and a shared budget of $1 a
-	// day must admit them all. A lease holds 1% of the budget; what a replica did not use of it
-	// is not spent.
-	l := NewLimiter(redisStore(t), true)
+	// day must admit them all.
+	l := NewLimiter(redisStore(t), LimiterOptions{Timeout: time.Second})
 	scopes := []scopeLimit{{id: "tenant:acme", limit: Limit{USDPerDay: 1}}}
 	now := frozen
 	for i := 0; i < 200; i++ {
-		adm, refusal, err := l.Admit(context.Background(), scopes, 1, now)
-		if err != nil || refusal != nil {
-			t.Fatalf("call %d at +%s: refusal %+v error %v", i, now.Sub(frozen), refusal, err)
+		adm, refusal := l.Admit(context.Background(), scopes, 1, now)
+		if refusal != nil || !adm.shared {
+			t.Fatalf("call %d at +%s: refusal %+v, decided in Redis %v", i, now.Sub(frozen), refusal, adm != nil && adm.shared)
 		}
-		if err := adm.Settle(context.Background(), 0, 0.0001, now); err != nil {
-			t.Fatal(err)
-		}
+		adm.Settle(context.Background(), 0, 0.0001, now)
 		now = now.Add(1500 * time.Millisecond)
 	}
 }
@@ -296,4 +300,56 @@ func TestTokensPerMinuteHoldWhenTheProviderReportsNoUsage(t *testing.T) {
 		}
 	}
 	t.Errorf("10 calls of about %d tokens each admitted under a limit of 100 tokens a minute", estimateTokens([]byte(chatBody)))
+}
+
+// metricValue reads a counter or gauge.
+func metricValue(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
+
+// The store's breaker opens after breakerThreshold failures in a row, lets one probe through
+// once the cooldown has passed, and closes when a probe succeeds.
+func TestStoreBreakerOpensProbesAndCloses(t *testing.T) {
+	b := storeBreaker{down: prometheus.NewGauge(prometheus.GaugeOpts{Name: "down"})}
+	for i := 0; i < breakerThreshold; i++ {
+		if ok, probe := b.allow(frozen); !ok || probe {
+			t.Fatalf("failure %d: allowed %v probe %v, want closed", i, ok, probe)
+		}
+		b.done(frozen, false, true)
+	}
+	if ok, _ := b.allow(frozen.Add(breakerCooldown - time.Millisecond)); ok || metricValue(b.down) != 1 {
+		t.Fatalf("within the cooldown: allowed %v, down %v", ok, metricValue(b.down))
+	}
+	after := frozen.Add(breakerCooldown)
+	if ok, probe := b.allow(after); !ok || !probe {
+		t.Fatalf("past the cooldown: allowed %v probe %v, want one probe", ok, probe)
+	}
+	if ok, _ := b.allow(after); ok {
+		t.Fatal("a second call allowed while the probe runs")
+	}
+	b.done(after, true, true) // the probe failed: open for another cooldown
+	if ok, _ := b.allow(after.Add(breakerCooldown - time.Millisecond)); ok {
+		t.Fatal("allowed within the cooldown after a failed probe")
+	}
+	again := after.Add(breakerCooldown)
+	if _, probe := b.allow(again); !probe {
+		t.Fatal("no probe after the second cooldown")
+	}
+	b.release(true) // its client went away: no verdict, the next call probes
+	if _, probe := b.allow(again); !probe {
+		t.Fatal("no probe after a released one")
+	}
+	if closed := b.done(again, true, false); !closed || metricValue(b.down) != 0 {
+		t.Fatalf("a successful probe: closed %v, down %v", closed, metricValue(b.down))
+	}
+	if ok, probe := b.allow(again); !ok || probe {
+		t.Fatalf("after closing: allowed %v probe %v", ok, probe)
+	}
 }

@@ -25,10 +25,11 @@ func freeTCPPort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// waitServing polls url until it answers; Serve opens its listener itself.
+// waitServing polls url until it answers; Serve opens its listener itself. Listening takes
+// microseconds; the 30 s bound is only reached by a machine stalled that long.
 func waitServing(t *testing.T, url string, done <-chan error) {
 	t.Helper()
-	for range 500 {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
@@ -82,7 +83,13 @@ func TestServeRunsAFunction(t *testing.T) {
 	if code, _ := get(t, base+"/hello"); code != http.StatusTeapot {
 		t.Errorf("route answered %d", code)
 	}
-	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
+	// The checks run in the background, so /readyz may not have a result yet ("not checked
+	// yet"); the first check takes microseconds, and 30 s is only reached by a stalled machine.
+	code, body := get(t, base+"/readyz")
+	for deadline := time.Now().Add(30 * time.Second); code != http.StatusOK && time.Now().Before(deadline); code, body = get(t, base+"/readyz") {
+		time.Sleep(time.Millisecond)
+	}
+	if code != http.StatusOK {
 		t.Errorf("readyz %d %q", code, body)
 	}
 	_, metrics := get(t, base+"/metrics")

@@ -13,14 +13,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// Server is a running redis-server.
+// Server is a running redis-server. Kill, Restart, Pause and Resume make the outages limits
+// must survive: a server gone (connections refused), and one that stalls (connections open,
+// nothing answers).
 type Server struct {
 	addr string
+	dir  string
+	conf string
+
+	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -60,20 +67,54 @@ func StartIn(dir string) (*Server, error) {
 	if err := os.WriteFile(conf, []byte(settings), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, conf)
+	s := &Server{addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, conf: conf}
+	if err := s.start(bin); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(bin string) error {
+	cmd := exec.Command(bin, s.conf)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start redis-server: %w", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
-	s := &Server{addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
 	// Generous: on a loaded machine a fresh process can take seconds to be scheduled.
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.Stop()
-		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-		return nil, fmt.Errorf("redis-server did not start: %w\n%s", err, log)
+		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+		return fmt.Errorf("redis-server did not start: %w\n%s", err, log)
 	}
-	return s, nil
+	return nil
+}
+
+// Restart starts a stopped (killed) server again on the same port. It comes back empty: the
+// server keeps nothing on disk.
+func (s *Server) Restart() error {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return errors.New("redis-server is not installed: run `make redis-server`")
+	}
+	return s.start(bin)
+}
+
+// Pause stops the server's process (SIGSTOP): its connections stay open and its port accepts
+// connections (the kernel does), but nothing answers until Resume.
+func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return syscall.Kill(-s.cmd.Process.Pid, sig)
 }
 
 // waitReady pings until the server answers PONG.
@@ -81,8 +122,11 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		done := s.done
+		s.mu.Unlock()
 		select {
-		case <-s.done:
+		case <-done:
 			return errors.New("redis-server exited")
 		default:
 		}
@@ -108,10 +152,14 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	return last
 }
 
-// Stop kills the server's process group and waits for it.
+// Stop kills the server's process group (SIGKILL, paused or not) and waits for it; Restart
+// starts it again.
 func (s *Server) Stop() {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.done
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
 }
 
 func freePort() (int, error) {

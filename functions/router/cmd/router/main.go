@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"runtime/debug"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -52,29 +51,19 @@ func run(ctx context.Context) error {
 	recorder := router.NewRecorder(producer, cfg.TelemetryBuffer, cfg.TelemetryBatch, logger, srv.Registry)
 	srv.OnShutdown(recorder.Close)
 
-	limiter := router.NewLimiter(router.NewMemoryStore(), false)
+	var shared router.Store
 	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
+		redis.SetLogger(router.NewRedisLog(logger))
+		rc, err := router.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return err
 		}
-		// Short timeouts unless the URL sets them: a limits check must not hold a call for
-		// seconds when Redis is unreachable.
-		if opts.DialTimeout == 0 {
-			opts.DialTimeout = 500 * time.Millisecond
-		}
-		if opts.ReadTimeout == 0 {
-			opts.ReadTimeout = 250 * time.Millisecond
-		}
-		if opts.WriteTimeout == 0 {
-			opts.WriteTimeout = 250 * time.Millisecond
-		}
-		rc := redis.NewClient(opts)
 		srv.OnShutdown(func(context.Context) error { return rc.Close() })
-		// Not a ready check either: when Redis is down calls are admitted (and the errors
-		// logged) rather than every replica going unready at once.
-		limiter = router.NewLimiter(router.NewRedisStore(rc), true)
+		// Not a ready check either: while Redis is down each pod decides limits with its own
+		// buckets, rather than every replica going unready at once.
+		shared = router.NewRedisStore(rc)
 	}
+	limiter := router.NewLimiter(shared, router.LimiterOptions{Timeout: cfg.LimitsTimeout, Logger: logger, Registerer: srv.Registry})
 
 	gw := router.NewGateway(routing, router.Options{
 		Verifier: verifier, Limiter: limiter, Recorder: recorder,
