@@ -59,7 +59,11 @@ func TestMain(m *testing.M) {
 		fmt.Println(p.cmd.Process.Pid)
 		select {}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(builtBin)
+	}
+	os.Exit(code)
 }
 
 // A runner killed without the chance to stop its functions (SIGKILL, the OOM killer) must not

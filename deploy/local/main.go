@@ -44,6 +44,7 @@ type options struct {
 	dir, bin, triggers                                string
 	ingestPort, authPort, persistPort, dispatcherPort int
 	routerPort                                        int
+	publicHost                                        string // ingest's and router's address; the rest bind 127.0.0.1
 	kafkaBrokers, clickhouseAddr                      string
 	tlsCert, tlsKey                                   string        // ingest serves HTTPS with these when set
 	ready                                             chan<- string // receives the demo key once everything is ready (tests)
@@ -51,6 +52,19 @@ type options struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "local")
+	return start(ctx, o, logger, stdout, stderr)
+}
+
+// loopback is where everything but ingest and router listens: nothing else is meant to be
+// reached from another machine (persist, for one, takes the tenant from its deliveries).
+const loopback = "127.0.0.1"
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{}
 	var envErrs []error
 	envInt := func(name string, def int) int {
@@ -65,7 +79,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return n
 	}
+	envStr := func(name, def string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.StringVar(&o.dir, "dir", ".run", "directory for local state: Kafka and ClickHouse data, keys, logs")
 	fs.StringVar(&o.bin, "bin", "bin", "directory holding the function binaries (make build)")
 	fs.StringVar(&o.triggers, "triggers", "eventing/config", "Trigger manifests the dispatcher follows")
@@ -74,26 +95,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.persistPort, "persist-port", envInt("PERSIST_PORT", 8082), "persist's port")
 	fs.IntVar(&o.dispatcherPort, "dispatcher-port", envInt("DISPATCHER_PORT", 8083), "the dispatcher's port (health and metrics)")
 	fs.IntVar(&o.routerPort, "router-port", envInt("ROUTER_PORT", 8084), "router's port (public OpenAI-compatible LLM gateway)")
+	fs.StringVar(&o.publicHost, "public-host", envStr("PUBLIC_HOST", loopback),
+		"address ingest and router listen on (0.0.0.0: every interface); auth, persist, the dispatcher, Kafka and ClickHouse always listen on 127.0.0.1")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate file: ingest serves HTTPS (with -tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key file for -tls-cert")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if net.ParseIP(o.publicHost) == nil {
+		envErrs = append(envErrs, fmt.Errorf("-public-host or PUBLIC_HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, got %q", o.publicHost))
 	}
 	if err := errors.Join(envErrs...); err != nil {
-		return err
+		return o, err
 	}
 	o.kafkaBrokers = os.Getenv("KAFKA_BROKERS")
 	o.clickhouseAddr = os.Getenv("CLICKHOUSE_ADDR")
-	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "local")
-	return start(ctx, o, logger, stdout, stderr)
+	return o, nil
 }
 
 func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr io.Writer) error {
 	// A taken port would otherwise show only as one function exiting after Kafka and ClickHouse
 	// started, or worse, as another process answering that function's readiness check.
+	if o.publicHost == "" {
+		o.publicHost = loopback
+	}
 	if err := checkPorts([]namedPort{
-		{"ingest", o.ingestPort}, {"auth", o.authPort}, {"persist", o.persistPort},
-		{"dispatcher", o.dispatcherPort}, {"router", o.routerPort},
+		{"ingest", o.publicHost, o.ingestPort}, {"auth", loopback, o.authPort}, {"persist", loopback, o.persistPort},
+		{"dispatcher", loopback, o.dispatcherPort}, {"router", o.publicHost, o.routerPort},
 	}); err != nil {
 		return err
 	}
@@ -148,16 +179,16 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 	procs := []proc{
-		{name: "auth", port: o.authPort, env: []string{"AUTH_KEYS_FILE=" + keysFile, "AUTH_PEPPER_FILE=" + pepperFile}},
-		{name: "persist", port: o.persistPort, env: []string{"CLICKHOUSE_ADDR=" + chAddr}},
-		{name: "dispatcher", port: o.dispatcherPort, env: []string{
+		{name: "auth", host: loopback, port: o.authPort, env: []string{"AUTH_KEYS_FILE=" + keysFile, "AUTH_PEPPER_FILE=" + pepperFile}},
+		{name: "persist", host: loopback, port: o.persistPort, env: []string{"CLICKHOUSE_ADDR=" + chAddr}},
+		{name: "dispatcher", host: loopback, port: o.dispatcherPort, env: []string{
 			"KAFKA_BROKERS=" + brokers, "DISPATCHER_TRIGGERS=" + o.triggers,
 			"DISPATCHER_SUBSCRIBERS=persist=" + local(o.persistPort),
 		}},
-		{name: "ingest", port: o.ingestPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort),
+		{name: "ingest", host: o.publicHost, port: o.ingestPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort),
 			"TLS_CERT_FILE=" + o.tlsCert, "TLS_KEY_FILE=" + o.tlsKey}},
 		// Without ROUTER_CONFIG in the environment, router serves its built-in mock models.
-		{name: "router", port: o.routerPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort)}},
+		{name: "router", host: o.publicHost, port: o.routerPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort)}},
 	}
 	ingestURL := local(o.ingestPort)
 	if o.tlsCert != "" {
@@ -220,14 +251,14 @@ Ctrl-C stops everything.
 }
 
 type namedPort struct {
-	name string
-	port int
+	name, host string
+	port       int
 }
 
 // checkPorts fails, naming the port and how to choose another, when a function's port is
-// out of range, given to two functions, or already taken. The functions listen on every
-// interface, so the check does too; every listener stays open until all are checked, so a port
-// given twice is caught.
+// out of range, given to two functions, or already taken. Each is tried on the address its
+// function will bind; every listener stays open until all are checked, so a port given twice
+// is caught.
 func checkPorts(ports []namedPort) error {
 	var held []net.Listener
 	defer func() {
@@ -240,7 +271,7 @@ func checkPorts(ports []namedPort) error {
 		if p.port < 1 || p.port > 65535 {
 			return fmt.Errorf("%s port %d is not a TCP port; choose one with %s", p.name, p.port, how)
 		}
-		ln, err := net.Listen("tcp", ":"+strconv.Itoa(p.port))
+		ln, err := net.Listen("tcp", net.JoinHostPort(p.host, strconv.Itoa(p.port)))
 		if err != nil {
 			return fmt.Errorf("%s port %d is not free (another `make run`?): %w; stop what holds it or choose another port with %s", p.name, p.port, err, how)
 		}
@@ -268,6 +299,7 @@ func ensurePepper(path string) (auth.Pepper, error) {
 
 type proc struct {
 	name string
+	host string // LISTEN_HOST
 	port int
 	env  []string
 	cmd  *exec.Cmd
@@ -290,7 +322,7 @@ func (g *group) start(ctx context.Context, bin string, p *proc, stderr io.Writer
 		return fmt.Errorf("%s: %w (run `make build` first)", p.name, err)
 	}
 	cmd := exec.Command(path)
-	cmd.Env = append(os.Environ(), append([]string{"PORT=" + strconv.Itoa(p.port)}, p.env...)...)
+	cmd.Env = append(os.Environ(), append([]string{"LISTEN_HOST=" + p.host, "PORT=" + strconv.Itoa(p.port)}, p.env...)...)
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr
 	// Its own process group keeps a terminal's Ctrl-C from reaching it before the ordered stop;
@@ -304,7 +336,7 @@ func (g *group) start(ctx context.Context, bin string, p *proc, stderr io.Writer
 	g.mu.Lock()
 	g.procs = append(g.procs, p)
 	g.mu.Unlock()
-	g.logger.Info("started", "function", p.name, "pid", cmd.Process.Pid, "port", p.port)
+	g.logger.Info("started", "function", p.name, "pid", cmd.Process.Pid, "addr", net.JoinHostPort(p.host, strconv.Itoa(p.port)))
 	go func() {
 		err := cmd.Wait()
 		// done closes after the exit is judged, so whoever waits on it sees the judgement.

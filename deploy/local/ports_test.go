@@ -18,10 +18,10 @@ func TestCheckPortsNamesTheTakenPort(t *testing.T) {
 	taken := ln.Addr().(*net.TCPAddr).Port
 	free := freePort(t)
 
-	if err := checkPorts([]namedPort{{"auth", free}}); err != nil {
+	if err := checkPorts([]namedPort{{"auth", loopback, free}}); err != nil {
 		t.Fatalf("free port refused: %v", err)
 	}
-	err = checkPorts([]namedPort{{"auth", free}, {"ingest", taken}})
+	err = checkPorts([]namedPort{{"auth", loopback, free}, {"ingest", loopback, taken}})
 	if err == nil {
 		t.Fatalf("port %d is taken, yet accepted", taken)
 	}
@@ -31,14 +31,14 @@ func TestCheckPortsNamesTheTakenPort(t *testing.T) {
 		}
 	}
 	// The check must release what it held: the free port is still free.
-	if err := checkPorts([]namedPort{{"auth", free}}); err != nil {
+	if err := checkPorts([]namedPort{{"auth", loopback, free}}); err != nil {
 		t.Errorf("port %d not released by the previous check: %v", free, err)
 	}
 }
 
 func TestCheckPortsRefusesAPortGivenTwice(t *testing.T) {
 	p := freePort(t)
-	err := checkPorts([]namedPort{{"auth", p}, {"router", p}})
+	err := checkPorts([]namedPort{{"auth", loopback, p}, {"router", loopback, p}})
 	if err == nil || !strings.Contains(err.Error(), "router port") {
 		t.Fatalf("port %d given to auth and router: got %v, want an error naming router's port", p, err)
 	}
@@ -46,7 +46,7 @@ func TestCheckPortsRefusesAPortGivenTwice(t *testing.T) {
 
 func TestCheckPortsRefusesOutOfRange(t *testing.T) {
 	for _, p := range []int{0, -1, 65536} {
-		if err := checkPorts([]namedPort{{"persist", p}}); err == nil || !strings.Contains(err.Error(), "PERSIST_PORT") {
+		if err := checkPorts([]namedPort{{"persist", loopback, p}}); err == nil || !strings.Contains(err.Error(), "PERSIST_PORT") {
 			t.Errorf("port %d: got %v, want an error naming PERSIST_PORT", p, err)
 		}
 	}
