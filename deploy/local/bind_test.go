@@ -30,12 +30,12 @@ func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 
 // By default nothing of the local run is reachable from another machine.
 func TestLocalRunListensOnLoopbackOnly(t *testing.T) {
-	r := startLocalRun(t)
+	r := startLocalRun(t, nil)
 	checkListeners(t, r, nil)
 }
 
 // -public-host exposes ingest and router, and nothing else.
 func TestPublicHostExposesIngestAndRouterOnly(t *testing.T) {
-	r := startLocalRun(t, "-public-host", "0.0.0.0")
+	r := startLocalRun(t, nil, "-public-host", "0.0.0.0")
 	checkListeners(t, r, map[int]bool{r.o.ingestPort: true, r.o.routerPort: true})
 }

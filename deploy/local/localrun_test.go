@@ -42,7 +42,7 @@ func binaries(t testing.TB) string {
 			return
 		}
 		build := exec.Command("go", "build", "-o", builtBin+"/", "./functions/auth/cmd/auth", "./functions/ingest/cmd/ingest",
-			"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router")
+			"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router", "./kafka/cmd/embedded-kafka")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build: %v\n%s", err, out)
@@ -62,16 +62,17 @@ type localRun struct {
 	stop   func() error // stops the runner and returns what it returned; safe to call twice
 }
 
-// startLocalRun runs the runner on free ports in a new directory (or dir, when given as -dir in
-// args), with the given extra command-line arguments, and waits until it is ready.
-func startLocalRun(t testing.TB, args ...string) *localRun {
+// startLocalRun runs the runner on free ports in a new directory, with the given extra
+// command-line arguments (which may override those), and waits until it is ready. configure,
+// when not nil, changes the options before the start.
+func startLocalRun(t testing.TB, configure func(*options), args ...string) *localRun {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	full := []string{"-dir", t.TempDir(), "-bin", binaries(t), "-triggers", filepath.Join(root, "eventing", "config")}
-	for _, f := range []string{"ingest", "auth", "persist", "dispatcher", "router"} {
+	for _, f := range []string{"ingest", "auth", "persist", "dispatcher", "router", "kafka", "clickhouse", "clickhouse-http", "clickhouse-interserver"} {
 		full = append(full, "-"+f+"-port", strconv.Itoa(freePort(t)))
 	}
 	o, err := parseOptions(append(full, args...), io.Discard)
@@ -82,6 +83,9 @@ func startLocalRun(t testing.TB, args ...string) *localRun {
 	o.kafkaBrokers, o.clickhouseAddr = "", ""
 	ready := make(chan string, 1)
 	o.ready = ready
+	if configure != nil {
+		configure(&o)
+	}
 	r := &localRun{o: o, stdout: &lockedBuffer{}, logs: &lockedBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -16,12 +16,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -46,6 +44,8 @@ type options struct {
 	routerPort                                        int
 	publicHost                                        string // ingest's and router's address; the rest bind 127.0.0.1
 	kafkaBrokers, clickhouseAddr                      string
+	kafkaPort, clickhousePort, clickhouseHTTPPort     int // of the embedded broker and the local server; 0: a free one
+	clickhouseInterserverPort                         int
 	tlsCert, tlsKey                                   string        // ingest serves HTTPS with these when set
 	ready                                             chan<- string // receives the demo key once everything is ready (tests)
 	started                                           func(function string, pid int)
@@ -95,6 +95,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.persistPort, "persist-port", envInt("PERSIST_PORT", 8082), "persist's port")
 	fs.IntVar(&o.dispatcherPort, "dispatcher-port", envInt("DISPATCHER_PORT", 8083), "the dispatcher's port (health and metrics)")
 	fs.IntVar(&o.routerPort, "router-port", envInt("ROUTER_PORT", 8084), "router's port (public OpenAI-compatible LLM gateway)")
+	fs.IntVar(&o.kafkaPort, "kafka-port", envInt("KAFKA_PORT", 0), "the embedded Kafka broker's port (not with KAFKA_BROKERS)")
+	fs.IntVar(&o.clickhousePort, "clickhouse-port", envInt("CLICKHOUSE_PORT", 0), "the local ClickHouse server's native-protocol port (not with CLICKHOUSE_ADDR)")
+	fs.IntVar(&o.clickhouseHTTPPort, "clickhouse-http-port", envInt("CLICKHOUSE_HTTP_PORT", 0), "the local ClickHouse server's HTTP port")
+	fs.IntVar(&o.clickhouseInterserverPort, "clickhouse-interserver-port", envInt("CLICKHOUSE_INTERSERVER_PORT", 0), "the local ClickHouse server's interserver port")
 	fs.StringVar(&o.publicHost, "public-host", envStr("PUBLIC_HOST", loopback),
 		"address ingest and router listen on (0.0.0.0: every interface); auth, persist, the dispatcher, Kafka and ClickHouse always listen on 127.0.0.1")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate file: ingest serves HTTPS (with -tls-key)")
@@ -117,15 +121,37 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 }
 
 func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr io.Writer) error {
-	// A taken port would otherwise show only as one function exiting after Kafka and ClickHouse
-	// started, or worse, as another process answering that function's readiness check.
 	if o.publicHost == "" {
 		o.publicHost = loopback
 	}
-	if err := checkPorts([]namedPort{
+	embeddedKafka, localClickHouse := o.kafkaBrokers == "", o.clickhouseAddr == ""
+	// Kafka and ClickHouse keep their ports across restarts: the functions were given them.
+	for _, p := range []struct {
+		use  bool
+		port *int
+	}{{embeddedKafka, &o.kafkaPort}, {localClickHouse, &o.clickhousePort}, {localClickHouse, &o.clickhouseHTTPPort}, {localClickHouse, &o.clickhouseInterserverPort}} {
+		if p.use && *p.port == 0 {
+			port, err := localserver.FreePort()
+			if err != nil {
+				return err
+			}
+			*p.port = port
+		}
+	}
+	// A taken port would otherwise show only as one child failing after others started, or
+	// worse, as another process answering that child's readiness check.
+	ports := []namedPort{
 		{"ingest", o.publicHost, o.ingestPort}, {"auth", loopback, o.authPort}, {"persist", loopback, o.persistPort},
 		{"dispatcher", loopback, o.dispatcherPort}, {"router", o.publicHost, o.routerPort},
-	}); err != nil {
+	}
+	if embeddedKafka {
+		ports = append(ports, namedPort{"kafka", loopback, o.kafkaPort})
+	}
+	if localClickHouse {
+		ports = append(ports, namedPort{"clickhouse", loopback, o.clickhousePort}, namedPort{"clickhouse-http", loopback, o.clickhouseHTTPPort},
+			namedPort{"clickhouse-interserver", loopback, o.clickhouseInterserverPort})
+	}
+	if err := checkPorts(ports); err != nil {
 		return err
 	}
 	for _, d := range []string{o.dir, filepath.Join(o.dir, "auth")} {
@@ -134,33 +160,63 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 		}
 	}
 
-	brokers := o.kafkaBrokers
-	if brokers == "" {
-		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: filepath.Join(o.dir, "kafka"), Partitions: 12})
-		if err != nil {
-			return err
+	sup := newSupervisor(logger, o.started)
+	defer sup.stop()
+	// Ctrl-C while starting is a stop like any other, not a failure of the child being waited for.
+	stopped := func(err error) error {
+		if ctx.Err() != nil {
+			logger.Info("stopping")
+			return nil
 		}
-		defer emb.Close()
-		brokers = strings.Join(emb.Addrs(), ",")
-		logger.Info("embedded Kafka-protocol broker started", "brokers", brokers)
-	}
-	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	n := len(strings.Split(brokers, ","))
-	err := kafka.EnsureTopics(tctx, strings.Split(brokers, ","), kafka.EventsTopic().ForBrokers(n), kafka.DeadLetterTopic().ForBrokers(n))
-	cancel()
-	if err != nil {
 		return err
 	}
 
-	chAddr := o.clickhouseAddr
-	if chAddr == "" {
-		srv, err := localserver.Start(ctx, localserver.Config{Dir: filepath.Join(o.dir, "clickhouse")})
+	brokers := o.kafkaBrokers
+	if embeddedKafka {
+		brokers = net.JoinHostPort(loopback, strconv.Itoa(o.kafkaPort))
+	}
+	brokerList := strings.Split(brokers, ",")
+	n := len(brokerList)
+	// Creating the topics is Kafka's readiness check: it needs the broker to answer, and
+	// leaves the topics as the manifests declare them on a broker of this run or of its own.
+	ensureTopics := func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, brokerList, kafka.EventsTopic().ForBrokers(n), kafka.DeadLetterTopic().ForBrokers(n))
+	}
+	if embeddedKafka {
+		err := sup.start(ctx, child{name: "kafka", addr: brokers, ready: ensureTopics, start: func(context.Context) (instance, error) {
+			return startProcess(filepath.Join(o.bin, "embedded-kafka"), []string{"-port", strconv.Itoa(o.kafkaPort),
+				"-data-dir", filepath.Join(o.dir, "kafka"), "-partitions", "12"}, nil, stderr)
+		}})
 		if err != nil {
-			return err
+			return stopped(err)
 		}
-		defer srv.Stop()
-		chAddr = srv.Addr()
-		logger.Info("local ClickHouse server started", "addr", chAddr, "dir", filepath.Join(o.dir, "clickhouse"))
+	} else {
+		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := ensureTopics(tctx)
+		cancel()
+		if err != nil {
+			return stopped(err)
+		}
+	}
+
+	chAddr := o.clickhouseAddr
+	if localClickHouse {
+		chDir := filepath.Join(o.dir, "clickhouse")
+		chAddr = net.JoinHostPort(loopback, strconv.Itoa(o.clickhousePort))
+		cfg := localserver.Config{Dir: chDir, TCPPort: o.clickhousePort, HTTPPort: o.clickhouseHTTPPort, InterserverPort: o.clickhouseInterserverPort}
+		err := sup.start(ctx, child{name: "clickhouse", addr: chAddr,
+			start: func(ctx context.Context) (instance, error) {
+				srv, err := localserver.Start(ctx, cfg)
+				if err != nil {
+					return nil, err
+				}
+				return clickhouse{srv}, nil
+			},
+			ready: func(ctx context.Context) error { return localserver.Ping(ctx, chAddr) },
+		})
+		if err != nil {
+			return stopped(err)
+		}
 	}
 
 	pepperFile := filepath.Join(o.dir, "auth", "pepper")
@@ -178,37 +234,25 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 	}
 
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
-	procs := []proc{
+	ingestURL := local(o.ingestPort)
+	if o.tlsCert != "" {
+		ingestURL = "https://127.0.0.1:" + strconv.Itoa(o.ingestPort)
+	}
+	functions := []function{
 		{name: "auth", host: loopback, port: o.authPort, env: []string{"AUTH_KEYS_FILE=" + keysFile, "AUTH_PEPPER_FILE=" + pepperFile}},
 		{name: "persist", host: loopback, port: o.persistPort, env: []string{"CLICKHOUSE_ADDR=" + chAddr}},
 		{name: "dispatcher", host: loopback, port: o.dispatcherPort, env: []string{
 			"KAFKA_BROKERS=" + brokers, "DISPATCHER_TRIGGERS=" + o.triggers,
 			"DISPATCHER_SUBSCRIBERS=persist=" + local(o.persistPort),
 		}},
-		{name: "ingest", host: o.publicHost, port: o.ingestPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort),
+		{name: "ingest", host: o.publicHost, port: o.ingestPort, tls: o.tlsCert != "", env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort),
 			"TLS_CERT_FILE=" + o.tlsCert, "TLS_KEY_FILE=" + o.tlsKey}},
 		// Without ROUTER_CONFIG in the environment, router serves its built-in mock models.
 		{name: "router", host: o.publicHost, port: o.routerPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort)}},
 	}
-	ingestURL := local(o.ingestPort)
-	if o.tlsCert != "" {
-		ingestURL = "https://127.0.0.1:" + strconv.Itoa(o.ingestPort)
-	}
-	g := &group{logger: logger, exited: make(chan string, len(procs))}
-	defer g.stop()
-	for i := range procs {
-		if err := g.start(ctx, o.bin, &procs[i], stderr); err != nil {
-			return err
-		}
-		if o.started != nil {
-			o.started(procs[i].name, procs[i].cmd.Process.Pid)
-		}
-		if err := waitReady(ctx, readyURL(procs[i], o), g.exited); err != nil {
-			if ctx.Err() != nil { // Ctrl-C while starting: a stop, not a failure of this function
-				logger.Info("stopping")
-				return nil
-			}
-			return fmt.Errorf("%s did not become ready: %w", procs[i].name, err)
+	for _, f := range functions {
+		if err := sup.start(ctx, f.child(o.bin, stderr)); err != nil {
+			return stopped(err)
 		}
 	}
 	fmt.Fprintf(stdout, `
@@ -234,20 +278,16 @@ Call an LLM through router (any OpenAI SDK works: base URL %s/v1, the key above)
     -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
 
-Ctrl-C stops everything.
+Every child restarts when it exits. Ctrl-C stops everything.
 `, ingestURL, local(o.authPort), local(o.persistPort), local(o.dispatcherPort), brokers, o.triggers,
 		local(o.routerPort), chAddr, keysFile, rec.ID, demoKey, ingestURL, demoKey,
 		local(o.routerPort), local(o.routerPort), demoKey)
 	if o.ready != nil {
 		o.ready <- demoKey
 	}
-	select {
-	case <-ctx.Done():
-		logger.Info("stopping")
-		return nil
-	case name := <-g.exited:
-		return fmt.Errorf("%s exited unexpectedly; see its log above", name)
-	}
+	<-ctx.Done()
+	logger.Info("stopping")
+	return nil
 }
 
 type namedPort struct {
@@ -297,114 +337,56 @@ func ensurePepper(path string) (auth.Pepper, error) {
 	return auth.LoadPepper("", path)
 }
 
-type proc struct {
+// function is one of the plane's functions, a child process answering /readyz on its port.
+type function struct {
 	name string
 	host string // LISTEN_HOST
 	port int
+	tls  bool // ingest with -tls-cert answers over HTTPS
 	env  []string
-	cmd  *exec.Cmd
-	done chan struct{}
 }
 
-// group runs the functions as child processes and stops them in reverse order of start, so
-// ingest stops taking events before the dispatcher and persist drain.
-type group struct {
-	logger   *slog.Logger
-	mu       sync.Mutex
-	procs    []*proc
-	stopping bool // set by stop: an exit after it is expected, not a failure
-	exited   chan string
-}
-
-func (g *group) start(ctx context.Context, bin string, p *proc, stderr io.Writer) error {
-	path := filepath.Join(bin, p.name)
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%s: %w (run `make build` first)", p.name, err)
+func (f function) child(bin string, out io.Writer) child {
+	addr := net.JoinHostPort(f.host, strconv.Itoa(f.port))
+	scheme := "http"
+	if f.tls {
+		scheme = "https"
 	}
-	cmd := exec.Command(path)
-	cmd.Env = append(os.Environ(), append([]string{"LISTEN_HOST=" + p.host, "PORT=" + strconv.Itoa(p.port)}, p.env...)...)
-	cmd.Stdout = stderr
-	cmd.Stderr = stderr
-	// Its own process group keeps a terminal's Ctrl-C from reaching it before the ordered stop;
-	// Pdeathsig stops it (gracefully) should this runner die without stopping it, as on SIGKILL,
-	// instead of leaving it holding its port.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", p.name, err)
-	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	g.mu.Lock()
-	g.procs = append(g.procs, p)
-	g.mu.Unlock()
-	g.logger.Info("started", "function", p.name, "pid", cmd.Process.Pid, "addr", net.JoinHostPort(p.host, strconv.Itoa(p.port)))
-	go func() {
-		err := cmd.Wait()
-		// done closes after the exit is judged, so whoever waits on it sees the judgement.
-		defer close(p.done)
-		g.mu.Lock()
-		stopping := g.stopping
-		g.mu.Unlock()
-		if stopping || ctx.Err() != nil {
-			return
-		}
-		g.logger.Error("exited", "function", p.name, "error", err)
-		g.exited <- p.name
-	}()
-	return nil
-}
-
-func (g *group) stop() {
-	g.mu.Lock()
-	procs := g.procs
-	g.procs = nil
-	g.stopping = true
-	g.mu.Unlock()
-	for i := len(procs) - 1; i >= 0; i-- {
-		p := procs[i]
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(40 * time.Second):
-			g.logger.Warn("did not stop in time; killing", "function", p.name)
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		g.logger.Info("stopped", "function", p.name)
-	}
-}
-
-// readyURL is where a function answers readiness; ingest answers over HTTPS when it has a
-// certificate.
-func readyURL(p proc, o options) string {
-	if p.name == "ingest" && o.tlsCert != "" {
-		return "https://127.0.0.1:" + strconv.Itoa(p.port) + "/readyz"
-	}
-	return "http://127.0.0.1:" + strconv.Itoa(p.port) + "/readyz"
-}
-
-func waitReady(ctx context.Context, url string, exited <-chan string) error {
-	deadline := time.Now().Add(60 * time.Second)
+	readyURL := scheme + "://" + net.JoinHostPort(loopback, strconv.Itoa(f.port)) + "/readyz"
 	// Readiness is asked of our own child on loopback; its certificate may be self-signed.
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	var last error
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	env := append([]string{"LISTEN_HOST=" + f.host, "PORT=" + strconv.Itoa(f.port)}, f.env...)
+	return child{
+		name: f.name, addr: addr,
+		start: func(context.Context) (instance, error) {
+			return startProcess(filepath.Join(bin, f.name), nil, env, out)
+		},
+		ready: func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyURL, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 			}
-			err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case name := <-exited:
-			return fmt.Errorf("%s exited", name)
-		case <-time.After(100 * time.Millisecond):
-		}
+			return nil
+		},
 	}
-	return last
+}
+
+// clickhouse is the local ClickHouse server as an instance.
+type clickhouse struct{ srv *localserver.Server }
+
+func (c clickhouse) Pid() int              { return c.srv.Pid() }
+func (c clickhouse) Done() <-chan struct{} { return c.srv.Done() }
+func (c clickhouse) Stop()                 { _ = c.srv.Stop() }
+
+func (c clickhouse) Err() error {
+	return fmt.Errorf("clickhouse-server ended; its logs are in %s", filepath.Join(c.srv.Config().Dir, "log"))
 }
