@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "local")
+	logger := slog.New(slog.NewJSONHandler(stderr, nil)).With("component", "local")
 	return start(ctx, o, logger, stdout, stderr)
 }
 
