@@ -225,10 +225,7 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	demoKey, rec, err := auth.AddKey(keysFile, pepper, auth.NewKey{
-		Tenant: "demo", Project: "demo", Scopes: []auth.Scope{auth.ScopeIngest, auth.ScopeQuery, auth.ScopeLLM},
-		Description: "demo key created by the local run",
-	}, time.Now())
+	demo, err := ensureDemoKey(keysFile, filepath.Join(o.dir, "auth", "demo-key"), pepper, time.Now())
 	if err != nil {
 		return err
 	}
@@ -255,35 +252,13 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 			return stopped(err)
 		}
 	}
-	fmt.Fprintf(stdout, `
-trustplane is running.
-  ingest      %s  (public telemetry endpoint)
-  auth        %s
-  persist     %s
-  dispatcher  %s  (Kafka %s -> Triggers in %s)
-  router      %s  (OpenAI-compatible LLM gateway; mock models unless ROUTER_CONFIG is set)
-  ClickHouse  %s  (native protocol)
-
-Demo API key (tenant demo, project demo; shown once, stored hashed in %s, id %s):
-  %s
-
-Send a trace:
-  curl -i %s \
-    -H 'Authorization: Bearer %s' \
-    -H 'Content-Type: application/cloudevents+json' \
-    -d '{"specversion":"1.0","id":"'$(date +%%s%%N)'","source":"/demo","type":"io.trustplane.telemetry.trace.v1","data":{"id":"trace-1","timestamp":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","name":"hello"}}'
-
-Call an LLM through router (any OpenAI SDK works: base URL %s/v1, the key above):
-  curl %s/v1/chat/completions \
-    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
-    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
-
-Every child restarts when it exits. Ctrl-C stops everything.
-`, ingestURL, local(o.authPort), local(o.persistPort), local(o.dispatcherPort), brokers, o.triggers,
-		local(o.routerPort), chAddr, keysFile, rec.ID, demoKey, ingestURL, demoKey,
-		local(o.routerPort), local(o.routerPort), demoKey)
+	writeBanner(stdout, banner{
+		ingest: ingestURL, auth: local(o.authPort), persist: local(o.persistPort), dispatcher: local(o.dispatcherPort),
+		router: local(o.routerPort), brokers: brokers, triggers: o.triggers, clickhouse: chAddr,
+		exposed: o.publicHost != loopback, keysFile: keysFile, keyPath: filepath.Join(o.dir, "auth", "demo-key"), demo: demo,
+	})
 	if o.ready != nil {
-		o.ready <- demoKey
+		o.ready <- demo.key
 	}
 	<-ctx.Done()
 	logger.Info("stopping")
