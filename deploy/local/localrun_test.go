@@ -75,7 +75,7 @@ func startLocalRun(t testing.TB, configure func(*options), args ...string) *loca
 	for _, f := range []string{"ingest", "auth", "persist", "dispatcher", "router", "kafka", "clickhouse", "clickhouse-http", "clickhouse-interserver"} {
 		full = append(full, "-"+f+"-port", strconv.Itoa(freePort(t)))
 	}
-	o, err := parseOptions(append(full, args...), io.Discard)
+	o, err := parseOptions(append(full, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,86 +37,13 @@ func main() {
 	}
 }
 
-type options struct {
-	dir, bin, triggers                                string
-	ingestPort, authPort, persistPort, dispatcherPort int
-	routerPort                                        int
-	publicHost                                        string // ingest's and router's address; the rest bind 127.0.0.1
-	kafkaBrokers, clickhouseAddr                      string
-	kafkaPort, clickhousePort, clickhouseHTTPPort     int // of the embedded broker and the local server; 0: a free one
-	clickhouseInterserverPort                         int
-	tlsCert, tlsKey                                   string        // ingest serves HTTPS with these when set
-	ready                                             chan<- string // receives the demo key once everything is ready (tests)
-	started                                           func(function string, pid int)
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseOptions(args, stderr)
+	o, err := parseOptions(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil)).With("component", "local")
 	return start(ctx, o, logger, stdout, stderr)
-}
-
-// loopback is where everything but ingest and router listens: nothing else is meant to be
-// reached from another machine (persist, for one, takes the tenant from its deliveries).
-const loopback = "127.0.0.1"
-
-func parseOptions(args []string, stderr io.Writer) (options, error) {
-	o := options{}
-	var envErrs []error
-	envInt := func(name string, def int) int {
-		v := os.Getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q is not a port number", name, v))
-			return def
-		}
-		return n
-	}
-	envStr := func(name, def string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.dir, "dir", ".run", "directory for local state: Kafka and ClickHouse data, keys, logs")
-	fs.StringVar(&o.bin, "bin", "bin", "directory holding the function binaries (make build)")
-	fs.StringVar(&o.triggers, "triggers", "eventing/config", "Trigger manifests the dispatcher follows")
-	fs.IntVar(&o.ingestPort, "ingest-port", envInt("INGEST_PORT", 8080), "ingest's port (public)")
-	fs.IntVar(&o.authPort, "auth-port", envInt("AUTH_PORT", 8081), "auth's port")
-	fs.IntVar(&o.persistPort, "persist-port", envInt("PERSIST_PORT", 8082), "persist's port")
-	fs.IntVar(&o.dispatcherPort, "dispatcher-port", envInt("DISPATCHER_PORT", 8083), "the dispatcher's port (health and metrics)")
-	fs.IntVar(&o.routerPort, "router-port", envInt("ROUTER_PORT", 8084), "router's port (public OpenAI-compatible LLM gateway)")
-	fs.IntVar(&o.kafkaPort, "kafka-port", envInt("KAFKA_PORT", 0), "the embedded Kafka broker's port (not with KAFKA_BROKERS)")
-	fs.IntVar(&o.clickhousePort, "clickhouse-port", envInt("CLICKHOUSE_PORT", 0), "the local ClickHouse server's native-protocol port (not with CLICKHOUSE_ADDR)")
-	fs.IntVar(&o.clickhouseHTTPPort, "clickhouse-http-port", envInt("CLICKHOUSE_HTTP_PORT", 0), "the local ClickHouse server's HTTP port")
-	fs.IntVar(&o.clickhouseInterserverPort, "clickhouse-interserver-port", envInt("CLICKHOUSE_INTERSERVER_PORT", 0), "the local ClickHouse server's interserver port")
-	fs.StringVar(&o.publicHost, "public-host", envStr("PUBLIC_HOST", loopback),
-		"address ingest and router listen on (0.0.0.0: every interface); auth, persist, the dispatcher, Kafka and ClickHouse always listen on 127.0.0.1")
-	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate file: ingest serves HTTPS (with -tls-key)")
-	fs.StringVar(&o.tlsKey, "tls-key", "", "private key file for -tls-cert")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if net.ParseIP(o.publicHost) == nil {
-		envErrs = append(envErrs, fmt.Errorf("-public-host or PUBLIC_HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, got %q", o.publicHost))
-	}
-	if err := errors.Join(envErrs...); err != nil {
-		return o, err
-	}
-	o.kafkaBrokers = os.Getenv("KAFKA_BROKERS")
-	o.clickhouseAddr = os.Getenv("CLICKHOUSE_ADDR")
-	return o, nil
 }
 
 func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr io.Writer) error {
