@@ -178,10 +178,17 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 			return stopped(err)
 		}
 	}
+	portsFile := filepath.Join(o.dir, "ports")
+	if err := writePorts(portsFile, o, embeddedKafka, localClickHouse); err != nil {
+		return err
+	}
+	// The file says what is running: a stopped run leaves none behind.
+	defer os.Remove(portsFile)
 	writeBanner(stdout, banner{
 		ingest: ingestURL, auth: local(o.authPort), persist: local(o.persistPort), dispatcher: local(o.dispatcherPort),
 		router: local(o.routerPort), brokers: brokers, triggers: o.triggers, clickhouse: chAddr,
 		exposed: o.publicHost != loopback, keysFile: keysFile, keyPath: filepath.Join(o.dir, "auth", "demo-key"), demo: demo,
+		portsFile: portsFile,
 	})
 	if o.ready != nil {
 		o.ready <- demo.key

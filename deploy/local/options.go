@@ -16,7 +16,7 @@ type options struct {
 	routerPort                                        int
 	publicHost                                        string // ingest's and router's address; the rest bind 127.0.0.1
 	kafkaBrokers, clickhouseAddr                      string
-	kafkaPort, clickhousePort, clickhouseHTTPPort     int // of the embedded broker and the local server; 0: a free one
+	kafkaPort, clickhousePort, clickhouseHTTPPort     int // of the embedded broker and the local server; 0: a free one (tests)
 	clickhouseInterserverPort                         int
 	tlsCert, tlsKey                                   string        // ingest serves HTTPS with these when set
 	ready                                             chan<- string // receives the demo key once everything is ready (tests)
@@ -63,10 +63,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*f
 	fs.IntVar(&o.persistPort, "persist-port", 8082, "persist's port")
 	fs.IntVar(&o.dispatcherPort, "dispatcher-port", 8083, "the dispatcher's port (health and metrics)")
 	fs.IntVar(&o.routerPort, "router-port", 8084, "router's port (public OpenAI-compatible LLM gateway)")
-	fs.IntVar(&o.kafkaPort, "kafka-port", 0, "the embedded Kafka broker's port (unused with KAFKA_BROKERS)")
-	fs.IntVar(&o.clickhousePort, "clickhouse-port", 0, "the local ClickHouse server's native-protocol port (unused with CLICKHOUSE_ADDR)")
-	fs.IntVar(&o.clickhouseHTTPPort, "clickhouse-http-port", 0, "the local ClickHouse server's HTTP port")
-	fs.IntVar(&o.clickhouseInterserverPort, "clickhouse-interserver-port", 0, "the local ClickHouse server's interserver port")
+	// Kafka's and ClickHouse's own ports plus 10000: stable across runs, so that commands
+	// pasted from one banner still work after the next start, and clear of a broker or server
+	// of their own on this machine.
+	fs.IntVar(&o.kafkaPort, "kafka-port", 19092, "the embedded Kafka broker's port (unused with KAFKA_BROKERS)")
+	fs.IntVar(&o.clickhousePort, "clickhouse-port", 19000, "the local ClickHouse server's native-protocol port (unused with CLICKHOUSE_ADDR)")
+	fs.IntVar(&o.clickhouseHTTPPort, "clickhouse-http-port", 18123, "the local ClickHouse server's HTTP port")
+	fs.IntVar(&o.clickhouseInterserverPort, "clickhouse-interserver-port", 19009, "the local ClickHouse server's interserver port")
 	fs.StringVar(&o.publicHost, "public-host", loopback,
 		"address ingest and router listen on (0.0.0.0: every interface); auth, persist, the dispatcher, Kafka and ClickHouse always listen on 127.0.0.1")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate file: ingest serves HTTPS (with -tls-key)")
