@@ -1,7 +1,8 @@
 // Command local runs the whole trustplane data plane on one machine: an embedded Kafka-protocol
 // broker (unless KAFKA_BROKERS is set), a local ClickHouse server (unless CLICKHOUSE_ADDR is
-// set), and every function plus the trigger dispatcher as child processes, wired as the
-// Kubernetes manifests wire them. Ctrl-C stops everything.
+// set), and every function plus the trigger dispatcher, each a child process wired as the
+// Kubernetes manifests wire them and restarted when it exits. Everything but ingest and router
+// listens on 127.0.0.1 only. Ctrl-C stops everything.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +33,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "local:", err)
 		stop()
 		os.Exit(1)
