@@ -25,7 +25,7 @@ func writeBanner(w io.Writer, b banner) {
 	if b.exposed {
 		exposure = "reachable from other machines (-public-host)"
 	}
-	keyNote := fmt.Sprintf("new; kept in %s, its hash in %s", b.keyPath, b.keysFile)
+	keyNote := fmt.Sprintf("created now, kept in %s, its hash in %s", b.keyPath, b.keysFile)
 	if b.demo.reused {
 		keyNote = fmt.Sprintf("the same as before, kept in %s", b.keyPath)
 	}

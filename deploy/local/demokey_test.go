@@ -36,7 +36,7 @@ func TestDemoKeyIsReusedAcrossRuns(t *testing.T) {
 	if err := first.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(first.stdout.String(), "new; kept in "+filepath.Join(dir, "auth", "demo-key")) {
+	if !strings.Contains(first.stdout.String(), "created now, kept in "+filepath.Join(dir, "auth", "demo-key")) {
 		t.Errorf("the first run's banner does not say the key is new and where it is kept:\n%s", first.stdout.String())
 	}
 	second := startLocalRun(t, nil, "-dir", dir)

@@ -95,6 +95,7 @@ func newSupervisor(logger *slog.Logger, started func(string, int)) *supervisor {
 
 // start starts c, waits until it is ready (or ctx ends), and from then on keeps it running.
 func (s *supervisor) start(ctx context.Context, c child) error {
+	began := time.Now()
 	inst, err := c.start(s.ctx)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", c.name, err)
@@ -114,7 +115,7 @@ func (s *supervisor) start(ctx context.Context, c child) error {
 		return fmt.Errorf("%s did not become ready: %w", c.name, err)
 	}
 	s.wg.Add(1)
-	go s.keep(k, inst)
+	go s.keep(k, inst, began)
 	return nil
 }
 
@@ -124,12 +125,11 @@ func (s *supervisor) notify(name string, pid int) {
 	}
 }
 
-// keep restarts k each time its instance exits, until stop.
-func (s *supervisor) keep(k *supervised, inst instance) {
+// keep restarts k each time its instance (started at began) exits, until stop.
+func (s *supervisor) keep(k *supervised, inst instance, began time.Time) {
 	defer s.wg.Done()
 	var b backoff
 	restarts := 0
-	began := time.Now()
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -149,6 +149,7 @@ func (s *supervisor) keep(k *supervised, inst instance) {
 				return
 			case <-time.After(wait):
 			}
+			began = time.Now()
 			next, err := k.start(s.ctx)
 			if err == nil {
 				inst = next
@@ -160,7 +161,6 @@ func (s *supervisor) keep(k *supervised, inst instance) {
 			wait = b.after(0)
 			s.logger.Error("restart failed", "child", k.name, "error", err.Error(), "retry_in", wait.String())
 		}
-		began = time.Now()
 		restarts++
 		k.mu.Lock()
 		k.cur = inst
