@@ -4,12 +4,15 @@ import (
 	"testing"
 )
 
-// checkListeners fails unless every listening socket of the plane (this process and all it
-// started: the functions, Kafka, ClickHouse) is on loopback, except the ports in exposed, which
-// must be on every interface; and unless every function's port is among them.
+// checkListeners fails unless every listening socket of the plane (every child of the run and
+// all they started: the functions, Kafka, ClickHouse) is on loopback, except the ports in
+// exposed, which must be on every interface; and unless every child's port is among them.
 func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 	t.Helper()
-	ls := listeners(t)
+	if n := len(r.children()); n != 7 {
+		t.Fatalf("%d children reported, want 7 (Kafka, ClickHouse and five functions)", n)
+	}
+	ls := listeners(t, r.children())
 	seen := map[int]bool{}
 	for _, l := range ls {
 		seen[l.port] = true
@@ -21,7 +24,7 @@ func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 		}
 	}
 	for name, port := range map[string]int{"ingest": r.o.ingestPort, "auth": r.o.authPort, "persist": r.o.persistPort,
-		"dispatcher": r.o.dispatcherPort, "router": r.o.routerPort} {
+		"dispatcher": r.o.dispatcherPort, "router": r.o.routerPort, "kafka": r.o.kafkaPort, "clickhouse": r.o.clickhousePort} {
 		if !seen[port] {
 			t.Errorf("%s's port %d is not among the plane's listeners %v", name, port, ls)
 		}

@@ -56,6 +56,8 @@ func binaries(t testing.TB) string {
 
 type localRun struct {
 	o      options
+	mu     sync.Mutex
+	pids   map[string]int // each child's latest pid
 	key    string
 	stdout *lockedBuffer // the banner
 	logs   *lockedBuffer
@@ -86,7 +88,16 @@ func startLocalRun(t testing.TB, configure func(*options), args ...string) *loca
 	if configure != nil {
 		configure(&o)
 	}
-	r := &localRun{o: o, stdout: &lockedBuffer{}, logs: &lockedBuffer{}}
+	r := &localRun{o: o, pids: map[string]int{}, stdout: &lockedBuffer{}, logs: &lockedBuffer{}}
+	started := o.started
+	o.started = func(name string, pid int) {
+		r.mu.Lock()
+		r.pids[name] = pid
+		r.mu.Unlock()
+		if started != nil {
+			started(name, pid)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -126,11 +137,25 @@ type listener struct {
 	pid  int
 }
 
-// listeners lists the listening TCP sockets of this process and all its descendants, from
-// /proc/net/tcp{,6} and each process's open descriptors.
-func listeners(t testing.TB) []listener {
+// children returns the latest pid of each child of the run.
+func (r *localRun) children() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for _, pid := range r.pids {
+		out = append(out, pid)
+	}
+	return out
+}
+
+// listeners lists the listening TCP sockets of the given processes and all their descendants,
+// from /proc/net/tcp{,6} and each process's open descriptors.
+func listeners(t testing.TB, roots []int) []listener {
 	t.Helper()
-	pids := descendants(t, os.Getpid())
+	var pids []int
+	for _, root := range roots {
+		pids = append(pids, descendants(t, root)...)
+	}
 	byInode := map[string]int{}
 	for _, pid := range pids {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))

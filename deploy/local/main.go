@@ -220,7 +220,7 @@ func checkPorts(ports []namedPort) error {
 		}
 	}()
 	for _, p := range ports {
-		how := fmt.Sprintf("-%s-port or %s_PORT", p.name, strings.ToUpper(p.name))
+		how := fmt.Sprintf("-%s-port or %s", p.name, flagEnv[p.name+"-port"])
 		if p.port < 1 || p.port > 65535 {
 			return fmt.Errorf("%s port %d is not a TCP port; choose one with %s", p.name, p.port, how)
 		}

@@ -44,6 +44,14 @@ func TestCheckPortsRefusesAPortGivenTwice(t *testing.T) {
 	}
 }
 
+// Every port's error names its flag and variable, the local server's too.
+func TestCheckPortsNamesEachPortsFlagAndVariable(t *testing.T) {
+	err := checkPorts([]namedPort{{"clickhouse-http", loopback, 0}})
+	if err == nil || !strings.Contains(err.Error(), "-clickhouse-http-port or CLICKHOUSE_HTTP_PORT") {
+		t.Fatalf("got %v, want an error naming -clickhouse-http-port and CLICKHOUSE_HTTP_PORT", err)
+	}
+}
+
 func TestCheckPortsRefusesOutOfRange(t *testing.T) {
 	for _, p := range []int{0, -1, 65536} {
 		if err := checkPorts([]namedPort{{"persist", loopback, p}}); err == nil || !strings.Contains(err.Error(), "PERSIST_PORT") {
