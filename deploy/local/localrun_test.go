@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,13 +62,30 @@ type localRun struct {
 	key    string
 	stdout *lockedBuffer // the banner
 	logs   *lockedBuffer
-	stop   func() error // stops the runner and returns what it returned; safe to call twice
+	stop   func() error // stops the runner and returns what it returned; safe to call again
 }
 
 // startLocalRun runs the runner on free ports in a new directory, with the given extra
 // command-line arguments (which may override those), and waits until it is ready. configure,
 // when not nil, changes the options before the start.
 func startLocalRun(t testing.TB, configure func(*options), args ...string) *localRun {
+	t.Helper()
+	// A port freePort found free may be taken by another process (an outgoing connection gets
+	// its port from the same range) before a child binds it; the run is then started again on
+	// other ports.
+	for attempt := 1; ; attempt++ {
+		r, err := tryLocalRun(t, configure, args...)
+		if err == nil {
+			return r
+		}
+		if attempt == 3 || !strings.Contains(err.Error()+r.logs.String(), "address already in use") {
+			t.Fatalf("%v\n%s", err, r.logs.String())
+		}
+		t.Logf("a port was taken meanwhile (%v); starting again on other ports", err)
+	}
+}
+
+func tryLocalRun(t testing.TB, configure func(*options), args ...string) (*localRun, error) {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -99,18 +117,24 @@ func startLocalRun(t testing.TB, configure func(*options), args ...string) *loca
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- start(ctx, o, slog.New(slog.NewJSONHandler(r.logs, nil)), r.stdout, r.logs)
-	}()
-	var once sync.Once
+	finished := make(chan struct{})
 	var result error
+	go func() {
+		result = start(ctx, o, slog.New(slog.NewJSONHandler(r.logs, nil)), r.stdout, r.logs)
+		close(finished)
+	}()
 	r.stop = func() error {
-		once.Do(func() {
-			cancel()
-			result = <-done
-		})
+		cancel()
+		<-finished
 		return result
+	}
+	select {
+	case r.key = <-ready:
+	case <-finished:
+		return r, fmt.Errorf("runner stopped before ready: %v", result)
+	case <-time.After(3 * time.Minute):
+		r.stop()
+		return r, errors.New("runner not ready in time")
 	}
 	t.Cleanup(func() {
 		if err := r.stop(); err != nil {
@@ -120,14 +144,7 @@ func startLocalRun(t testing.TB, configure func(*options), args ...string) *loca
 			t.Logf("runner logs:\n%s", r.logs.String())
 		}
 	})
-	select {
-	case r.key = <-ready:
-	case err := <-done:
-		t.Fatalf("runner stopped before ready: %v\n%s", err, r.logs.String())
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("runner not ready in time\n%s", r.logs.String())
-	}
-	return r
+	return r, nil
 }
 
 // listener is a listening TCP socket of a process.
