@@ -7,7 +7,8 @@ BIN := bin
 FUNCTIONS := auth ingest persist
 # Every main package, built into bin/ by `make build`.
 MAINS := ./functions/auth/cmd/auth ./functions/auth/cmd/keys ./functions/ingest/cmd/ingest \
-	./functions/persist/cmd/persist ./eventing/cmd/dispatcher ./clickhouse/cmd/migrate ./deploy/local
+	./functions/persist/cmd/persist ./eventing/cmd/dispatcher ./clickhouse/cmd/migrate ./deploy/local \
+	./kafka/cmd/embedded-kafka
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 include kafka/kafka.mk
@@ -26,10 +27,13 @@ build:
 # Everything the tests need that is not Go: the ClickHouse server and the Apache Kafka jars.
 deps: clickhouse-server kafka-jars
 
-# The whole data plane on embedded defaults. Set KAFKA_BROKERS or CLICKHOUSE_ADDR to use
-# servers of your own instead of the embedded broker and the local ClickHouse server.
+# The whole data plane on embedded defaults. ARGS goes to the runner (`make run ARGS="-tls-cert
+# c.pem -tls-key k.pem"`), and so does each flag's variable (`make run INGEST_PORT=9080`); see
+# the README. Set KAFKA_BROKERS or CLICKHOUSE_ADDR to use servers of your own instead of the
+# embedded broker and the local ClickHouse server.
+ARGS ?=
 run: build clickhouse-server
-	./$(BIN)/local -bin $(BIN)
+	./$(BIN)/local -bin $(BIN) $(ARGS)
 
 # The whole test suite, against a real ClickHouse server and a real Apache Kafka broker that
 # the tests start themselves. -count=1: a cached result says nothing about the servers installed

@@ -195,6 +195,13 @@ func (s *Server) Stop() error {
 // Kill ends the server's process group at once, as a crash would.
 func (s *Server) Kill() { s.proc.kill() }
 
+// Done is closed once the server's process has ended, by Stop, Kill or on its own: a
+// supervisor waits on it to start the server again.
+func (s *Server) Done() <-chan struct{} { return s.proc.done }
+
+// Pid is the server process's id.
+func (s *Server) Pid() int { return s.proc.cmd.Process.Pid }
+
 // Pause stops the server's processes (SIGSTOP) as a hung server would look to its clients:
 // connections stay open and new ones are accepted into the kernel's backlog, but nothing is
 // answered until Resume. Stop and Kill end a paused server too.

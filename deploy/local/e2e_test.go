@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -60,13 +59,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./functions/auth/cmd/auth", "./functions/ingest/cmd/ingest",
-		"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := binaries(t)
 	kafka := kafkatest.Start(t)
 	chs := chtest.Start(t)
 
@@ -84,15 +77,20 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 		o.tlsCert, o.tlsKey, scheme = tlsFiles[0], tlsFiles[1], "https"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	// finished closes once start has returned result, so that the cleanup and the wait below
+	// may both wait for it.
+	finished := make(chan struct{})
+	var result error
 	logs := &lockedBuffer{}
 	go func() {
-		done <- start(ctx, o, slog.New(slog.NewTextHandler(logs, nil)), io.Discard, logs)
+		result = start(ctx, o, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard, logs)
+		close(finished)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("runner: %v", err)
+		<-finished
+		if result != nil {
+			t.Errorf("runner: %v", result)
 		}
 		if t.Failed() {
 			t.Logf("runner logs:\n%s", logs.String())
@@ -101,8 +99,8 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	var key string
 	select {
 	case key = <-ready:
-	case err := <-done:
-		t.Fatalf("runner stopped before ready: %v\n%s", err, logs.String())
+	case <-finished:
+		t.Fatalf("runner stopped before ready: %v\n%s", result, logs.String())
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("runner not ready in time\n%s", logs.String())
 	}

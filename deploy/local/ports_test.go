@@ -18,10 +18,10 @@ func TestCheckPortsNamesTheTakenPort(t *testing.T) {
 	taken := ln.Addr().(*net.TCPAddr).Port
 	free := freePort(t)
 
-	if err := checkPorts([]namedPort{{"auth", free}}); err != nil {
+	if err := checkPorts([]namedPort{{"auth", loopback, free}}); err != nil {
 		t.Fatalf("free port refused: %v", err)
 	}
-	err = checkPorts([]namedPort{{"auth", free}, {"ingest", taken}})
+	err = checkPorts([]namedPort{{"auth", loopback, free}, {"ingest", loopback, taken}})
 	if err == nil {
 		t.Fatalf("port %d is taken, yet accepted", taken)
 	}
@@ -31,22 +31,30 @@ func TestCheckPortsNamesTheTakenPort(t *testing.T) {
 		}
 	}
 	// The check must release what it held: the free port is still free.
-	if err := checkPorts([]namedPort{{"auth", free}}); err != nil {
+	if err := checkPorts([]namedPort{{"auth", loopback, free}}); err != nil {
 		t.Errorf("port %d not released by the previous check: %v", free, err)
 	}
 }
 
 func TestCheckPortsRefusesAPortGivenTwice(t *testing.T) {
 	p := freePort(t)
-	err := checkPorts([]namedPort{{"auth", p}, {"router", p}})
+	err := checkPorts([]namedPort{{"auth", loopback, p}, {"router", loopback, p}})
 	if err == nil || !strings.Contains(err.Error(), "router port") {
 		t.Fatalf("port %d given to auth and router: got %v, want an error naming router's port", p, err)
 	}
 }
 
+// Every port's error names its flag and variable, the local server's too.
+func TestCheckPortsNamesEachPortsFlagAndVariable(t *testing.T) {
+	err := checkPorts([]namedPort{{"clickhouse-http", loopback, 0}})
+	if err == nil || !strings.Contains(err.Error(), "-clickhouse-http-port or CLICKHOUSE_HTTP_PORT") {
+		t.Fatalf("got %v, want an error naming -clickhouse-http-port and CLICKHOUSE_HTTP_PORT", err)
+	}
+}
+
 func TestCheckPortsRefusesOutOfRange(t *testing.T) {
 	for _, p := range []int{0, -1, 65536} {
-		if err := checkPorts([]namedPort{{"persist", p}}); err == nil || !strings.Contains(err.Error(), "PERSIST_PORT") {
+		if err := checkPorts([]namedPort{{"persist", loopback, p}}); err == nil || !strings.Contains(err.Error(), "PERSIST_PORT") {
 			t.Errorf("port %d: got %v, want an error naming PERSIST_PORT", p, err)
 		}
 	}

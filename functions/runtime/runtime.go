@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,7 +31,11 @@ import (
 
 // Common is the configuration every function reads from its environment.
 type Common struct {
-	Port            int           `envconfig:"PORT" default:"8080"`
+	Port int `envconfig:"PORT" default:"8080"`
+	// ListenHost is the address the server binds; empty means every interface, as a pod
+	// needs. The one-machine run binds functions that must not be reachable from other
+	// machines to 127.0.0.1.
+	ListenHost      string        `envconfig:"LISTEN_HOST"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
 	// TLSCertFile and TLSKeyFile make the function serve HTTPS itself. Usually TLS ends at the
@@ -44,6 +49,9 @@ func (c Common) Validate() error {
 	var errs []error
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("PORT must be between 0 and 65535, got %d", c.Port))
+	}
+	if c.ListenHost != "" && net.ParseIP(c.ListenHost) == nil {
+		errs = append(errs, fmt.Errorf("LISTEN_HOST must be an IP address (127.0.0.1, ::1, 0.0.0.0) or empty for every interface, got %q", c.ListenHost))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -219,9 +227,10 @@ func (s *Server) Addr() string {
 // Run serves until ctx is cancelled, then stops accepting, drains in-flight requests, and runs
 // the shutdown hooks, all within the configured shutdown timeout.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", s.cfg.Port))
+	addr := net.JoinHostPort(s.cfg.ListenHost, strconv.Itoa(s.cfg.Port))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", s.cfg.Port, err)
+		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	return s.Serve(ctx, ln)
 }

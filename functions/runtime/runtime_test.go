@@ -29,12 +29,13 @@ func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
 	t.Setenv("PORT", "70000")
 	t.Setenv("LOG_LEVEL", "chatty")
 	t.Setenv("TLS_CERT_FILE", "/cert.pem")
+	t.Setenv("LISTEN_HOST", "localhost")
 	var c Common
 	err := LoadConfig(&c)
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"PORT", "LOG_LEVEL", "TLS_CERT_FILE and TLS_KEY_FILE"} {
+	for _, want := range []string{"PORT", "LOG_LEVEL", "TLS_CERT_FILE and TLS_KEY_FILE", `LISTEN_HOST must be an IP address`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
@@ -77,6 +78,27 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.Port != 8080 || c.LogLevel != "info" || c.ShutdownTimeout != 30*time.Second {
 		t.Fatalf("defaults %+v", c)
+	}
+}
+
+// Run binds LISTEN_HOST when it is set, and every interface when it is not.
+func TestRunBindsListenHost(t *testing.T) {
+	for _, c := range []struct{ host, want string }{{"127.0.0.1", "127.0.0.1"}, {"", "unspecified"}} {
+		srv := NewServer("test", Common{ListenHost: c.host, ShutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		host, _, err := net.SplitHostPort(srv.Addr())
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if c.want == "unspecified" && net.ParseIP(host).IsUnspecified() {
+			host = c.want // :: or 0.0.0.0, whichever the host's stack binds
+		}
+		if err != nil || host != c.want {
+			t.Errorf("LISTEN_HOST %q: bound %s (%v), want host %s", c.host, srv.Addr(), err, c.want)
+		}
 	}
 }
 

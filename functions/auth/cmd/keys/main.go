@@ -1,5 +1,8 @@
 // Command keys manages the auth key file: create a key (printed once), revoke one, list them.
-// The pepper comes from AUTH_PEPPER or AUTH_PEPPER_FILE, as for the auth function.
+// The pepper comes from AUTH_PEPPER or AUTH_PEPPER_FILE, as for the auth function; with neither
+// set, from the local run's pepper file (.run/auth/pepper, below the current directory) when
+// there is one, so that keys for `make run` are made from the repository's root with nothing
+// to set.
 //
 //	keys create --file keys.json --tenant acme --project web --scopes ingest,query [--description "..."]
 //	keys revoke --file keys.json --id <key id>
@@ -53,7 +56,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, no
 		if err != nil {
 			return fmt.Errorf("--scopes: %w", err)
 		}
-		pepper, err := auth.LoadPepper(getenv("AUTH_PEPPER"), getenv("AUTH_PEPPER_FILE"))
+		pepper, err := loadPepper(getenv, stderr)
 		if err != nil {
 			return err
 		}
@@ -104,6 +107,25 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, no
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("unknown command %q (want create, revoke or list)", args[0])
 	}
+}
+
+// localPepperFile is where the local run (`make run`, deploy/local) keeps its pepper, relative
+// to the repository's root.
+const localPepperFile = ".run/auth/pepper"
+
+// loadPepper reads the pepper as the auth function does, falling back to the local run's.
+func loadPepper(getenv func(string) string, stderr io.Writer) (auth.Pepper, error) {
+	value, file := getenv("AUTH_PEPPER"), getenv("AUTH_PEPPER_FILE")
+	if value == "" && file == "" {
+		if _, err := os.Stat(localPepperFile); err != nil {
+			return auth.Pepper{}, fmt.Errorf("one of AUTH_PEPPER and AUTH_PEPPER_FILE is required (or the local run's %s below the current directory)", localPepperFile)
+		}
+		// Said on stderr: a key made with the wrong pepper never verifies, and nothing else
+		// would tell why.
+		fmt.Fprintf(stderr, "using the local run's pepper %s (AUTH_PEPPER_FILE chooses another)\n", localPepperFile)
+		file = localPepperFile
+	}
+	return auth.LoadPepper(value, file)
 }
 
 func parse(fs *flag.FlagSet, args []string, file *string) error {

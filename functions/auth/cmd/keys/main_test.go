@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,81 @@ func TestCommandErrors(t *testing.T) {
 		func(string) string { return "" }, &out, &errw, time.Now)
 	if err == nil || !strings.Contains(err.Error(), "AUTH_PEPPER") || out.Len() != 0 {
 		t.Fatalf("create without a pepper: %v, stdout %q", err, out.String())
+	}
+}
+
+// readmeKeysCommands returns the `bin/keys` commands of the root README's shell blocks, in order.
+func readmeKeysCommands(t *testing.T) []string {
+	t.Helper()
+	readme, err := os.ReadFile("../../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	inShell := false
+	for _, line := range strings.Split(string(readme), "\n") {
+		switch {
+		case strings.HasPrefix(line, "```"):
+			inShell = !inShell && strings.TrimPrefix(line, "```") == "sh"
+		case inShell && strings.HasPrefix(line, "bin/keys "):
+			cmds = append(cmds, line)
+		}
+	}
+	return cmds
+}
+
+// The README's keys commands work as written, from the repository's root after `make run` has
+// made its pepper, with no pepper variable set; the key created verifies with that pepper.
+func TestREADMECommandsWorkAsWritten(t *testing.T) {
+	cmds := readmeKeysCommands(t)
+	if len(cmds) == 0 || !strings.HasPrefix(cmds[0], "bin/keys create ") {
+		t.Fatalf("the README's shell blocks have no `bin/keys create` command first: %q", cmds)
+	}
+	root := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "keys"), ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	// As the local run writes it: 64 hex characters, no newline.
+	const localPepper = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	if err := os.MkdirAll(filepath.Join(root, ".run", "auth"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, ".run", "auth", "pepper"), []byte(localPepper), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AUTH_PEPPER") {
+			env = append(env, kv)
+		}
+	}
+	var key string
+	for i, c := range cmds {
+		cmd := exec.Command("sh", "-c", c)
+		cmd.Dir, cmd.Env = root, env
+		var out, errw bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errw
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, errw.String())
+		}
+		if i == 0 {
+			key = strings.TrimSpace(out.String())
+			if !strings.Contains(errw.String(), ".run/auth/pepper") {
+				t.Errorf("create does not say it used the local run's pepper: %q", errw.String())
+			}
+		}
+	}
+	file := regexp.MustCompile(`--file (\S+)`).FindStringSubmatch(cmds[0])
+	if file == nil {
+		t.Fatalf("%q names no --file", cmds[0])
+	}
+	p, _ := auth.NewPepper([]byte(localPepper))
+	store, err := auth.OpenStore(filepath.Join(root, file[1]), p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Verify(context.Background(), key, auth.ScopeIngest); err != nil {
+		t.Fatalf("the key the README's create printed does not verify with the local run's pepper: %v", err)
 	}
 }
