@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 var testPepper = mustPepper("0123456789abcdef0123456789abcdef-test-pepper")
@@ -39,24 +39,6 @@ func value(t testing.TB, m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return d.Gauge.GetValue()
-}
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeClock is a clock the test moves by hand.
@@ -84,7 +66,7 @@ type env struct {
 	path     string
 	store    *Store
 	metrics  *StoreMetrics
-	logs     *syncBuffer
+	logs     *testsupport.Buffer
 	server   *httptest.Server
 	requests atomic.Int64 // verify requests that reached the server
 	// gate, when set, holds every request until it is closed.
@@ -93,7 +75,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{path: filepath.Join(t.TempDir(), "keys.json"), logs: &syncBuffer{}}
+	e := &env{path: filepath.Join(t.TempDir(), "keys.json"), logs: &testsupport.Buffer{}}
 	if err := WriteKeyFile(e.path, KeyFile{}); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/functions/runtime"
-	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
+	"github.com/trustplane/trustplane/internal/testsupport"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -324,7 +324,7 @@ func counted(c prometheus.Counter) float64 {
 // checkOutageLog checks that an outage of elapsed made between 1 and one line per
 // runtime.RepeatInterval of msg, however many requests it failed (lines of one RepeatedLog are
 // at least an interval apart).
-func checkOutageLog(t *testing.T, logs *runtimetest.Log, msg string, requests int, elapsed time.Duration) {
+func checkOutageLog(t *testing.T, logs *testsupport.Log, msg string, requests int, elapsed time.Duration) {
 	t.Helper()
 	bound := 1 + int(elapsed/runtime.RepeatInterval)
 	if n := logs.Count(msg); n < 1 || n > bound {
@@ -351,7 +351,7 @@ func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 	}
 	defer p.Close()
 	k := newKeys(t)
-	var logs runtimetest.Log
+	var logs testsupport.Log
 	h := NewHandler(k.store, p, DefaultLimits, 3*time.Second, logs.Logger(), nil)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -397,7 +397,7 @@ func TestAuthUnavailableAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	var logs runtimetest.Log
+	var logs testsupport.Log
 	srv := httptest.NewServer(NewHandler(client, p, DefaultLimits, 2*time.Second, logs.Logger(), nil))
 	defer srv.Close()
 	f := fixture{srv: srv}

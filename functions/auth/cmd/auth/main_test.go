@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 const pepper = "the-auth-function-test-pepper-0123456789"
@@ -57,36 +56,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type proc struct {
-	out    *syncBuffer // stdout and stderr
-	stdout *syncBuffer
+	out    *testsupport.Buffer // stdout and stderr
+	stdout *testsupport.Buffer
 	exited chan struct{} // closed when the process has ended
 	err    error         // of Wait, once exited is closed
 }
@@ -96,7 +68,7 @@ func start(t *testing.T, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(build(t))
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	out, stdout := &syncBuffer{}, &syncBuffer{}
+	out, stdout := &testsupport.Buffer{}, &testsupport.Buffer{}
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(out, stdout), out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -126,7 +98,7 @@ func TestRefusesToStartWithBadConfig(t *testing.T) {
 		{[]string{"AUTH_KEYS_FILE=" + bad, "AUTH_PEPPER=short"}, "at least 32 bytes"},
 		{[]string{"AUTH_KEYS_FILE=" + bad, "AUTH_PEPPER=" + pepper}, `keys[0] (id "abcdefgh"): hash:`},
 	} {
-		p := start(t, append(c.env, fmt.Sprintf("PORT=%d", freePort(t)))...)
+		p := start(t, append(c.env, fmt.Sprintf("PORT=%d", testsupport.Port(t)))...)
 		<-p.exited
 		out, err := p.out, p.err
 		var exit *exec.ExitError
@@ -146,7 +118,7 @@ func TestServesVerifyAndReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testsupport.Port(t)
 	proc := start(t, fmt.Sprintf("PORT=%d", port), "AUTH_KEYS_FILE="+file, "AUTH_PEPPER="+pepper,
 		"AUTH_RELOAD_INTERVAL=20ms", "LOG_LEVEL=debug")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
