@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
@@ -13,7 +13,7 @@ import (
 // Config is ingest's configuration, read from the environment.
 type Config struct {
 	runtime.Common
-	auth.ClientConfig
+	authclient.ClientConfig
 
 	KafkaBrokers []string `envconfig:"KAFKA_BROKERS" required:"true"`
 	KafkaTopic   string   `envconfig:"KAFKA_TOPIC" default:"trustplane-events"`

@@ -23,6 +23,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/internal/testsupport"
@@ -43,14 +44,14 @@ type keys struct {
 func newKeys(t *testing.T) keys {
 	t.Helper()
 	file := authtest.New(t)
-	add := func(scope auth.Scope) (string, auth.Record) {
-		return file.Add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{scope}})
+	add := func(scope authclient.Scope) (string, auth.Record) {
+		return file.Add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []authclient.Scope{scope}})
 	}
 	var k keys
-	k.ingest, _ = add(auth.ScopeIngest)
-	k.queryOnly, _ = add(auth.ScopeQuery)
+	k.ingest, _ = add(authclient.ScopeIngest)
+	k.queryOnly, _ = add(authclient.ScopeQuery)
 	var revoked auth.Record
-	k.revoked, revoked = add(auth.ScopeIngest)
+	k.revoked, revoked = add(authclient.ScopeIngest)
 	file.Revoke(revoked.ID)
 	k.store = file.Store()
 	return k
@@ -388,7 +389,7 @@ func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 func TestAuthUnavailableAnswers503(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close() // nothing listens there any more
-	client, err := auth.NewClient(auth.ClientConfig{URL: dead.URL, CacheTTL: time.Second, NegativeCacheTTL: time.Second, CacheSize: 10, Timeout: time.Second}, auth.ClientOptions{})
+	client, err := authclient.New(authclient.ClientConfig{URL: dead.URL, CacheTTL: time.Second, NegativeCacheTTL: time.Second, CacheSize: 10, Timeout: time.Second}, authclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +402,7 @@ func TestAuthUnavailableAnswers503(t *testing.T) {
 	srv := httptest.NewServer(NewHandler(client, p, DefaultLimits, 2*time.Second, logs.Logger(), nil))
 	defer srv.Close()
 	f := fixture{srv: srv}
-	wellFormed, _, err := auth.GenerateKey()
+	wellFormed, _, err := authclient.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

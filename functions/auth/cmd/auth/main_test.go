@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
@@ -114,7 +115,7 @@ func TestRefusesToStartWithBadConfig(t *testing.T) {
 func TestServesVerifyAndReloads(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keys.json")
 	p, _ := auth.NewPepper([]byte(pepper))
-	key, rec, err := auth.AddKey(file, p, auth.NewKey{Tenant: "acme", Project: "web", Scopes: []auth.Scope{auth.ScopeIngest}}, time.Now())
+	key, rec, err := auth.AddKey(file, p, auth.NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeIngest}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,16 +143,16 @@ func TestServesVerifyAndReloads(t *testing.T) {
 
 	// No caching, so each call sees the function's current keys. Its 5 s timeout is 75 times
 	// the slowest of a million loopback calls on the 2-core build machine under load (66 ms).
-	c, err := auth.NewClient(auth.ClientConfig{URL: base, CacheSize: 1, Timeout: 5 * time.Second}, auth.ClientOptions{})
+	c, err := authclient.New(authclient.ClientConfig{URL: base, CacheSize: 1, Timeout: 5 * time.Second}, authclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	pr, err := c.Verify(ctx, key, auth.ScopeIngest)
+	pr, err := c.Verify(ctx, key, authclient.ScopeIngest)
 	if err != nil || pr.KeyID != rec.ID || pr.Tenant != "acme" {
 		t.Fatalf("verify: %+v %v", pr, err)
 	}
-	if _, err := c.Verify(ctx, key, auth.ScopeQuery); auth.HTTPStatus(err) != http.StatusForbidden {
+	if _, err := c.Verify(ctx, key, authclient.ScopeQuery); authclient.HTTPStatus(err) != http.StatusForbidden {
 		t.Fatalf("missing scope: %v", err)
 	}
 
@@ -159,9 +160,9 @@ func TestServesVerifyAndReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	for { // the function's poll picks the revocation up without a restart
-		_, err := c.Verify(ctx, key, auth.ScopeIngest)
-		var d *auth.DeniedError
-		if errors.As(err, &d) && d.Reason == auth.ReasonRevoked {
+		_, err := c.Verify(ctx, key, authclient.ScopeIngest)
+		var d *authclient.DeniedError
+		if errors.As(err, &d) && d.Reason == authclient.ReasonRevoked {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
