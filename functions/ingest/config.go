@@ -14,9 +14,7 @@ import (
 type Config struct {
 	runtime.Common
 	authclient.ClientConfig
-
-	KafkaBrokers []string `envconfig:"KAFKA_BROKERS" required:"true"`
-	KafkaTopic   string   `envconfig:"KAFKA_TOPIC" default:"trustplane-events"`
+	kafka.ProducerConfig
 
 	MaxEventBytes   int64 `envconfig:"MAX_EVENT_BYTES" default:"262144"`
 	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"5242880"`
@@ -44,13 +42,7 @@ func (c Config) Limits() Limits {
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	errs := []error{c.Common.Validate(), c.ClientConfig.Validate()}
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
-	if c.KafkaTopic == "" {
-		errs = append(errs, errors.New("KAFKA_TOPIC must not be empty"))
-	}
+	errs := []error{c.Common.Validate(), c.ClientConfig.Validate(), c.ProducerConfig.Validate()}
 	if c.MaxConcurrentRequests < 1 {
 		errs = append(errs, fmt.Errorf("MAX_CONCURRENT_REQUESTS must be at least 1, got %d", c.MaxConcurrentRequests))
 	}

@@ -25,7 +25,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	producer, err := kafka.NewAsyncProducer(cfg.KafkaBrokers, kafka.WithTopic(cfg.KafkaTopic), kafka.WithRegisterer(srv.Registry))
+	producer, err := kafka.NewProducer(cfg.ProducerConfig, srv.Registry)
 	if err != nil {
 		return err
 	}

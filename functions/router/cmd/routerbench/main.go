@@ -31,6 +31,7 @@ import (
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/internal/testsupport"
 	"github.com/trustplane/trustplane/kafka"
+	"github.com/trustplane/trustplane/kafka/embedded"
 )
 
 func main() {
@@ -69,7 +70,7 @@ func run() error {
 		return err
 	}
 	defer closeAuth()
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Partitions: 3})
+	broker, err := embedded.Start(embedded.Config{Partitions: 3})
 	if err != nil {
 		return err
 	}
