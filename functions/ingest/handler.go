@@ -445,11 +445,7 @@ func prepare(e *cloudevents.Event, p authclient.Principal) []catalog.Problem {
 		return problems
 	}
 	e.SetDataContentType(contentTypeJSON)
-	e.SetExtension(catalog.ExtTenant, p.Tenant)
-	e.SetExtension(catalog.ExtProject, p.Project)
-	e.SetExtension(catalog.ExtKeyID, p.KeyID)
-	e.SetExtension(catalog.ExtPartitionKey, key)
-	e.SetExtension(catalog.ExtIngestTime, time.Now())
+	catalog.Stamp(e, catalog.Origin{Tenant: p.Tenant, Project: p.Project, KeyID: p.KeyID}, key)
 	return nil
 }
 
