@@ -28,11 +28,7 @@ func main() {
 		}
 		srv.AddReadyCheck("keys", store.Ready)
 		go store.Watch(ctx, cfg.ReloadInterval)
-		h, err := runtime.CloudEventsHandler(ctx, auth.NewHandler(store, logger))
-		if err != nil {
-			return err
-		}
-		srv.Handle("POST /", h)
+		srv.Handle("POST /", runtime.CloudEventsHandler(auth.NewHandler(store, logger)))
 		return srv.Run(ctx)
 	})
 }
