@@ -179,7 +179,7 @@ func benchServer(b *testing.B) (url, key string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.Close() })
-	srv := httptest.NewServer(NewHandler(verifier, p, DefaultLimits, 2*time.Second, slog.New(slog.DiscardHandler), nil))
+	srv := httptest.NewServer(NewHandler(verifier, p, HandlerOptions{Limits: defaultLimits(), RetryAfter: 2 * time.Second}))
 	b.Cleanup(srv.Close)
 	return srv.URL, key
 }
