@@ -51,9 +51,6 @@ type trigger struct {
 	// unordered delivers up to Config.UnorderedInFlight events of a partition at once.
 	unordered bool
 
-	// h1, when set, sends deliveries instead of the HTTP client (plain-HTTP subscribers).
-	h1 *h1Client
-
 	producer sarama.SyncProducer
 	requests context.Context // cancelled ShutdownGrace after Run's context
 	assigned atomic.Bool
@@ -396,12 +393,7 @@ func (t *trigger) attempt(in incoming) outcome {
 		return outcome{err: fmt.Errorf("encode event: %w", err)}
 	}
 	req.Header["Prefer"] = []string{"reply"}
-	var resp response
-	if t.h1 != nil {
-		resp, err = t.h1.do(req, responseMax)
-	} else {
-		resp, err = t.d.send(req)
-	}
+	resp, err := send(t.d.client, req, responseMax)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -428,22 +420,6 @@ func (t *trigger) attempt(in incoming) outcome {
 	}
 	res.reply = reply
 	return res
-}
-
-// send is a request through the HTTP client, for subscribers h1Client does not serve.
-func (d *Dispatcher) send(req *http.Request) (response, error) {
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	var body []byte
-	if resp.ContentLength != 0 { // most acknowledgements have no body: nothing to read
-		if body, err = io.ReadAll(io.LimitReader(resp.Body, responseMax)); err != nil {
-			return response{}, fmt.Errorf("read response: %w", err)
-		}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
 
 // retryAfter reads a Retry-After header (seconds or HTTP date); zero when absent or invalid.
