@@ -19,11 +19,6 @@
 //   - a CloudEvent in a successful response is a reply and is produced back to the broker
 //     topic.
 //
-// How it delivers cheaply: a binary-mode CloudEvents 1.0 record (what trustplane's producers
-// write) is not decoded into an event and encoded again; its ce_ headers are read once, checked
-// as the CloudEvents SDK would check them, and written as ce- HTTP headers, with the record's
-// value as the body, untouched (records the SDK would read differently take the SDK's way).
-//
 // Where it differs, deliberately: a Retry-After header on a retryable response lengthens the
 // wait (bounded by delivery.retryAfterMax, or one minute); when the dead-letter sink cannot be
 // written the offset is not committed and the write is retried until it succeeds or the
