@@ -23,6 +23,7 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	ceevent "github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/trustplane/trustplane/functions/runtime"
@@ -438,7 +439,7 @@ func (t *trigger) deadLetterEvent(ev *cloudevents.Event, res outcome) *cloudeven
 	for name, values := range res.header {
 		lower := strings.ToLower(name)
 		ext := strings.TrimPrefix(lower, errorHeaderPrefix)
-		if strings.HasPrefix(lower, errorHeaderPrefix) && len(values) > 0 && validExtensionName(ext) {
+		if strings.HasPrefix(lower, errorHeaderPrefix) && len(values) > 0 && ceevent.IsExtensionNameValid(ext) {
 			dead.SetExtension(ext, values[0])
 		}
 	}
@@ -511,17 +512,4 @@ func (h httpDeadLetter) send(ctx context.Context, t *trigger, ev *cloudevents.Ev
 		return fmt.Errorf("dead-letter sink %s answered %d", h.url, resp.StatusCode)
 	}
 	return nil
-}
-
-// validExtensionName is the CloudEvents rule: lower-case letters and digits only.
-func validExtensionName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
 }
