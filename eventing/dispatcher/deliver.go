@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -356,7 +355,7 @@ func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, ev *
 			return res, true
 		}
 		wait := t.delivery.backoff(n + 1)
-		if ra := retryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
+		if ra := runtime.RetryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
 			wait = min(ra, t.delivery.retryAfterMax)
 		}
 		t.logs.retrying.Log(append(t.eventAttrs(msg, ev), "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())...)
@@ -411,22 +410,6 @@ func (t *trigger) attempt(ev *cloudevents.Event) outcome {
 	}
 	res.reply = reply
 	return res
-}
-
-// retryAfter reads a Retry-After header (seconds or HTTP date); zero when absent or invalid.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		// Clamped before the multiplication, which would otherwise wrap around.
-		return time.Duration(min(max(secs, 0), int(math.MaxInt64/time.Second))) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
 }
 
 // deadLetterEvent is the original event with the Kafka broker's error extensions.

@@ -618,13 +618,13 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 		"": 0, "7": 7 * time.Second, "-3": 0, "soon": 0,
 		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
 	} {
-		if got := retryAfter(http.Header{"Retry-After": {v}}, now); got != want {
+		if got := runtime.RetryAfter(http.Header{"Retry-After": {v}}, now); got != want {
 			t.Errorf("Retry-After %q = %v, want %v", v, got, want)
 		}
 	}
 	// A number of seconds too large for a Duration is the longest wait, which retryAfterMax
 	// then caps, not a product that wrapped around to a short or negative wait.
-	if got := retryAfter(http.Header{"Retry-After": {"10000000000"}}, now); got < time.Hour {
+	if got := runtime.RetryAfter(http.Header{"Retry-After": {"10000000000"}}, now); got < time.Hour {
 		t.Errorf("Retry-After 10000000000 = %v, want the longest wait", got)
 	}
 }
