@@ -7,18 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Verifier checks an API key for a scope. Client (over HTTP, cached) and Store (in process)
-// implement it. Errors are *DeniedError or wrap ErrUnavailable; see HTTPStatus.
-type Verifier interface {
-	Verify(ctx context.Context, key string, scope Scope) (Principal, error)
-}
+	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/runtime"
+)
 
 // StoreMetrics are the auth function's metrics.
 type StoreMetrics struct {
@@ -51,13 +47,12 @@ func NewStoreMetrics(reg prometheus.Registerer) *StoreMetrics {
 
 type entry struct {
 	hash [sha256.Size]byte
-	p    Principal
+	p    authclient.Principal
 	st   Status
 }
 
 type keySet struct {
 	byID map[string]entry
-	sum  [sha256.Size]byte // of the file content, to skip unchanged files
 }
 
 // Store holds the loaded keys and verifies keys against them. It is safe for concurrent use; a
@@ -68,15 +63,34 @@ type Store struct {
 	logger  *slog.Logger
 	metrics *StoreMetrics
 
-	reloadMu sync.Mutex // one reload at a time
-	set      atomic.Pointer[keySet]
+	watch *runtime.FileWatch[KeyFile] // nil for a store held in memory
+	set   atomic.Pointer[keySet]
 }
 
 // OpenStore loads the key file at path; a missing or invalid file is an error, so the function
 // refuses to start rather than denying every key. logger and metrics may be nil.
 func OpenStore(path string, p Pepper, logger *slog.Logger, metrics *StoreMetrics) (*Store, error) {
 	s := newStore(p, logger, metrics)
-	s.path = path
+	s.watch = &runtime.FileWatch[KeyFile]{
+		What: "key file", Path: path, MaxBytes: MaxKeyFileSize,
+		Parse: func(data []byte, _ func(string) ([]byte, error)) (KeyFile, error) { return ParseKeyFile(data) },
+		Install: func(kf KeyFile) {
+			s.install(buildSet(kf))
+			s.logger.Info("key file loaded", "path", path, "keys", len(kf.Keys))
+		},
+		// The watch tells of each version of the file once, so a bad one is logged and
+		// counted once, not at every poll.
+		Loaded: func(err error) {
+			if err == nil {
+				s.metrics.reloads.WithLabelValues("success").Inc()
+				return
+			}
+			s.metrics.reloads.WithLabelValues("failure").Inc()
+			if s.set.Load() != nil {
+				s.logger.Error("key file reload failed; keeping the previously loaded keys", "error", err.Error())
+			}
+		},
+	}
 	if _, err := s.Reload(); err != nil {
 		return nil, err
 	}
@@ -91,7 +105,7 @@ func NewStore(p Pepper, records []Record) (*Store, error) {
 		return nil, err
 	}
 	s := newStore(p, nil, nil)
-	s.install(buildSet(kf, [sha256.Size]byte{}))
+	s.install(buildSet(kf))
 	return s, nil
 }
 
@@ -105,11 +119,11 @@ func newStore(p Pepper, logger *slog.Logger, metrics *StoreMetrics) *Store {
 	return &Store{pepper: p, logger: logger, metrics: metrics}
 }
 
-func buildSet(kf KeyFile, sum [sha256.Size]byte) *keySet {
-	ks := &keySet{byID: make(map[string]entry, len(kf.Keys)), sum: sum}
+func buildSet(kf KeyFile) *keySet {
+	ks := &keySet{byID: make(map[string]entry, len(kf.Keys))}
 	for _, r := range kf.Keys {
 		h, _ := decodeHash(r.Hash) // validated
-		ks.byID[r.ID] = entry{hash: h, st: r.Status, p: Principal{
+		ks.byID[r.ID] = entry{hash: h, st: r.Status, p: authclient.Principal{
 			KeyID: r.ID, Tenant: r.Tenant, Project: r.Project, Scopes: slices.Clone(r.Scopes), Limits: r.Limits,
 		}}
 	}
@@ -131,51 +145,23 @@ func (s *Store) install(ks *keySet) {
 }
 
 // Reload reads the key file and installs it if its content changed. An unreadable or invalid
-// file keeps the current keys, counts a failure and returns the error (naming record and field).
+// file keeps the current keys and returns the error (naming record and field); the first time
+// a version fails it is counted and logged.
 func (s *Store) Reload() (changed bool, err error) {
-	if s.path == "" {
+	if s.watch == nil {
 		return false, errors.New("store has no key file")
 	}
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	data, err := readLimited(s.path)
-	if err == nil {
-		sum := sha256.Sum256(data)
-		if cur := s.set.Load(); cur != nil && cur.sum == sum {
-			return false, nil
-		}
-		var kf KeyFile
-		if kf, err = ParseKeyFile(data); err == nil {
-			s.install(buildSet(kf, sum))
-			s.metrics.reloads.WithLabelValues("success").Inc()
-			s.logger.Info("key file loaded", "path", s.path, "keys", len(kf.Keys))
-			return true, nil
-		}
-		err = fmt.Errorf("%s: %w", s.path, err)
-	}
-	s.metrics.reloads.WithLabelValues("failure").Inc()
-	if s.set.Load() != nil {
-		s.logger.Error("key file reload failed; keeping the previously loaded keys", "error", err.Error())
-	}
-	return false, err
+	return s.watch.Load()
 }
 
-// Watch polls the key file every interval until ctx ends. Polling, not file notifications:
-// Kubernetes updates Secret volumes by swapping a symlink, which watches on the file miss.
-func (s *Store) Watch(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = 5 * time.Second
+// Watch polls the key file every interval until ctx ends; it fits runtime.Function.Background.
+// Polling, not file notifications: Kubernetes updates Secret volumes by swapping a symlink,
+// which watches on the file miss.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) error {
+	if s.watch == nil {
+		return errors.New("store has no key file")
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = s.Reload() // failures are logged and counted by Reload
-		}
-	}
+	return s.watch.Run(ctx, interval)
 }
 
 // Ready reports whether a key set is loaded; it fits runtime.Server.AddReadyCheck.
@@ -186,14 +172,11 @@ func (s *Store) Ready(context.Context) error {
 	return nil
 }
 
-// Len is the number of keys loaded, active and revoked.
-func (s *Store) Len() int { return len(s.set.Load().byID) }
-
 // Verify checks key for scope: lookup by key id, then a constant-time hash comparison.
-func (s *Store) Verify(_ context.Context, key string, scope Scope) (Principal, error) {
+func (s *Store) Verify(_ context.Context, key string, scope authclient.Scope) (authclient.Principal, error) {
 	p, err := s.verify(key, scope)
 	result := "verified"
-	var d *DeniedError
+	var d *authclient.DeniedError
 	if errors.As(err, &d) {
 		result = string(d.Reason)
 	} else if err != nil {
@@ -203,24 +186,24 @@ func (s *Store) Verify(_ context.Context, key string, scope Scope) (Principal, e
 	return p, err
 }
 
-func (s *Store) verify(key string, scope Scope) (Principal, error) {
+func (s *Store) verify(key string, scope authclient.Scope) (authclient.Principal, error) {
 	if !scope.Valid() {
-		return Principal{}, fmt.Errorf("unknown scope %q", scope)
+		return authclient.Principal{}, fmt.Errorf("unknown scope %q", scope)
 	}
-	id, err := ParseKey(key)
+	id, err := authclient.ParseKey(key)
 	if err != nil {
-		return Principal{}, &DeniedError{Denial{Reason: ReasonMalformed, Message: err.Error()}}
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{Reason: authclient.ReasonMalformed, Message: err.Error()}}
 	}
 	e, ok := s.set.Load().byID[id]
 	// An unknown id still costs one HMAC, so timing does not tell which ids exist.
 	if !s.pepper.Matches(key, e.hash) || !ok {
-		return Principal{}, &DeniedError{Denial{KeyID: id, Reason: ReasonUnknownKey, Message: "no such API key"}}
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{KeyID: id, Reason: authclient.ReasonUnknownKey, Message: "no such API key"}}
 	}
 	if e.st != StatusActive {
-		return Principal{}, &DeniedError{Denial{KeyID: id, Reason: ReasonRevoked, Message: "API key has been revoked"}}
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{KeyID: id, Reason: authclient.ReasonRevoked, Message: "API key has been revoked"}}
 	}
 	if !e.p.HasScope(scope) {
-		return Principal{}, &DeniedError{Denial{KeyID: id, Reason: ReasonMissingScope,
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{KeyID: id, Reason: authclient.ReasonMissingScope,
 			Message: fmt.Sprintf("API key lacks scope %q", scope)}}
 	}
 	p := e.p

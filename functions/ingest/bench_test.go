@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -160,7 +160,7 @@ func BenchmarkIngest(b *testing.B) {
 func benchServer(b *testing.B) (url, key string) {
 	b.Helper()
 	pepper := authtest.Pepper(b)
-	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "p", Scopes: []auth.Scope{auth.ScopeIngest}}, time.Now(), nil)
+	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "p", Scopes: []authclient.Scope{authclient.ScopeIngest}}, time.Now(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -168,13 +168,9 @@ func benchServer(b *testing.B) (url, key string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	authHandler, err := runtime.CloudEventsHandler(context.Background(), auth.NewHandler(store, slog.New(slog.DiscardHandler)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	authSrv := httptest.NewServer(authHandler)
+	authSrv := httptest.NewServer(runtime.CloudEventsHandler(auth.NewHandler(store, slog.New(slog.DiscardHandler))))
 	b.Cleanup(authSrv.Close)
-	verifier, err := auth.NewClient(auth.ClientConfig{URL: authSrv.URL, CacheTTL: time.Minute, NegativeCacheTTL: time.Second, CacheSize: 100, Timeout: time.Second}, auth.ClientOptions{})
+	verifier, err := authclient.New(authclient.ClientConfig{URL: authSrv.URL, CacheTTL: time.Minute, NegativeCacheTTL: time.Second, CacheSize: 100, Timeout: time.Second}, authclient.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -183,7 +179,7 @@ func benchServer(b *testing.B) (url, key string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.Close() })
-	srv := httptest.NewServer(NewHandler(verifier, p, DefaultLimits, 2*time.Second, slog.New(slog.DiscardHandler), nil))
+	srv := httptest.NewServer(NewHandler(verifier, p, HandlerOptions{Limits: defaultLimits(), RetryAfter: 2 * time.Second}))
 	b.Cleanup(srv.Close)
 	return srv.URL, key
 }

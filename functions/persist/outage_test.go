@@ -18,10 +18,10 @@ import (
 	"github.com/trustplane/trustplane/clickhouse/chtest"
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/runtime"
-	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -89,13 +89,15 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 	if err := runtime.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	var logs runtimetest.Log
+	var logs testsupport.Log
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := NewServer(ctx, cfg, logs.Logger())
+	fn, err := New(ctx, cfg, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := runtime.NewServer("persist", cfg.Common, logs.Logger())
 	srv.ReadyInterval, srv.ReadyTimeout = 10*time.Millisecond, 100*time.Millisecond
+	fn.Mount(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +124,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 	if code, body := storedWithRetries("before", `{"id":"t0","timestamp":"2026-11-29T10:00:00Z"}`); code != http.StatusOK {
 		t.Fatalf("delivery before the stall: %d %s", code, body)
 	}
-	failedBefore := counterValue(t, srv.Registry, "trustplane_persist_events_total", map[string]string{"outcome": "failed"})
+	failedBefore := counterValue(t, fn.Metrics, "trustplane_persist_events_total", map[string]string{"outcome": "failed"})
 
 	if err := own.Pause(); err != nil {
 		t.Fatal(err)
@@ -158,7 +160,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 			t.Fatalf("delivery %d during the stall: %d, want 503 for the broker to retry", i, code)
 		}
 	}
-	lines := runtimetest.AtLeast(logs.Lines()[before:], slog.LevelWarn)
+	lines := testsupport.AtLeast(logs.Lines()[before:], slog.LevelWarn)
 	// Two failure kinds (the insert, the delivery), each a line at first and at most one per
 	// RepeatInterval after that, so the bound depends on the stall's length, not on the
 	// deliveries: lines of one kind are at least an interval apart.
@@ -171,7 +173,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 			t.Errorf("a failure line without the error: %v", l)
 		}
 	}
-	reg := srv.Registry
+	reg := fn.Metrics
 	if n := counterValue(t, reg, "trustplane_persist_events_total", map[string]string{"outcome": "failed"}) - failedBefore; n != deliveries {
 		t.Errorf("events_total{outcome=failed} = %v, want %d: the counts are in the metrics", n, deliveries)
 	}
