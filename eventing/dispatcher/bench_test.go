@@ -20,7 +20,7 @@ import (
 // BenchmarkDispatch measures the delivery path end to end: a dispatcher, in a child process
 // of its own, taking b.N events from a 4-partition topic to a subscriber that acknowledges at
 // once. Ordered: one request in flight per partition (4 at most); unordered: up to
-// DefaultUnorderedInFlight (100) per partition. The timer runs from the first event produced
+// DISPATCHER_UNORDERED_IN_FLIGHT (100 by default) per partition. The timer runs from the first event produced
 // (the dispatcher has already delivered a warm-up event) to the last one acknowledged. The
 // child's CPU time per event and its peak resident memory (VmHWM) are the dispatcher's alone.
 // BENCH_CPUPROFILE=file writes the child's CPU profile (its start and the warm-up event are a

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"testing"
 )
@@ -17,8 +16,8 @@ import (
 func startChild(t testing.TB, e env, manifest, subURL string, env ...string) *exec.Cmd {
 	t.Helper()
 	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), crashChildEnv+"=1", "CHILD_MANIFEST="+manifest, "CHILD_SUBSCRIBERS=sub="+subURL,
-		"CHILD_BROKERS="+strings.Join(e.addrs, ","), "CHILD_TOPIC="+e.topic, "CHILD_DLQ="+e.dlq, "CHILD_GROUP_PREFIX=g-"+e.topic)
+	child.Env = append(os.Environ(), crashChildEnv+"=1", "CHILD_MANIFEST="+manifest)
+	child.Env = append(child.Env, configEnv(e, subURL)...)
 	child.Env = append(child.Env, env...)
 	child.Stderr = os.Stderr
 	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -41,14 +40,10 @@ const crashChildEnv = "DISPATCHER_TEST_CHILD"
 func runCrashChild() int {
 	m, err := DecodeManifests(context.Background(), "child.yaml", []byte(os.Getenv("CHILD_MANIFEST")))
 	if err == nil {
-		var subs Subscribers
-		if subs, err = ParseSubscribers(os.Getenv("CHILD_SUBSCRIBERS")); err == nil {
+		var s settings
+		if s, err = loadSettings(); err == nil {
 			var d *Dispatcher
-			d, err = New(Config{
-				Brokers: strings.Split(os.Getenv("CHILD_BROKERS"), ","), Topic: os.Getenv("CHILD_TOPIC"),
-				DeadLetterTopic: os.Getenv("CHILD_DLQ"), Subscribers: subs, GroupPrefix: os.Getenv("CHILD_GROUP_PREFIX"),
-			}, m)
-			if err == nil {
+			if d, err = newDispatcher(s, m); err == nil {
 				err = runChild(d)
 			}
 		}

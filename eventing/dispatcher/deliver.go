@@ -48,7 +48,7 @@ type trigger struct {
 	deadLetterName string
 	stats          triggerMetrics
 	logs           outageLogs
-	// unordered delivers up to Config.UnorderedInFlight events of a partition at once.
+	// unordered delivers up to settings.UnorderedInFlight events of a partition at once.
 	unordered bool
 
 	producer sarama.SyncProducer
@@ -127,11 +127,7 @@ func (t *trigger) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 	}
 }
 
-// DefaultUnorderedInFlight bounds the deliveries of one partition running at once in unordered
-// mode, unless Config says otherwise.
-const DefaultUnorderedInFlight = 100
-
-// consumeUnordered delivers up to Config.UnorderedInFlight records of the partition at once. Offsets
+// consumeUnordered delivers up to settings.UnorderedInFlight records of the partition at once. Offsets
 // still commit in order: an offset is marked only when it and every earlier record are done,
 // so a record that never finishes holds the commit point (and is redelivered after a restart,
 // with the records after it).

@@ -286,7 +286,7 @@ func TestSubscriberOutageIsLoggedPerIntervalNotPerEvent(t *testing.T) {
 	const events, retries = 100, 3
 	r := startDispatcher(t, e, triggerYAML("persist", telemetryFilter,
 		fmt.Sprintf("    retry: %d\n    backoffPolicy: linear\n    backoffDelay: PT0.001S\n", retries)), sub.URL,
-		func(c *Config) { c.Logger = logs.Logger() })
+		func(c *settings) { c.Logger = logs.Logger() })
 	var batch []cloudevents.Event
 	for i := range events {
 		batch = append(batch, newEvent(fmt.Sprint("e", i), "io.trustplane.telemetry.trace.v1", fmt.Sprint("k", i%7)))

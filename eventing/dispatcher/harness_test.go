@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -93,24 +94,25 @@ type running struct {
 
 // startDispatcher runs a dispatcher for the manifests until the test ends (or stop is called)
 // and waits until its consumer groups have joined.
-func startDispatcher(t testing.TB, e env, manifests string, subURL string, tweak func(*Config)) running {
+func startDispatcher(t testing.TB, e env, manifests string, subURL string, tweak func(*settings)) running {
 	t.Helper()
 	m, err := DecodeManifests(context.Background(), "test.yaml", []byte(manifests))
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := ParseSubscribers("sub=" + subURL)
+	for _, kv := range configEnv(e, subURL) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	s, err := loadSettings()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{
-		Brokers: e.addrs, Topic: e.topic, DeadLetterTopic: e.dlq, Subscribers: subs,
-		GroupPrefix: "g-" + e.topic, ShutdownGrace: 5 * time.Second,
-	}
+	s.ShutdownGrace = 5 * time.Second
 	if tweak != nil {
-		tweak(&cfg)
+		tweak(&s)
 	}
-	d, err := New(cfg, m)
+	d, err := newDispatcher(s, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +131,28 @@ func startDispatcher(t testing.TB, e env, manifests string, subURL string, tweak
 	t.Cleanup(stop)
 	waitFor(t, "consumer groups to join", func() bool { return d.Ready(ctx) == nil })
 	return running{d: d, stop: stop}
+}
+
+// configEnv is the environment that configures a dispatcher for e's topics and the "sub"
+// subscriber at subURL; everything else keeps Config's defaults.
+func configEnv(e env, subURL string) []string {
+	return []string{
+		"KAFKA_BROKERS=" + strings.Join(e.addrs, ","), "KAFKA_TOPIC=" + e.topic, "KAFKA_DLQ_TOPIC=" + e.dlq,
+		"DISPATCHER_GROUP_PREFIX=g-" + e.topic, "DISPATCHER_SUBSCRIBERS=sub=" + subURL,
+	}
+}
+
+// loadSettings are the settings New makes of the configuration in the environment.
+func loadSettings() (settings, error) {
+	var cfg Config
+	if err := runtime.LoadConfig(&cfg); err != nil {
+		return settings{}, err
+	}
+	subs, err := ParseSubscribers(cfg.Subscribers)
+	if err != nil {
+		return settings{}, err
+	}
+	return cfg.settings(subs, nil, nil), nil
 }
 
 // waitFor polls cond for up to 2 minutes: what the tests wait for (a group joining, local

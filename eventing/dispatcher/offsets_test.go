@@ -31,7 +31,7 @@ func TestRestartResumesFromCommittedOffsets(t *testing.T) {
 	produce(t, e.addrs, e.topic, events...)
 
 	// First run: stopped while evt-06 is in flight, with no grace for it.
-	first := startDispatcher(t, e, manifest, sub.URL, func(c *Config) { c.ShutdownGrace = 0 })
+	first := startDispatcher(t, e, manifest, sub.URL, func(c *settings) { c.ShutdownGrace = 0 })
 	waitFor(t, "evt-06 to be in flight", func() bool { return sub.attemptsOf("evt-06") == 1 })
 	first.stop()
 	if got := sub.deliveredIDs(); strings.Join(got, ",") != "evt-01,evt-02,evt-03,evt-04,evt-05" {
@@ -175,7 +175,7 @@ func TestUnorderedDeliveryCommitsInOrder(t *testing.T) {
 	produce(t, e.addrs, e.topic, events...)
 
 	// evt-03 never answers, yet the events after it on the same partition are delivered.
-	first := startDispatcher(t, e, manifest, sub.URL, func(c *Config) { c.ShutdownGrace = 0 })
+	first := startDispatcher(t, e, manifest, sub.URL, func(c *settings) { c.ShutdownGrace = 0 })
 	waitFor(t, "every event but evt-03", func() bool { return len(sub.deliveredIDs()) == 9 })
 	for _, id := range sub.deliveredIDs() {
 		if id == "evt-03" {
