@@ -111,7 +111,7 @@ func newDispatcher(cfg settings, m *Manifests) (*Dispatcher, error) {
 	for _, t := range m.Triggers {
 		tr, err := d.newTrigger(t, m.Brokers)
 		if err != nil {
-			return nil, fmt.Errorf("Trigger %s/%s: %w", t.Namespace, t.Name, err)
+			return nil, fmt.Errorf("in Trigger %s/%s: %w", t.Namespace, t.Name, err)
 		}
 		d.triggers = append(d.triggers, tr)
 	}
