@@ -6,8 +6,8 @@ import (
 	"net/http"
 )
 
-// newHTTPClient is the client deliveries and HTTP dead letters go through when Config has
-// none: keep-alive with no overall timeout (each request carries the delivery timeout).
+// newHTTPClient is the client deliveries and HTTP dead letters go through: keep-alive with no
+// overall timeout (each request carries the delivery timeout).
 func newHTTPClient() *http.Client {
 	// Keep a connection for every delivery that can be in flight: with fewer idle
 	// connections than concurrent requests, each request beyond them dials a new

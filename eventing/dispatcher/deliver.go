@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	ceevent "github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/trustplane/trustplane/functions/runtime"
@@ -48,7 +48,7 @@ type trigger struct {
 	deadLetterName string
 	stats          triggerMetrics
 	logs           outageLogs
-	// unordered delivers up to Config.UnorderedInFlight events of a partition at once.
+	// unordered delivers up to settings.UnorderedInFlight events of a partition at once.
 	unordered bool
 
 	producer sarama.SyncProducer
@@ -127,11 +127,7 @@ func (t *trigger) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 	}
 }
 
-// DefaultUnorderedInFlight bounds the deliveries of one partition running at once in unordered
-// mode, unless Config says otherwise.
-const DefaultUnorderedInFlight = 100
-
-// consumeUnordered delivers up to Config.UnorderedInFlight records of the partition at once. Offsets
+// consumeUnordered delivers up to settings.UnorderedInFlight records of the partition at once. Offsets
 // still commit in order: an offset is marked only when it and every earlier record are done,
 // so a record that never finishes holds the commit point (and is redelivered after a restart,
 // with the records after it).
@@ -355,7 +351,7 @@ func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, ev *
 			return res, true
 		}
 		wait := t.delivery.backoff(n + 1)
-		if ra := retryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
+		if ra := runtime.RetryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
 			wait = min(ra, t.delivery.retryAfterMax)
 		}
 		t.logs.retrying.Log(append(t.eventAttrs(msg, ev), "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())...)
@@ -412,22 +408,6 @@ func (t *trigger) attempt(ev *cloudevents.Event) outcome {
 	return res
 }
 
-// retryAfter reads a Retry-After header (seconds or HTTP date); zero when absent or invalid.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		// Clamped before the multiplication, which would otherwise wrap around.
-		return time.Duration(min(max(secs, 0), int(math.MaxInt64/time.Second))) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
-}
-
 // deadLetterEvent is the original event with the Kafka broker's error extensions.
 func (t *trigger) deadLetterEvent(ev *cloudevents.Event, res outcome) *cloudevents.Event {
 	dead := ev.Clone()
@@ -438,7 +418,7 @@ func (t *trigger) deadLetterEvent(ev *cloudevents.Event, res outcome) *cloudeven
 	for name, values := range res.header {
 		lower := strings.ToLower(name)
 		ext := strings.TrimPrefix(lower, errorHeaderPrefix)
-		if strings.HasPrefix(lower, errorHeaderPrefix) && len(values) > 0 && validExtensionName(ext) {
+		if strings.HasPrefix(lower, errorHeaderPrefix) && len(values) > 0 && ceevent.IsExtensionNameValid(ext) {
 			dead.SetExtension(ext, values[0])
 		}
 	}
@@ -511,17 +491,4 @@ func (h httpDeadLetter) send(ctx context.Context, t *trigger, ev *cloudevents.Ev
 		return fmt.Errorf("dead-letter sink %s answered %d", h.url, resp.StatusCode)
 	}
 	return nil
-}
-
-// validExtensionName is the CloudEvents rule: lower-case letters and digits only.
-func validExtensionName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
 }

@@ -7,8 +7,9 @@
 //     committed only after its event, and every earlier one of the partition, was delivered,
 //     filtered out, or written to the dead-letter sink (at-least-once, nothing skipped);
 //   - the annotation kafka.eventing.knative.dev/delivery.order: ordered delivers a partition
-//     one event at a time, in order; without it (or "unordered") up to UnorderedInFlight events of a
-//     partition are in flight at once, as the Kafka broker's default;
+//     one event at a time, in order; without it (or "unordered") up to
+//     DISPATCHER_UNORDERED_IN_FLIGHT events of a partition are in flight at once, as the
+//     Kafka broker's default;
 //   - an event is POSTed in CloudEvents binary mode with "Prefer: reply"; 2xx is success;
 //     5xx, 404, 408, 409, 429 and transport errors (including the per-request timeout) are
 //     retried delivery.retry times with the backoff policy (linear delay*n, exponential
@@ -43,8 +44,9 @@ import (
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 )
 
-// Config is what a Dispatcher needs besides the manifests.
-type Config struct {
+// settings are what a Dispatcher runs with besides the manifests: Config's values, resolved,
+// and what New builds around them.
+type settings struct {
 	// Brokers are the Kafka bootstrap addresses.
 	Brokers []string
 	// Topic is the broker topic events are read from and replies written to.
@@ -56,8 +58,7 @@ type Config struct {
 	// GroupPrefix prefixes consumer group ids: <prefix>-<namespace>-<name>.
 	GroupPrefix string
 	// UnorderedInFlight bounds the deliveries of one partition running at once for Triggers
-	// with unordered delivery (the Kafka broker's max.poll.records plays this part); 0 means
-	// DefaultUnorderedInFlight.
+	// with unordered delivery (the Kafka broker's max.poll.records plays this part).
 	UnorderedInFlight int
 	// ShutdownGrace is how long an in-flight request may still run after Run's context is
 	// cancelled; after it the request is abandoned and its event redelivered on restart.
@@ -66,77 +67,51 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, if set, is where the dispatcher's metrics are registered.
 	Metrics MetricsRegisterer
-	// HTTPClient sends deliveries and writes to HTTP dead-letter sinks; nil means a net/http
-	// client with keep-alive and no overall timeout (each request has the delivery timeout).
-	HTTPClient *http.Client
-	// Sarama, if set, is the base Kafka client config (copied and adjusted per use); nil means
-	// kafka.NewConfig.
-	Sarama *sarama.Config
 }
 
 // deliveryOrderAnnotation chooses ordered or unordered delivery for a Trigger, as in the
 // Kafka broker.
 const deliveryOrderAnnotation = "kafka.eventing.knative.dev/delivery.order"
 
-// Defaults for Config.
-const (
-	DefaultTopic           = kafka.DefaultTopic
-	DefaultDeadLetterTopic = kafka.DefaultDeadLetterTopic
-	DefaultGroupPrefix     = "trustplane-trigger"
-)
-
 // Dispatcher runs every Trigger of a set of manifests.
 type Dispatcher struct {
-	cfg      Config
+	cfg      settings
 	log      *slog.Logger
 	metrics  *metrics
 	triggers []*trigger
-	client   *http.Client
+	// client sends deliveries and writes to HTTP dead-letter sinks.
+	client *http.Client
+	// sarama is the base Kafka client config, copied and adjusted per use.
+	sarama *sarama.Config
 }
 
-// New checks the manifests and configuration without touching Kafka: every Trigger must have
-// a resolvable subscriber and dead-letter sink, valid filters and a valid delivery spec.
-func New(cfg Config, m *Manifests) (*Dispatcher, error) {
+// newDispatcher checks the manifests and settings without touching Kafka: every Trigger must
+// have a resolvable subscriber and dead-letter sink, valid filters and a valid delivery spec.
+func newDispatcher(cfg settings, m *Manifests) (*Dispatcher, error) {
 	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("dispatcher: no Kafka brokers configured")
+		return nil, errors.New("no Kafka brokers configured")
 	}
-	if cfg.Topic == "" {
-		cfg.Topic = DefaultTopic
-	}
-	if cfg.DeadLetterTopic == "" {
-		cfg.DeadLetterTopic = DefaultDeadLetterTopic
-	}
-	if cfg.UnorderedInFlight == 0 {
-		cfg.UnorderedInFlight = DefaultUnorderedInFlight
-	}
-	if cfg.UnorderedInFlight < 0 {
+	if cfg.UnorderedInFlight < 1 {
 		return nil, fmt.Errorf("unordered in-flight bound must be positive, got %d", cfg.UnorderedInFlight)
-	}
-	if cfg.GroupPrefix == "" {
-		cfg.GroupPrefix = DefaultGroupPrefix
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Sarama == nil {
-		cfg.Sarama = kafka.NewConfig("trustplane-dispatcher")
-	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = newHTTPClient()
-	}
 	met, err := newMetrics(cfg.Metrics)
 	if err != nil {
-		return nil, fmt.Errorf("dispatcher: metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	d := &Dispatcher{cfg: cfg, log: cfg.Logger, metrics: met, client: client}
+	d := &Dispatcher{
+		cfg: cfg, log: cfg.Logger, metrics: met,
+		client: newHTTPClient(), sarama: kafka.NewConfig("trustplane-dispatcher"),
+	}
 	if len(m.Triggers) == 0 {
-		return nil, errors.New("dispatcher: the manifests define no Trigger")
+		return nil, errors.New("the manifests define no Trigger")
 	}
 	for _, t := range m.Triggers {
 		tr, err := d.newTrigger(t, m.Brokers)
 		if err != nil {
-			return nil, fmt.Errorf("dispatcher: Trigger %s/%s: %w", t.Namespace, t.Name, err)
+			return nil, fmt.Errorf("in Trigger %s/%s: %w", t.Namespace, t.Name, err)
 		}
 		d.triggers = append(d.triggers, tr)
 	}
@@ -226,7 +201,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	pcfg := d.producerConfig()
 	producer, err := sarama.NewSyncProducer(d.cfg.Brokers, pcfg)
 	if err != nil {
-		return fmt.Errorf("dispatcher: kafka producer: %w", err)
+		return fmt.Errorf("kafka producer: %w", err)
 	}
 	defer func() {
 		if err := producer.Close(); err != nil {
@@ -259,7 +234,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for _, t := range d.triggers {
 		g, err := sarama.NewConsumerGroup(d.cfg.Brokers, t.group, ccfg)
 		if err != nil {
-			return fmt.Errorf("dispatcher: consumer group %s: %w", t.group, err)
+			return fmt.Errorf("consumer group %s: %w", t.group, err)
 		}
 		groups = append(groups, g)
 	}
@@ -291,7 +266,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 func (d *Dispatcher) consumerConfig() *sarama.Config {
-	c := *d.cfg.Sarama
+	c := *d.sarama
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	// Offsets are marked strictly in order and only once their record is done, so committing
 	// the marks periodically (and on close) never commits past unfinished work.
@@ -315,7 +290,7 @@ const (
 )
 
 func (d *Dispatcher) producerConfig() *sarama.Config {
-	c := *d.cfg.Sarama
+	c := *d.sarama
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Idempotent = true
 	c.Net.MaxOpenRequests = 1

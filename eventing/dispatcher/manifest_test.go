@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trustplane/trustplane/kafka"
 )
 
 func TestLoadProjectManifests(t *testing.T) {
@@ -29,8 +31,8 @@ func TestLoadProjectManifests(t *testing.T) {
 	if got := m.Brokers[0].Annotations["eventing.knative.dev/broker.class"]; got != "Kafka" {
 		t.Fatalf("broker class = %q", got)
 	}
-	if m.KafkaSinks[0].Spec.Topic != DefaultDeadLetterTopic {
-		t.Fatalf("dead-letter KafkaSink topic = %q, want %q", m.KafkaSinks[0].Spec.Topic, DefaultDeadLetterTopic)
+	if m.KafkaSinks[0].Spec.Topic != kafka.DefaultDeadLetterTopic {
+		t.Fatalf("dead-letter KafkaSink topic = %q, want %q", m.KafkaSinks[0].Spec.Topic, kafka.DefaultDeadLetterTopic)
 	}
 	if got := m.ConfigMaps[0].Data["default.topic.replication.factor"]; got != "3" {
 		t.Fatalf("replication factor = %q", got)
