@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/router/limits"
+	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
@@ -54,7 +56,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ROUTER_CONFIG_RELOAD must be at least 100ms, got %s", c.ReloadInterval))
 	}
 	if c.RedisURL != "" {
-		if _, err := redisOptions(c.RedisURL); err != nil {
+		if _, err := limits.RedisOptions(c.RedisURL); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -81,11 +83,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// NewUpstreamClient is the HTTP client providers share: keep-alive connections, no overall
-// timeout (each target has its own, and streams run long).
-func NewUpstreamClient(conns int) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = conns * 4
-	t.MaxIdleConnsPerHost = conns
-	return &http.Client{Transport: t}
+// ParseConfig parses and validates a routing file, as routing.Parse does; deploy's manifest
+// checks read the routing ConfigMap with it.
+func ParseConfig(data []byte, client *http.Client, getenv func(string) string, readFile func(string) ([]byte, error)) (*routing.Table, error) {
+	return routing.Parse(data, client, getenv, readFile)
 }

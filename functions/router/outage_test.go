@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
 )
@@ -22,10 +23,8 @@ func TestAuthUnavailableIsLoggedPerIntervalNotPerCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs runtimetest.Log
-	gw := NewGateway(mustRouting(t, "providers: [{name: m, type: mock}]\nmodels: [{name: gpt, targets: [{provider: m, model: mock}]}]\n"), Options{Verifier: client, Logger: logs.Logger()})
-	mux := http.NewServeMux()
-	gw.Handle(mux)
-	srv := httptest.NewServer(mux)
+	gw := NewGateway(routing.Fixed(mustRouting(t, "providers: [{name: m, type: mock}]\nmodels: [{name: gpt, targets: [{provider: m, model: mock}]}]\n")), Options{Verifier: client, Logger: logs.Logger()})
+	srv := httptest.NewServer(mux(gw))
 	defer srv.Close()
 	key, _, err := auth.GenerateKey()
 	if err != nil {

@@ -10,6 +10,9 @@ import (
 
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/router"
+	"github.com/trustplane/trustplane/functions/router/limits"
+	"github.com/trustplane/trustplane/functions/router/providers"
+	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
@@ -33,8 +36,7 @@ func run(ctx context.Context) error {
 	logger := runtime.NewLogger("router", cfg.LogLevel, os.Stderr)
 	srv := runtime.NewServer("router", cfg.Common, logger)
 
-	client := router.NewUpstreamClient(cfg.UpstreamConns)
-	routing, watch, err := router.LoadRouting(cfg.RoutingFile, client, logger)
+	routes, err := routing.Load(cfg.RoutingFile, providers.NewHTTPClient(cfg.UpstreamConns), logger)
 	if err != nil {
 		return err
 	}
@@ -51,31 +53,31 @@ func run(ctx context.Context) error {
 	recorder := router.NewRecorder(producer, cfg.TelemetryBuffer, cfg.TelemetryBatch, logger, srv.Registry)
 	srv.OnShutdown(recorder.Close)
 
-	var shared router.Store
+	var shared limits.Store
 	if cfg.RedisURL != "" {
-		redis.SetLogger(router.NewRedisLog(logger))
-		rc, err := router.NewRedisClient(cfg.RedisURL)
+		redis.SetLogger(limits.NewRedisLog(logger))
+		rc, err := limits.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return err
 		}
 		srv.OnShutdown(func(context.Context) error { return rc.Close() })
 		// Not a ready check either: while Redis is down each pod decides limits with its own
 		// buckets, rather than every replica going unready at once.
-		shared = router.NewRedisStore(rc)
+		shared = limits.NewRedisStore(rc)
 	}
-	limiter := router.NewLimiter(shared, router.LimiterOptions{Timeout: cfg.LimitsTimeout, Logger: logger, Registerer: srv.Registry})
+	limiter := limits.NewLimiter(shared, limits.Options{Timeout: cfg.LimitsTimeout, Logger: logger, Registerer: srv.Registry})
 
-	gw := router.NewGateway(routing, router.Options{
+	gw := router.NewGateway(routes, router.Options{
 		Verifier: verifier, Limiter: limiter, Recorder: recorder,
 		Capture:         router.Capture{Mode: cfg.Capture, MaxBytes: cfg.CaptureMaxBytes},
 		MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Registerer: srv.Registry,
 	})
-	if watch != nil {
-		wctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go watch(wctx, cfg.ReloadInterval, gw.SetRouting)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = routes.Run(wctx, cfg.ReloadInterval) }()
+	for pattern, h := range gw.Routes() {
+		srv.Handle(pattern, h)
 	}
-	gw.Handle(srv)
 	// Runs before the recorder closes (hooks run in reverse order): calls answered during the
 	// drain are recorded too.
 	srv.OnShutdown(gw.Drain)
