@@ -24,7 +24,8 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(MAINS)
 
-# Everything the tests need that is not Go: the ClickHouse server and the Apache Kafka jars.
+# Everything the tests need that is not Go: the ClickHouse server and the Apache Kafka jars (the
+# included files add redis-server and kcat).
 deps: clickhouse-server kafka-jars
 
 # The whole data plane on embedded defaults. ARGS goes to the runner (`make run ARGS="-tls-cert

@@ -2,7 +2,12 @@
 
 KAFKA_VERSION ?= 4.1.1
 
-.PHONY: kafka-jars test-kafka rehearse-kafka bench-kafka
+.PHONY: kafka-jars kcat test-kafka rehearse-kafka bench-kafka
+
+# kcat, the Kafka client the banner of `make run` prints a command for (a test runs it).
+deps run: kcat
+kcat:
+	@./deploy/apt-install.sh 'command -v kcat' kcat
 
 # Apache Kafka broker jars for kafka/kafkatest (real-broker tests).
 kafka-jars:

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // ErrNotInstalled is returned when no clickhouse-server binary can be found.
@@ -108,24 +110,13 @@ func (c *Config) pickPorts() error {
 		if *p != 0 {
 			continue
 		}
-		port, err := FreePort()
+		port, err := testsupport.FreePort()
 		if err != nil {
 			return err
 		}
 		*p = port
 	}
 	return nil
-}
-
-// FreePort asks the kernel for a free TCP port on 127.0.0.1. The port is released before it
-// is used, so callers must cope with losing a race for it.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("localserver: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func start(ctx context.Context, cfg Config) (*Server, error) {

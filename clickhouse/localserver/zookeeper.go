@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // ErrZooKeeperNotInstalled is returned when Java or the ZooKeeper jars are missing.
@@ -64,7 +66,7 @@ func StartZooKeeper(ctx context.Context, cfg ZooKeeperConfig) (*ZooKeeper, error
 		cp = append(cp, p)
 	}
 	if cfg.Port == 0 {
-		p, err := FreePort()
+		p, err := testsupport.FreePort()
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 // The local run has one active demo key. It keeps the key itself (not only its hash, as the
@@ -42,7 +43,7 @@ func ensureDemoKey(keysFile, keyPath string, pepper auth.Pepper, now time.Time) 
 	var d demoKey
 	if stored, err := os.ReadFile(keyPath); err == nil {
 		key := strings.TrimSpace(string(stored))
-		if id, err := auth.ParseKey(key); err == nil {
+		if id, err := authclient.ParseKey(key); err == nil {
 			for _, r := range kf.Keys {
 				if r.ID == id && r.Status == auth.StatusActive && r.Tenant == demoTenant &&
 					subtle.ConstantTimeCompare([]byte(r.Hash), []byte(pepper.HashHex(key))) == 1 {
@@ -55,7 +56,7 @@ func ensureDemoKey(keysFile, keyPath string, pepper auth.Pepper, now time.Time) 
 	}
 	if !d.reused {
 		key, rec, err := auth.AddKey(keysFile, pepper, auth.NewKey{
-			Tenant: demoTenant, Project: demoProject, Scopes: []auth.Scope{auth.ScopeIngest, auth.ScopeQuery, auth.ScopeLLM},
+			Tenant: demoTenant, Project: demoProject, Scopes: []authclient.Scope{authclient.ScopeIngest, authclient.ScopeQuery, authclient.ScopeLLM},
 			Description: demoDescription,
 		}, now)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 func activeDemoKeys(t *testing.T, keysFile string) []string {
@@ -70,13 +71,13 @@ func TestDemoKeyRevokesTheOthers(t *testing.T) {
 	var earlier []string
 	for range 3 {
 		_, rec, err := auth.AddKey(keysFile, pepper, auth.NewKey{Tenant: demoTenant, Project: demoProject,
-			Scopes: []auth.Scope{auth.ScopeIngest}, Description: demoDescription}, time.Now())
+			Scopes: []authclient.Scope{authclient.ScopeIngest}, Description: demoDescription}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		earlier = append(earlier, rec.ID)
 	}
-	_, other, err := auth.AddKey(keysFile, pepper, auth.NewKey{Tenant: "acme", Project: "web", Scopes: []auth.Scope{auth.ScopeIngest}}, time.Now())
+	_, other, err := auth.AddKey(keysFile, pepper, auth.NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeIngest}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/trustplane/trustplane/clickhouse/chtest"
 	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/internal/testsupport"
 	tpkafka "github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -28,16 +27,6 @@ import (
 // The end-to-end tests run the one-machine runner exactly as `make run` does (every function a
 // child process built from its main package, the dispatcher following eventing/config), but
 // against a real Apache Kafka broker and a real ClickHouse server started here.
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 type plane struct {
 	key     string
@@ -65,7 +54,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 
 	o := options{
 		dir: t.TempDir(), bin: bin, triggers: filepath.Join(root, "eventing", "config"),
-		ingestPort: freePort(t), authPort: freePort(t), persistPort: freePort(t), dispatcherPort: freePort(t), routerPort: freePort(t),
+		ingestPort: testsupport.Port(t), authPort: testsupport.Port(t), persistPort: testsupport.Port(t), dispatcherPort: testsupport.Port(t), routerPort: testsupport.Port(t),
 		kafkaBrokers: strings.Join(kafka.Addrs(), ","), clickhouseAddr: chs.Addr(),
 	}
 	ready := make(chan string, 1)
@@ -81,7 +70,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	// may both wait for it.
 	finished := make(chan struct{})
 	var result error
-	logs := &lockedBuffer{}
+	logs := &testsupport.Buffer{}
 	go func() {
 		result = start(ctx, o, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard, logs)
 		close(finished)
@@ -313,21 +302,4 @@ func readDeadLetter(t *testing.T, brokers []string, id string) *cloudevents.Even
 		return false
 	})
 	return dead
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // The local-run tests start the runner as `make run` does: from its command line, with its own
@@ -60,8 +62,8 @@ type localRun struct {
 	mu     sync.Mutex
 	pids   map[string]int // each child's latest pid
 	key    string
-	stdout *lockedBuffer // the banner
-	logs   *lockedBuffer
+	stdout *testsupport.Buffer // the banner
+	logs   *testsupport.Buffer
 	stop   func() error // stops the runner and returns what it returned; safe to call again
 }
 
@@ -70,7 +72,7 @@ type localRun struct {
 // when not nil, changes the options before the start.
 func startLocalRun(t testing.TB, configure func(*options), args ...string) *localRun {
 	t.Helper()
-	// A port freePort found free may be taken by another process (an outgoing connection gets
+	// A port testsupport.Port found free may be taken by another process (an outgoing connection gets
 	// its port from the same range) before a child binds it; the run is then started again on
 	// other ports.
 	for attempt := 1; ; attempt++ {
@@ -93,7 +95,7 @@ func tryLocalRun(t testing.TB, configure func(*options), args ...string) (*local
 	}
 	full := []string{"-dir", t.TempDir(), "-bin", binaries(t), "-triggers", filepath.Join(root, "eventing", "config")}
 	for _, f := range []string{"ingest", "auth", "persist", "dispatcher", "router", "kafka", "clickhouse", "clickhouse-http", "clickhouse-interserver"} {
-		full = append(full, "-"+f+"-port", strconv.Itoa(freePort(t)))
+		full = append(full, "-"+f+"-port", strconv.Itoa(testsupport.Port(t)))
 	}
 	o, err := parseOptions(append(full, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
@@ -106,7 +108,7 @@ func tryLocalRun(t testing.TB, configure func(*options), args ...string) (*local
 	if configure != nil {
 		configure(&o)
 	}
-	r := &localRun{o: o, pids: map[string]int{}, stdout: &lockedBuffer{}, logs: &lockedBuffer{}}
+	r := &localRun{o: o, pids: map[string]int{}, stdout: &testsupport.Buffer{}, logs: &testsupport.Buffer{}}
 	started := o.started
 	o.started = func(name string, pid int) {
 		r.mu.Lock()

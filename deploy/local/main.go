@@ -26,6 +26,7 @@ import (
 
 	"github.com/trustplane/trustplane/clickhouse/localserver"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/internal/testsupport"
 	"github.com/trustplane/trustplane/kafka"
 )
 
@@ -62,7 +63,7 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 		port *int
 	}{{embeddedKafka, &o.kafkaPort}, {localClickHouse, &o.clickhousePort}, {localClickHouse, &o.clickhouseHTTPPort}, {localClickHouse, &o.clickhouseInterserverPort}} {
 		if p.use && *p.port == 0 {
-			port, err := localserver.FreePort()
+			port, err := testsupport.FreePort()
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 func TestCheckPortsNamesTheTakenPort(t *testing.T) {
@@ -16,7 +18,7 @@ func TestCheckPortsNamesTheTakenPort(t *testing.T) {
 	}
 	defer ln.Close()
 	taken := ln.Addr().(*net.TCPAddr).Port
-	free := freePort(t)
+	free := testsupport.Port(t)
 
 	if err := checkPorts([]namedPort{{"auth", loopback, free}}); err != nil {
 		t.Fatalf("free port refused: %v", err)
@@ -37,7 +39,7 @@ func TestCheckPortsNamesTheTakenPort(t *testing.T) {
 }
 
 func TestCheckPortsRefusesAPortGivenTwice(t *testing.T) {
-	p := freePort(t)
+	p := testsupport.Port(t)
 	err := checkPorts([]namedPort{{"auth", loopback, p}, {"router", loopback, p}})
 	if err == nil || !strings.Contains(err.Error(), "router port") {
 		t.Fatalf("port %d given to auth and router: got %v, want an error naming router's port", p, err)

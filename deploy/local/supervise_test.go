@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 func TestBackoffDoublesToItsCapAndStartsOverAfterAStableRun(t *testing.T) {
@@ -101,7 +103,7 @@ func hasRecord(recs []map[string]any, msg, child string) bool {
 
 // A child that dies is started again, and both are logged.
 func TestSupervisorRestartsAChildThatDies(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testsupport.Buffer{}
 	st := newStarts()
 	sup := newSupervisor(slog.New(slog.NewJSONHandler(logs, nil)), st.add)
 	defer sup.stop()
@@ -134,7 +136,7 @@ func TestSupervisorRestartsAChildThatDies(t *testing.T) {
 
 // A child stopped by the supervisor is neither reported as an exit nor restarted.
 func TestSupervisorStopIsNotAnExit(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testsupport.Buffer{}
 	st := newStarts()
 	sup := newSupervisor(slog.New(slog.NewJSONHandler(logs, nil)), st.add)
 	if err := sup.start(context.Background(), scriptChild(script(t, "exec sleep 60"), logs)); err != nil {
@@ -237,14 +239,14 @@ func TestStopWhileStartingIsNotAFailure(t *testing.T) {
 	defer cancel()
 	o := options{
 		dir: t.TempDir(), bin: bin, clickhouseAddr: "127.0.0.1:1",
-		ingestPort: freePort(t), authPort: freePort(t), persistPort: freePort(t), dispatcherPort: freePort(t), routerPort: freePort(t),
+		ingestPort: testsupport.Port(t), authPort: testsupport.Port(t), persistPort: testsupport.Port(t), dispatcherPort: testsupport.Port(t), routerPort: testsupport.Port(t),
 		started: func(name string, _ int) {
 			if name == "auth" {
 				cancel()
 			}
 		},
 	}
-	logs := &lockedBuffer{}
+	logs := &testsupport.Buffer{}
 	if err := start(ctx, o, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard, logs); err != nil {
 		t.Fatalf("stopped while starting: got %v, want no error\n%s", err, logs.String())
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 // BenchmarkClientVerify measures Verify through the Client against a real auth handler over
@@ -11,18 +13,18 @@ import (
 // TTL before each call), so each call is a full request/reply.
 func BenchmarkClientVerify(b *testing.B) {
 	e := newEnv(b)
-	key, _ := e.addKey(b, "acme", ScopeIngest)
+	key, _ := e.addKey(b, "acme", authclient.ScopeIngest)
 	ctx := context.Background()
 
 	b.Run("warm", func(b *testing.B) {
 		c := e.client(b, newFakeClock(), nil)
-		if _, err := c.Verify(ctx, key, ScopeIngest); err != nil {
+		if _, err := c.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			if _, err := c.Verify(ctx, key, ScopeIngest); err != nil {
+			if _, err := c.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -34,7 +36,7 @@ func BenchmarkClientVerify(b *testing.B) {
 		b.ResetTimer()
 		for range b.N {
 			clock.Advance(time.Minute)
-			if _, err := c.Verify(ctx, key, ScopeIngest); err != nil {
+			if _, err := c.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -42,7 +44,7 @@ func BenchmarkClientVerify(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := e.store.Verify(ctx, key, ScopeIngest); err != nil {
+			if _, err := e.store.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 				b.Fatal(err)
 			}
 		}

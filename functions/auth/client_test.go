@@ -10,17 +10,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 func TestClientPositiveCache(t *testing.T) {
 	e := newEnv(t)
 	clock := newFakeClock()
 	c := e.client(t, clock, nil)
-	key, rec := e.addKey(t, "acme", ScopeIngest)
+	key, rec := e.addKey(t, "acme", authclient.ScopeIngest)
 	ctx := context.Background()
 
 	for i := range 3 {
-		p, err := c.Verify(ctx, key, ScopeIngest)
+		p, err := c.Verify(ctx, key, authclient.ScopeIngest)
 		if err != nil || p.KeyID != rec.ID || p.Tenant != "acme" {
 			t.Fatalf("verify %d: %+v %v", i, p, err)
 		}
@@ -28,24 +32,24 @@ func TestClientPositiveCache(t *testing.T) {
 	if n := e.requests.Load(); n != 1 {
 		t.Fatalf("3 verifications within the TTL made %d requests, want 1", n)
 	}
-	if hits, misses := value(t, c.lookups.WithLabelValues("hit")), value(t, c.lookups.WithLabelValues("miss")); hits != 2 || misses != 1 {
+	if hits, misses := c.lookups(t, "hit"), c.lookups(t, "miss"); hits != 2 || misses != 1 {
 		t.Fatalf("cache hits %v misses %v", hits, misses)
 	}
 	// The cache is per scope: another scope asks again.
-	if _, err := c.Verify(ctx, key, ScopeQuery); HTTPStatus(err) != http.StatusForbidden {
+	if _, err := c.Verify(ctx, key, authclient.ScopeQuery); authclient.HTTPStatus(err) != http.StatusForbidden {
 		t.Fatalf("other scope: %v", err)
 	}
 	if n := e.requests.Load(); n != 2 {
 		t.Fatalf("requests = %d, want 2", n)
 	}
 	// A caller mutating its principal does not change the cached one.
-	p, _ := c.Verify(ctx, key, ScopeIngest)
-	p.Scopes[0] = ScopeLLM
-	if p, _ := c.Verify(ctx, key, ScopeIngest); p.Scopes[0] != ScopeIngest {
+	p, _ := c.Verify(ctx, key, authclient.ScopeIngest)
+	p.Scopes[0] = authclient.ScopeLLM
+	if p, _ := c.Verify(ctx, key, authclient.ScopeIngest); p.Scopes[0] != authclient.ScopeIngest {
 		t.Fatal("cached principal was mutated through a returned copy")
 	}
 	clock.Advance(30 * time.Second)
-	if _, err := c.Verify(ctx, key, ScopeIngest); err != nil {
+	if _, err := c.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.requests.Load(); n != 3 {
@@ -57,10 +61,10 @@ func TestClientNegativeCache(t *testing.T) {
 	e := newEnv(t)
 	clock := newFakeClock()
 	c := e.client(t, clock, nil)
-	unknown, _, _ := GenerateKey()
+	unknown, _, _ := authclient.GenerateKey()
 	ctx := context.Background()
 	for range 3 {
-		if _, err := c.Verify(ctx, unknown, ScopeIngest); HTTPStatus(err) != http.StatusUnauthorized {
+		if _, err := c.Verify(ctx, unknown, authclient.ScopeIngest); authclient.HTTPStatus(err) != http.StatusUnauthorized {
 			t.Fatalf("unknown key: %v", err)
 		}
 	}
@@ -68,17 +72,17 @@ func TestClientNegativeCache(t *testing.T) {
 		t.Fatalf("requests = %d, want 1", n)
 	}
 	clock.Advance(2*time.Second - time.Nanosecond)
-	_, _ = c.Verify(ctx, unknown, ScopeIngest)
+	_, _ = c.Verify(ctx, unknown, authclient.ScopeIngest)
 	if n := e.requests.Load(); n != 1 {
 		t.Fatalf("within the negative TTL requests = %d, want 1", n)
 	}
 	clock.Advance(time.Nanosecond)
-	_, _ = c.Verify(ctx, unknown, ScopeIngest)
+	_, _ = c.Verify(ctx, unknown, authclient.ScopeIngest)
 	if n := e.requests.Load(); n != 2 {
 		t.Fatalf("after the negative TTL requests = %d, want 2", n)
 	}
 	// Malformed keys are answered locally.
-	if _, err := c.Verify(ctx, "tp_short", ScopeIngest); HTTPStatus(err) != http.StatusUnauthorized {
+	if _, err := c.Verify(ctx, "tp_short", authclient.ScopeIngest); authclient.HTTPStatus(err) != http.StatusUnauthorized {
 		t.Fatalf("malformed: %v", err)
 	}
 	if n := e.requests.Load(); n != 2 {
@@ -89,7 +93,7 @@ func TestClientNegativeCache(t *testing.T) {
 func TestClientCoalescesConcurrentLookups(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(t, newFakeClock(), nil)
-	key, rec := e.addKey(t, "acme", ScopeIngest)
+	key, rec := e.addKey(t, "acme", authclient.ScopeIngest)
 	gate := make(chan struct{})
 	e.gate.Store(&gate)
 
@@ -100,7 +104,7 @@ func TestClientCoalescesConcurrentLookups(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := c.Verify(context.Background(), key, ScopeIngest)
+			p, err := c.Verify(context.Background(), key, authclient.ScopeIngest)
 			if err == nil && p.KeyID != rec.ID {
 				err = fmt.Errorf("principal %+v", p)
 			}
@@ -108,7 +112,7 @@ func TestClientCoalescesConcurrentLookups(t *testing.T) {
 		}()
 	}
 	// Every caller has missed the cache (and so joined the flight) before the server answers.
-	for value(t, c.lookups.WithLabelValues("miss")) < callers {
+	for c.lookups(t, "miss") < callers {
 		time.Sleep(time.Millisecond)
 	}
 	close(gate)
@@ -125,7 +129,7 @@ func TestClientCoalescesConcurrentLookups(t *testing.T) {
 }
 
 func TestClientUnavailableIsNotDenied(t *testing.T) {
-	key, _, _ := GenerateKey()
+	key, _, _ := authclient.GenerateKey()
 	ctx := context.Background()
 
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -140,19 +144,23 @@ func TestClientUnavailableIsNotDenied(t *testing.T) {
 	defer notEvents.Close()
 
 	for name, url := range map[string]string{"500": failing.URL, "connection refused": closed.URL, "no reply event": notEvents.URL} {
-		c, err := NewClient(ClientConfig{URL: url, CacheTTL: time.Minute, NegativeCacheTTL: time.Minute, CacheSize: 10, Timeout: time.Second}, ClientOptions{})
+		reg := prometheus.NewRegistry()
+		c, err := authclient.New(authclient.ClientConfig{URL: url, CacheTTL: time.Minute, NegativeCacheTTL: time.Minute, CacheSize: 10, Timeout: time.Second}, authclient.Options{Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Verify(ctx, key, ScopeIngest)
-		if !errors.Is(err, ErrUnavailable) || IsDenied(err) || HTTPStatus(err) != http.StatusServiceUnavailable {
+		_, err = c.Verify(ctx, key, authclient.ScopeIngest)
+		var denied *authclient.DeniedError
+		if !errors.Is(err, authclient.ErrUnavailable) || errors.As(err, &denied) || authclient.HTTPStatus(err) != http.StatusServiceUnavailable {
 			t.Errorf("%s: err %v, want unavailable (503)", name, err)
 		}
 		if strings.Contains(fmt.Sprint(err), key[12:]) {
 			t.Errorf("%s: error contains the key", name)
 		}
-		if len(c.cache) != 0 {
-			t.Errorf("%s: an unavailable answer was cached", name)
+		// Had the answer been cached, asking again would not reach the server.
+		_, _ = c.Verify(ctx, key, authclient.ScopeIngest)
+		if n := counter(t, reg, "trustplane_auth_client_requests_total", "outcome", "unavailable"); n != 2 {
+			t.Errorf("%s: an unavailable answer was cached (%v requests for two lookups)", name, n)
 		}
 	}
 
@@ -164,65 +172,8 @@ func TestClientUnavailableIsNotDenied(t *testing.T) {
 	c := e.client(t, nil, nil)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := c.Verify(cctx, key, ScopeIngest); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+	if _, err := c.Verify(cctx, key, authclient.ScopeIngest); !errors.Is(err, authclient.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: %v", err)
-	}
-}
-
-// A verified reply that does not answer the request (another key's, or one without a tenant
-// or project) is refused as a bad reply, never taken as the caller's identity.
-func TestClientRefusesVerifiedReplyNotForItsKey(t *testing.T) {
-	key, _, _ := GenerateKey()
-	id, err := ParseKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _, _ := GenerateKey()
-	otherID, _ := ParseKey(other)
-	for name, principal := range map[string]string{
-		"another key's":  `{"key_id":"` + otherID + `","tenant":"t","project":"p","scopes":["ingest"]}`,
-		"no tenant":      `{"key_id":"` + id + `","tenant":"","project":"p","scopes":["ingest"]}`,
-		"no project":     `{"key_id":"` + id + `","tenant":"t","scopes":["ingest"]}`,
-		"no such scope":  `{"key_id":"` + id + `","tenant":"t","project":"p","scopes":["query"]}`,
-		"this key's, ok": `{"key_id":"` + id + `","tenant":"t","project":"p","scopes":["ingest"]}`,
-	} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			h := w.Header()
-			h.Set("Ce-Specversion", "1.0")
-			h.Set("Ce-Id", "reply-1")
-			h.Set("Ce-Source", "/auth")
-			h.Set("Ce-Type", VerifiedType)
-			h.Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(principal))
-		}))
-		// The good reply must come within the 1 s timeout: 15 times the slowest of a million
-		// loopback calls on the 2-core build machine under load (66 ms), so it is late by
-		// accident far less than once in a million.
-		c, err := NewClient(ClientConfig{URL: srv.URL, CacheTTL: time.Minute, NegativeCacheTTL: time.Minute, CacheSize: 10, Timeout: time.Second}, ClientOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := c.Verify(context.Background(), key, ScopeIngest)
-		srv.Close()
-		if name == "this key's, ok" {
-			if err != nil || p.KeyID != id || p.Tenant != "t" {
-				t.Errorf("%s: %+v, %v", name, p, err)
-			}
-			continue
-		}
-		if !errors.Is(err, ErrUnavailable) || p.Tenant != "" {
-			t.Errorf("%s: principal %+v, err %v; want a bad reply (unavailable)", name, p, err)
-		}
-	}
-}
-
-func TestClonedPrincipalSharesNothingWithTheCache(t *testing.T) {
-	cached := Principal{KeyID: "k", Scopes: []Scope{ScopeLLM}, Limits: &Limits{RequestsPerMinute: 10}}
-	p := clonePrincipal(cached)
-	p.Scopes[0] = ScopeQuery
-	p.Limits.RequestsPerMinute = 1e9
-	if cached.Scopes[0] != ScopeLLM || cached.Limits.RequestsPerMinute != 10 {
-		t.Fatalf("changing a clone changed the cached principal: %+v %+v", cached, *cached.Limits)
 	}
 }
 
@@ -232,93 +183,54 @@ func TestRevokedKeyStopsWithinBound(t *testing.T) {
 	e := newEnv(t)
 	clock := newFakeClock()
 	ttl := 30 * time.Second
-	c := e.client(t, clock, func(cfg *ClientConfig) { cfg.CacheTTL = ttl })
-	key, rec := e.addKey(t, "acme", ScopeIngest)
+	c := e.client(t, clock, func(cfg *authclient.ClientConfig) { cfg.CacheTTL = ttl })
+	key, rec := e.addKey(t, "acme", authclient.ScopeIngest)
 	ctx := context.Background()
-	if _, err := c.Verify(ctx, key, ScopeIngest); err != nil {
+	if _, err := c.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 		t.Fatal(err)
 	}
 	// Revocation written and seen by the store's poll (at most one reload interval later).
 	e.revoke(t, rec.ID)
 	clock.Advance(ttl - time.Nanosecond)
-	if _, err := c.Verify(ctx, key, ScopeIngest); err != nil {
+	if _, err := c.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 		t.Fatalf("still cached within the TTL: %v", err)
 	}
 	clock.Advance(time.Nanosecond)
-	_, err := c.Verify(ctx, key, ScopeIngest)
-	var d *DeniedError
-	if !errors.As(err, &d) || d.Reason != ReasonRevoked || d.KeyID != rec.ID || HTTPStatus(err) != http.StatusUnauthorized {
+	_, err := c.Verify(ctx, key, authclient.ScopeIngest)
+	var d *authclient.DeniedError
+	if !errors.As(err, &d) || d.Reason != authclient.ReasonRevoked || d.KeyID != rec.ID || authclient.HTTPStatus(err) != http.StatusUnauthorized {
 		t.Fatalf("revoked key after the bound: %v", err)
 	}
 }
 
 func TestClientCacheIsBounded(t *testing.T) {
 	e := newEnv(t)
-	c := e.client(t, newFakeClock(), func(cfg *ClientConfig) { cfg.CacheSize = 2 })
+	c := e.client(t, newFakeClock(), func(cfg *authclient.ClientConfig) { cfg.CacheSize = 2 })
 	ctx := context.Background()
 	var keys []string
 	for range 3 {
-		k, _ := e.addKey(t, "acme", ScopeIngest)
+		k, _ := e.addKey(t, "acme", authclient.ScopeIngest)
 		keys = append(keys, k)
 	}
 	for _, k := range keys {
-		if _, err := c.Verify(ctx, k, ScopeIngest); err != nil {
+		if _, err := c.Verify(ctx, k, authclient.ScopeIngest); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(c.cache) != 2 || c.lru.Len() != 2 {
-		t.Fatalf("cache holds %d entries, want 2", len(c.cache))
-	}
-	for id := range c.cache {
-		if id == cacheID(keys[0], ScopeIngest) {
-			t.Fatal("least recently used entry was not evicted")
-		}
-	}
+	// The two most recent keys are answered from the cache; the least recently used one was
+	// evicted, and asking for it again evicts the next least recent.
 	before := e.requests.Load()
-	_, _ = c.Verify(ctx, keys[2], ScopeIngest)
-	_, _ = c.Verify(ctx, keys[0], ScopeIngest)
+	_, _ = c.Verify(ctx, keys[1], authclient.ScopeIngest)
+	_, _ = c.Verify(ctx, keys[2], authclient.ScopeIngest)
+	if got := e.requests.Load() - before; got != 0 {
+		t.Fatalf("requests = %d, want 0: the cache lost one of its two most recent keys", got)
+	}
+	_, _ = c.Verify(ctx, keys[0], authclient.ScopeIngest)
 	if got := e.requests.Load() - before; got != 1 {
 		t.Fatalf("requests = %d, want 1 (only the evicted key)", got)
 	}
-}
-
-func TestClientConfigValidate(t *testing.T) {
-	err := ClientConfig{URL: "ftp://x", CacheTTL: -1, NegativeCacheTTL: -1, CacheSize: 0, Timeout: 0}.Validate()
-	for _, want := range []string{"AUTH_URL", "AUTH_CACHE_TTL", "AUTH_NEGATIVE_CACHE_TTL", "AUTH_CACHE_SIZE", "AUTH_TIMEOUT"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error %v does not name %s", err, want)
-		}
-	}
-}
-
-func TestBearerKey(t *testing.T) {
-	key, _, _ := GenerateKey()
-	for _, c := range []struct {
-		headers []string
-		want    error
-	}{
-		{nil, ErrMissingAuthorization},
-		{[]string{""}, ErrMissingAuthorization},
-		{[]string{"Basic dXNlcjpwYXNz"}, ErrNotBearer},
-		{[]string{key}, ErrNotBearer},
-		{[]string{"Bearer " + key[:40]}, ErrMalformedBearerKey},
-		{[]string{"Bearer " + key, "Bearer " + key}, ErrMultipleAuthorization},
-		{[]string{"Bearer " + key}, nil},
-		{[]string{"bearer  " + key + " "}, nil},
-	} {
-		r := httptest.NewRequest(http.MethodPost, "/", nil)
-		for _, h := range c.headers {
-			r.Header.Add("Authorization", h)
-		}
-		got, err := BearerKey(r)
-		if err != c.want {
-			t.Errorf("%q: err %v, want %v", c.headers, err, c.want)
-		}
-		if err == nil && got != key {
-			t.Errorf("%q: key %q", c.headers, got)
-		}
-		if err != nil && (HTTPStatus(err) != http.StatusUnauthorized || strings.Contains(err.Error(), key[12:])) {
-			t.Errorf("%q: %v must be a 401 that does not echo the key", c.headers, err)
-		}
+	_, _ = c.Verify(ctx, keys[1], authclient.ScopeIngest)
+	if got := e.requests.Load() - before; got != 2 {
+		t.Fatalf("requests = %d, want 2: the cache holds more than 2 entries", got)
 	}
 }

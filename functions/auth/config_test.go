@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -22,33 +21,5 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
-	}
-}
-
-// callerConfig is how a calling function embeds the client settings.
-type callerConfig struct {
-	runtime.Common
-	ClientConfig
-}
-
-func (c callerConfig) Validate() error {
-	return errors.Join(c.Common.Validate(), c.ClientConfig.Validate())
-}
-
-func TestClientConfigFromEnvironment(t *testing.T) {
-	t.Setenv("AUTH_URL", "http://auth.trustplane.svc")
-	t.Setenv("AUTH_CACHE_TTL", "10s")
-	var cfg callerConfig
-	if err := runtime.LoadConfig(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	want := ClientConfig{URL: "http://auth.trustplane.svc", CacheTTL: 10 * time.Second, NegativeCacheTTL: 2 * time.Second,
-		CacheSize: 10000, Timeout: 2 * time.Second}
-	if cfg.ClientConfig != want {
-		t.Fatalf("got %+v, want %+v", cfg.ClientConfig, want)
-	}
-	t.Setenv("AUTH_CACHE_SIZE", "0")
-	if err := runtime.LoadConfig(&cfg); err == nil || !strings.Contains(err.Error(), "AUTH_CACHE_SIZE") {
-		t.Fatalf("bad AUTH_CACHE_SIZE: %v", err)
 	}
 }

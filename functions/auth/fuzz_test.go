@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 func FuzzParseKeyFile(f *testing.F) {
@@ -41,7 +43,7 @@ func FuzzParseKeyFile(f *testing.F) {
 }
 
 func FuzzParseVerifyRequest(f *testing.F) {
-	key, _, _ := GenerateKey()
+	key, _, _ := authclient.GenerateKey()
 	f.Add([]byte(`{"key":"` + key + `","scope":"ingest"}`))
 	f.Add([]byte(`{"key":"x","scope":"admin"}`))
 	f.Add([]byte(`{"key":"x","scope":"llm"} {}`))
@@ -60,7 +62,7 @@ func FuzzParseVerifyRequest(f *testing.F) {
 			t.Fatalf("accepted %+v", req)
 		}
 		// An accepted request always gets a denial (empty store), never another error.
-		if _, err := store.Verify(t.Context(), req.Key, req.Scope); !IsDenied(err) {
+		if _, err := store.Verify(t.Context(), req.Key, req.Scope); !isDenied(err) {
 			t.Fatalf("verify of an accepted request: %v", err)
 		}
 	})

@@ -10,19 +10,20 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // NewHandler answers verify request events from v (normally the Store) with a verified or
 // denied reply. A request that is not a well-formed verify request gets a 400 result.
 // Serve it with runtime.CloudEventsHandler.
-func NewHandler(v Verifier, logger *slog.Logger) func(context.Context, cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
+func NewHandler(v authclient.Verifier, logger *slog.Logger) func(context.Context, cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return func(ctx context.Context, in cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
-		if in.Type() != VerifyType {
-			return nil, runtime.Status(http.StatusBadRequest, "event type must be %s, got %q", VerifyType, in.Type())
+		if in.Type() != authclient.VerifyType {
+			return nil, runtime.Status(http.StatusBadRequest, "event type must be %s, got %q", authclient.VerifyType, in.Type())
 		}
 		if ct := in.DataContentType(); ct != "" && ct != cloudevents.ApplicationJSON && ct != "text/json" {
 			return nil, runtime.Status(http.StatusBadRequest, "datacontenttype must be application/json, got %q", ct)
@@ -32,14 +33,14 @@ func NewHandler(v Verifier, logger *slog.Logger) func(context.Context, cloudeven
 			return nil, runtime.Status(http.StatusBadRequest, "%v", err)
 		}
 		p, err := v.Verify(ctx, req.Key, req.Scope)
-		var d *DeniedError
+		var d *authclient.DeniedError
 		switch {
 		case err == nil:
 			logger.Debug("key verified", "key_id", p.KeyID, "scope", string(req.Scope))
-			return reply(in, VerifiedType, p)
+			return reply(in, authclient.VerifiedType, p)
 		case errors.As(err, &d):
 			logger.Info("key denied", "key_id", d.KeyID, "reason", string(d.Reason), "scope", string(req.Scope))
-			return reply(in, DeniedType, d.Denial)
+			return reply(in, authclient.DeniedType, d.Denial)
 		default:
 			logger.Error("verify failed", "error", err.Error())
 			return nil, runtime.Status(http.StatusInternalServerError, "verify failed")

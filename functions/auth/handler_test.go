@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 // post sends a structured-mode CloudEvent body and returns status and body.
@@ -29,7 +31,7 @@ func verifyEvent(typ, data string) string {
 }
 
 // request sends a verify request through the CloudEvents client and decodes the reply.
-func request(t *testing.T, url string, req VerifyRequest) (string, json.RawMessage) {
+func request(t *testing.T, url string, req authclient.VerifyRequest) (string, json.RawMessage) {
 	t.Helper()
 	c, err := cloudevents.NewClientHTTP(cloudevents.WithTarget(url))
 	if err != nil {
@@ -38,7 +40,7 @@ func request(t *testing.T, url string, req VerifyRequest) (string, json.RawMessa
 	ev := cloudevents.NewEvent()
 	ev.SetID("req-1")
 	ev.SetSource("/test")
-	ev.SetType(VerifyType)
+	ev.SetType(authclient.VerifyType)
 	if err := ev.SetData(cloudevents.ApplicationJSON, req); err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +56,14 @@ func request(t *testing.T, url string, req VerifyRequest) (string, json.RawMessa
 
 func TestHandlerVerifiedAndDenied(t *testing.T) {
 	e := newEnv(t)
-	key, rec := e.addKey(t, "acme", ScopeIngest)
-	revokedKey, revoked := e.addKey(t, "acme", ScopeIngest)
+	key, rec := e.addKey(t, "acme", authclient.ScopeIngest)
+	revokedKey, revoked := e.addKey(t, "acme", authclient.ScopeIngest)
 	e.revoke(t, revoked.ID)
-	unknown, unknownID, _ := GenerateKey()
+	unknown, unknownID, _ := authclient.GenerateKey()
 
-	typ, data := request(t, e.server.URL, VerifyRequest{Key: key, Scope: ScopeIngest})
-	var p Principal
-	if err := json.Unmarshal(data, &p); err != nil || typ != VerifiedType {
+	typ, data := request(t, e.server.URL, authclient.VerifyRequest{Key: key, Scope: authclient.ScopeIngest})
+	var p authclient.Principal
+	if err := json.Unmarshal(data, &p); err != nil || typ != authclient.VerifiedType {
 		t.Fatalf("verified: %s %s %v", typ, data, err)
 	}
 	if p.KeyID != rec.ID || p.Tenant != "acme" || p.Project != "web" || len(p.Scopes) != 1 {
@@ -70,18 +72,18 @@ func TestHandlerVerifiedAndDenied(t *testing.T) {
 
 	for _, c := range []struct {
 		key    string
-		scope  Scope
-		reason Reason
+		scope  authclient.Scope
+		reason authclient.Reason
 		keyID  string
 	}{
-		{key, ScopeQuery, ReasonMissingScope, rec.ID},
-		{unknown, ScopeIngest, ReasonUnknownKey, unknownID},
-		{revokedKey, ScopeIngest, ReasonRevoked, revoked.ID},
-		{"not-a-key", ScopeIngest, ReasonMalformed, ""},
+		{key, authclient.ScopeQuery, authclient.ReasonMissingScope, rec.ID},
+		{unknown, authclient.ScopeIngest, authclient.ReasonUnknownKey, unknownID},
+		{revokedKey, authclient.ScopeIngest, authclient.ReasonRevoked, revoked.ID},
+		{"not-a-key", authclient.ScopeIngest, authclient.ReasonMalformed, ""},
 	} {
-		typ, data := request(t, e.server.URL, VerifyRequest{Key: c.key, Scope: c.scope})
-		var d Denial
-		if err := json.Unmarshal(data, &d); err != nil || typ != DeniedType {
+		typ, data := request(t, e.server.URL, authclient.VerifyRequest{Key: c.key, Scope: c.scope})
+		var d authclient.Denial
+		if err := json.Unmarshal(data, &d); err != nil || typ != authclient.DeniedType {
 			t.Fatalf("%s: %s %s %v", c.reason, typ, data, err)
 		}
 		if d.Reason != c.reason || d.KeyID != c.keyID || d.Message == "" {
@@ -103,14 +105,14 @@ func TestHandlerVerifiedAndDenied(t *testing.T) {
 
 func TestHandlerMalformedRequests(t *testing.T) {
 	e := newEnv(t)
-	key, _, _ := GenerateKey()
+	key, _, _ := authclient.GenerateKey()
 	for _, c := range []struct{ name, body, want string }{
 		{"wrong type", verifyEvent("io.trustplane.other.v1", `{"key":"`+key+`","scope":"ingest"}`), "event type must be"},
-		{"data not an object", verifyEvent(VerifyType, `"hello"`), "verify request data"},
-		{"unknown field", verifyEvent(VerifyType, `{"key":"`+key+`","scope":"ingest","tenant":"x"}`), "unknown field"},
-		{"key missing", verifyEvent(VerifyType, `{"scope":"ingest"}`), "key is required"},
-		{"scope unknown", verifyEvent(VerifyType, `{"key":"`+key+`","scope":"admin"}`), "scope must be one of"},
-		{"no data", `{"specversion":"1.0","id":"1","source":"/t","type":"` + VerifyType + `"}`, "data is missing"},
+		{"data not an object", verifyEvent(authclient.VerifyType, `"hello"`), "verify request data"},
+		{"unknown field", verifyEvent(authclient.VerifyType, `{"key":"`+key+`","scope":"ingest","tenant":"x"}`), "unknown field"},
+		{"key missing", verifyEvent(authclient.VerifyType, `{"scope":"ingest"}`), "key is required"},
+		{"scope unknown", verifyEvent(authclient.VerifyType, `{"key":"`+key+`","scope":"admin"}`), "scope must be one of"},
+		{"no data", `{"specversion":"1.0","id":"1","source":"/t","type":"` + authclient.VerifyType + `"}`, "data is missing"},
 		{"not a cloudevent", `{"hello":"world"}`, ""},
 	} {
 		code, body := post(t, e.server.URL, c.body)
@@ -125,7 +127,7 @@ func TestHandlerMalformedRequests(t *testing.T) {
 
 // Data after the request object is refused, whatever it is: a closing bracket too.
 func TestParseVerifyRequestRefusesTrailingData(t *testing.T) {
-	key, _, _ := GenerateKey()
+	key, _, _ := authclient.GenerateKey()
 	obj := `{"key":"` + key + `","scope":"ingest"}`
 	if _, err := ParseVerifyRequest([]byte(" " + obj + "\n")); err != nil {
 		t.Fatalf("well-formed request refused: %v", err)
@@ -141,10 +143,10 @@ func TestParseVerifyRequestRefusesTrailingData(t *testing.T) {
 // lets the last of two equal names win, so two readers of one request could disagree on its
 // key or scope.
 func TestParseVerifyRequestRefusesDuplicateOrMiscasedFields(t *testing.T) {
-	key, _, _ := GenerateKey()
+	key, _, _ := authclient.GenerateKey()
 	for _, doc := range []string{
 		`{"KEY":"` + key + `","scope":"ingest"}`,
-		`{"key":"` + key + `","Scope":"ingest"}`,
+		`{"key":"` + key + `","authclient.Scope":"ingest"}`,
 		`{"key":"` + key + `","scope":"query","scope":"ingest"}`,
 		`{"key":"` + key + `","scope":"query","SCOPE":"ingest"}`,
 		`{"key":"tp_other","key":"` + key + `","scope":"ingest"}`,

@@ -1,8 +1,8 @@
 package auth
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 var testPepper = mustPepper("0123456789abcdef0123456789abcdef-test-pepper")
@@ -39,24 +41,6 @@ func value(t testing.TB, m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return d.Gauge.GetValue()
-}
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeClock is a clock the test moves by hand.
@@ -84,7 +68,7 @@ type env struct {
 	path     string
 	store    *Store
 	metrics  *StoreMetrics
-	logs     *syncBuffer
+	logs     *testsupport.Buffer
 	server   *httptest.Server
 	requests atomic.Int64 // verify requests that reached the server
 	// gate, when set, holds every request until it is closed.
@@ -93,7 +77,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{path: filepath.Join(t.TempDir(), "keys.json"), logs: &syncBuffer{}}
+	e := &env{path: filepath.Join(t.TempDir(), "keys.json"), logs: &testsupport.Buffer{}}
 	if err := WriteKeyFile(e.path, KeyFile{}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +103,7 @@ func newEnv(t testing.TB) *env {
 }
 
 // addKey creates a key in the file and reloads the store.
-func (e *env) addKey(t testing.TB, tenant string, scopes ...Scope) (string, Record) {
+func (e *env) addKey(t testing.TB, tenant string, scopes ...authclient.Scope) (string, Record) {
 	t.Helper()
 	key, rec, err := AddKey(e.path, testPepper, NewKey{Tenant: tenant, Project: "web", Scopes: scopes}, time.Now())
 	if err != nil {
@@ -144,25 +128,60 @@ func (e *env) reload(t testing.TB) {
 	}
 }
 
-func (e *env) client(t testing.TB, clock *fakeClock, mutate func(*ClientConfig)) *Client {
+// testClient is a client of the env's server with the registry its metrics are in.
+type testClient struct {
+	*authclient.Client
+	reg *prometheus.Registry
+}
+
+// lookups is the client's count of cache lookups with result (hit or miss).
+func (c testClient) lookups(t testing.TB, result string) float64 {
+	t.Helper()
+	return counter(t, c.reg, "trustplane_auth_client_cache_lookups_total", "result", result)
+}
+
+// counter reads the counter name{label=value} from reg; 0 when it was never counted.
+func counter(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func (e *env) client(t testing.TB, clock *fakeClock, mutate func(*authclient.ClientConfig)) testClient {
 	t.Helper()
 	// Answers must come within 5 s, 75 times the slowest of a million loopback calls on the
 	// 2-core build machine under load (66 ms): no test fails by a late answer but by accident
 	// far less than once in a million.
-	cfg := ClientConfig{URL: e.server.URL, CacheTTL: 30 * time.Second, NegativeCacheTTL: 2 * time.Second,
+	cfg := authclient.ClientConfig{URL: e.server.URL, CacheTTL: 30 * time.Second, NegativeCacheTTL: 2 * time.Second,
 		CacheSize: 10000, Timeout: 5 * time.Second}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	opts := ClientOptions{Registerer: prometheus.NewRegistry()}
+	reg := prometheus.NewRegistry()
+	opts := authclient.Options{Registerer: reg}
 	if clock != nil {
 		opts.Now = clock.Now
 	}
-	c, err := NewClient(cfg, opts)
+	c, err := authclient.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return testClient{c, reg}
 }
 
 func writeFile(t testing.TB, path, content string) {
@@ -170,4 +189,16 @@ func writeFile(t testing.TB, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// isDenied reports whether err is a denial (as opposed to auth being unavailable).
+func isDenied(err error) bool {
+	var d *authclient.DeniedError
+	return errors.As(err, &d)
+}
+
+// keysLoaded is the number of keys the store holds, active and revoked, as its gauge shows.
+func (e *env) keysLoaded(t testing.TB) int {
+	t.Helper()
+	return int(value(t, e.metrics.keys.WithLabelValues(string(StatusActive))) + value(t, e.metrics.keys.WithLabelValues(string(StatusRevoked))))
 }

@@ -1,14 +1,12 @@
 // Package auth verifies trustplane API keys. Keys are stored only as HMAC-SHA-256 hashes under a
 // server-side pepper, in a key file mounted from a Kubernetes Secret and reloaded when it
 // changes. The auth function answers CloudEvents verify requests; other functions call it
-// through Client, which caches answers, or verify in process through Store.
+// through authclient.Client, which caches answers, and import only authclient.
 package auth
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,62 +15,7 @@ import (
 	"strings"
 )
 
-// Key format: "tp_" + key id + "_" + secret.
-//
-// The key id is 5 random bytes in lowercase unpadded base32 (8 characters): a public handle that
-// may appear in logs and in the key file. The secret is 32 bytes from crypto/rand in the same
-// encoding (52 characters). Base32 lowercase has no characters that need escaping in headers,
-// URLs or shells and is easy to read aloud; the whole key is 64 characters.
-const (
-	keyPrefix    = "tp_"
-	keyIDBytes   = 5
-	secretBytes  = 32
-	keyIDLen     = 8  // base32 length of keyIDBytes
-	secretLen    = 52 // base32 length of secretBytes, unpadded
-	keyLen       = len(keyPrefix) + keyIDLen + 1 + secretLen
-	minPepperLen = 32
-)
-
-var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// ErrMalformedKey is returned for a string that is not shaped like an API key.
-var ErrMalformedKey = errors.New("malformed API key: want tp_<8 base32 chars>_<52 base32 chars>")
-
-func isBase32(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
-			return false
-		}
-	}
-	return true
-}
-
-// ValidKeyID reports whether id is shaped like a key id.
-func ValidKeyID(id string) bool { return len(id) == keyIDLen && isBase32(id) }
-
-// ParseKey checks the shape of an API key and returns its key id. It never echoes the key in its
-// error, because a malformed key may still be a secret with a typo.
-func ParseKey(key string) (keyID string, err error) {
-	if len(key) != keyLen || !strings.HasPrefix(key, keyPrefix) || key[len(keyPrefix)+keyIDLen] != '_' {
-		return "", ErrMalformedKey
-	}
-	id := key[len(keyPrefix) : len(keyPrefix)+keyIDLen]
-	if !ValidKeyID(id) || !isBase32(key[len(keyPrefix)+keyIDLen+1:]) {
-		return "", ErrMalformedKey
-	}
-	return id, nil
-}
-
-// GenerateKey returns a new random API key and its key id.
-func GenerateKey() (key, keyID string, err error) {
-	buf := make([]byte, keyIDBytes+secretBytes)
-	if _, err := rand.Read(buf); err != nil {
-		return "", "", fmt.Errorf("read random bytes: %w", err)
-	}
-	keyID = b32.EncodeToString(buf[:keyIDBytes])
-	return keyPrefix + keyID + "_" + b32.EncodeToString(buf[keyIDBytes:]), keyID, nil
-}
+const minPepperLen = 32
 
 // Pepper is the server-side secret keyed into every stored hash, so that a leaked key file alone
 // does not allow offline guessing. Its String method hides it from logs and %v.

@@ -16,33 +16,9 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
-
-// Scope is a permission a key carries.
-type Scope string
-
-// The known scopes.
-const (
-	ScopeIngest Scope = "ingest"
-	ScopeQuery  Scope = "query"
-	ScopeLLM    Scope = "llm"
-)
-
-// Valid reports whether s is a known scope.
-func (s Scope) Valid() bool { return s == ScopeIngest || s == ScopeQuery || s == ScopeLLM }
-
-// ParseScopes parses a comma-separated scope list such as "ingest,query".
-func ParseScopes(s string) ([]Scope, error) {
-	var out []Scope
-	for _, part := range strings.Split(s, ",") {
-		sc := Scope(strings.TrimSpace(part))
-		if !sc.Valid() {
-			return nil, fmt.Errorf("unknown scope %q (known: ingest, query, llm)", sc)
-		}
-		out = append(out, sc)
-	}
-	return out, nil
-}
 
 // Status is a key's lifecycle state.
 type Status string
@@ -54,25 +30,17 @@ const (
 	StatusRevoked Status = "revoked"
 )
 
-// Limits are per-key limits enforced by the functions that serve the key (the router). Zero means
-// no limit of that kind.
-type Limits struct {
-	RequestsPerMinute int64   `json:"requests_per_minute,omitempty"`
-	TokensPerMinute   int64   `json:"tokens_per_minute,omitempty"`
-	USDPerDay         float64 `json:"usd_per_day,omitempty"`
-}
-
 // Record is one key in the key file. It holds the key's hash, never the key.
 type Record struct {
-	ID          string    `json:"id"`
-	Hash        string    `json:"hash"`
-	Tenant      string    `json:"tenant"`
-	Project     string    `json:"project"`
-	Scopes      []Scope   `json:"scopes"`
-	Status      Status    `json:"status"`
-	CreatedAt   time.Time `json:"created_at"`
-	Description string    `json:"description,omitempty"`
-	Limits      *Limits   `json:"limits,omitempty"`
+	ID          string             `json:"id"`
+	Hash        string             `json:"hash"`
+	Tenant      string             `json:"tenant"`
+	Project     string             `json:"project"`
+	Scopes      []authclient.Scope `json:"scopes"`
+	Status      Status             `json:"status"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Description string             `json:"description,omitempty"`
+	Limits      *authclient.Limits `json:"limits,omitempty"`
 }
 
 // KeyFile is the document mounted from the Secret: {"keys": [Record, ...]}, in JSON or YAML.
@@ -130,7 +98,7 @@ func (kf KeyFile) Validate() error {
 // quoteID quotes an id for an error message, unless it is longer than a key id: then it may be
 // an API key pasted in its place, and errors end up in logs.
 func quoteID(id string) string {
-	if len(id) > keyIDLen {
+	if len(id) > authclient.KeyIDLen {
 		return fmt.Sprintf("of %d characters, not shown", len(id))
 	}
 	return strconv.Quote(id)
@@ -141,7 +109,7 @@ func (r Record) validate() []error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if !ValidKeyID(r.ID) {
+	if !authclient.ValidKeyID(r.ID) {
 		bad("id", "must be 8 characters of lowercase base32 (a-z, 2-7)")
 	}
 	if _, err := decodeHash(r.Hash); err != nil {
@@ -156,7 +124,7 @@ func (r Record) validate() []error {
 	if len(r.Scopes) == 0 {
 		bad("scopes", "at least one scope is required")
 	}
-	seen := map[Scope]bool{}
+	seen := map[authclient.Scope]bool{}
 	for j, s := range r.Scopes {
 		if !s.Valid() {
 			bad(fmt.Sprintf("scopes[%d]", j), "unknown scope %q (known: ingest, query, llm)", s)

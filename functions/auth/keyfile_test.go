@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 const goodRecord = `{"id":"abcdefgh","hash":"` + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" +
@@ -114,7 +116,7 @@ func TestParseKeyFileErrors(t *testing.T) {
 func TestWriteKeyFileAtomicAndPrivate(t *testing.T) {
 	for _, name := range []string{"keys.json", "keys.yaml"} {
 		path := filepath.Join(t.TempDir(), name)
-		key, rec, err := AddKey(path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []Scope{ScopeIngest}}, timeZero())
+		key, rec, err := AddKey(path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeIngest}}, timeZero())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +150,7 @@ func TestWriteKeyFileAtomicAndPrivate(t *testing.T) {
 
 func TestRevokeKeyUnknownID(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.json")
-	if _, _, err := AddKey(path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []Scope{ScopeQuery}}, timeZero()); err != nil {
+	if _, _, err := AddKey(path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeQuery}}, timeZero()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := RevokeKey(path, "zzzzzzzz"); err == nil || !strings.Contains(err.Error(), `no key with id "zzzzzzzz"`) {
@@ -159,7 +161,7 @@ func TestRevokeKeyUnknownID(t *testing.T) {
 // An API key pasted where its id belongs (in the key file, or to revoke) is not repeated in the
 // error: a reload error goes to the function's log, a command's error to a terminal or CI log.
 func TestKeyInPlaceOfIDIsNotEchoed(t *testing.T) {
-	key, _, _ := GenerateKey()
+	key, _, _ := authclient.GenerateKey()
 	if _, err := ParseKeyFile([]byte(`{"keys":[` + record("id", `"`+key+`"`) + `]}`)); err == nil ||
 		strings.Contains(err.Error(), key[12:]) || !strings.Contains(err.Error(), "keys[0]") {
 		t.Errorf("key as id in the key file: %v", err)
@@ -169,7 +171,7 @@ func TestKeyInPlaceOfIDIsNotEchoed(t *testing.T) {
 		t.Errorf("key as a duplicate id: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "keys.json")
-	if _, _, err := AddKey(path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []Scope{ScopeQuery}}, timeZero()); err != nil {
+	if _, _, err := AddKey(path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeQuery}}, timeZero()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := RevokeKey(path, key); err == nil || strings.Contains(err.Error(), key[12:]) {

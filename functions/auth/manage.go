@@ -5,15 +5,17 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 // NewKey describes a key to create.
 type NewKey struct {
 	Tenant      string
 	Project     string
-	Scopes      []Scope
+	Scopes      []authclient.Scope
 	Description string
-	Limits      *Limits
+	Limits      *authclient.Limits
 }
 
 // NewRecord generates a key and its record. The key is returned once and stored nowhere; the
@@ -21,7 +23,7 @@ type NewKey struct {
 func NewRecord(p Pepper, nk NewKey, now time.Time, taken func(id string) bool) (key string, rec Record, err error) {
 	for range 16 {
 		var id string
-		key, id, err = GenerateKey()
+		key, id, err = authclient.GenerateKey()
 		if err != nil {
 			return "", Record{}, err
 		}

@@ -12,13 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Verifier checks an API key for a scope. Client (over HTTP, cached) and Store (in process)
-// implement it. Errors are *DeniedError or wrap ErrUnavailable; see HTTPStatus.
-type Verifier interface {
-	Verify(ctx context.Context, key string, scope Scope) (Principal, error)
-}
+	"github.com/trustplane/trustplane/functions/auth/authclient"
+)
 
 // StoreMetrics are the auth function's metrics.
 type StoreMetrics struct {
@@ -51,7 +47,7 @@ func NewStoreMetrics(reg prometheus.Registerer) *StoreMetrics {
 
 type entry struct {
 	hash [sha256.Size]byte
-	p    Principal
+	p    authclient.Principal
 	st   Status
 }
 
@@ -109,7 +105,7 @@ func buildSet(kf KeyFile, sum [sha256.Size]byte) *keySet {
 	ks := &keySet{byID: make(map[string]entry, len(kf.Keys)), sum: sum}
 	for _, r := range kf.Keys {
 		h, _ := decodeHash(r.Hash) // validated
-		ks.byID[r.ID] = entry{hash: h, st: r.Status, p: Principal{
+		ks.byID[r.ID] = entry{hash: h, st: r.Status, p: authclient.Principal{
 			KeyID: r.ID, Tenant: r.Tenant, Project: r.Project, Scopes: slices.Clone(r.Scopes), Limits: r.Limits,
 		}}
 	}
@@ -186,14 +182,11 @@ func (s *Store) Ready(context.Context) error {
 	return nil
 }
 
-// Len is the number of keys loaded, active and revoked.
-func (s *Store) Len() int { return len(s.set.Load().byID) }
-
 // Verify checks key for scope: lookup by key id, then a constant-time hash comparison.
-func (s *Store) Verify(_ context.Context, key string, scope Scope) (Principal, error) {
+func (s *Store) Verify(_ context.Context, key string, scope authclient.Scope) (authclient.Principal, error) {
 	p, err := s.verify(key, scope)
 	result := "verified"
-	var d *DeniedError
+	var d *authclient.DeniedError
 	if errors.As(err, &d) {
 		result = string(d.Reason)
 	} else if err != nil {
@@ -203,24 +196,24 @@ func (s *Store) Verify(_ context.Context, key string, scope Scope) (Principal, e
 	return p, err
 }
 
-func (s *Store) verify(key string, scope Scope) (Principal, error) {
+func (s *Store) verify(key string, scope authclient.Scope) (authclient.Principal, error) {
 	if !scope.Valid() {
-		return Principal{}, fmt.Errorf("unknown scope %q", scope)
+		return authclient.Principal{}, fmt.Errorf("unknown scope %q", scope)
 	}
-	id, err := ParseKey(key)
+	id, err := authclient.ParseKey(key)
 	if err != nil {
-		return Principal{}, &DeniedError{Denial{Reason: ReasonMalformed, Message: err.Error()}}
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{Reason: authclient.ReasonMalformed, Message: err.Error()}}
 	}
 	e, ok := s.set.Load().byID[id]
 	// An unknown id still costs one HMAC, so timing does not tell which ids exist.
 	if !s.pepper.Matches(key, e.hash) || !ok {
-		return Principal{}, &DeniedError{Denial{KeyID: id, Reason: ReasonUnknownKey, Message: "no such API key"}}
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{KeyID: id, Reason: authclient.ReasonUnknownKey, Message: "no such API key"}}
 	}
 	if e.st != StatusActive {
-		return Principal{}, &DeniedError{Denial{KeyID: id, Reason: ReasonRevoked, Message: "API key has been revoked"}}
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{KeyID: id, Reason: authclient.ReasonRevoked, Message: "API key has been revoked"}}
 	}
 	if !e.p.HasScope(scope) {
-		return Principal{}, &DeniedError{Denial{KeyID: id, Reason: ReasonMissingScope,
+		return authclient.Principal{}, &authclient.DeniedError{Denial: authclient.Denial{KeyID: id, Reason: authclient.ReasonMissingScope,
 			Message: fmt.Sprintf("API key lacks scope %q", scope)}}
 	}
 	p := e.p

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 func timeZero() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 
-func denialReason(t *testing.T, err error) Reason {
+func denialReason(t *testing.T, err error) authclient.Reason {
 	t.Helper()
-	var d *DeniedError
+	var d *authclient.DeniedError
 	if !errors.As(err, &d) {
 		t.Fatalf("want a denial, got %v", err)
 	}
@@ -21,32 +23,32 @@ func denialReason(t *testing.T, err error) Reason {
 
 func TestStoreVerify(t *testing.T) {
 	e := newEnv(t)
-	key, rec := e.addKey(t, "acme", ScopeIngest, ScopeQuery)
+	key, rec := e.addKey(t, "acme", authclient.ScopeIngest, authclient.ScopeQuery)
 	ctx := context.Background()
 
-	p, err := e.store.Verify(ctx, key, ScopeIngest)
+	p, err := e.store.Verify(ctx, key, authclient.ScopeIngest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.KeyID != rec.ID || p.Tenant != "acme" || p.Project != "web" || !p.HasScope(ScopeQuery) {
+	if p.KeyID != rec.ID || p.Tenant != "acme" || p.Project != "web" || !p.HasScope(authclient.ScopeQuery) {
 		t.Fatalf("principal %+v", p)
 	}
-	if r := denialReason(t, second(e.store.Verify(ctx, key, ScopeLLM))); r != ReasonMissingScope {
+	if r := denialReason(t, second(e.store.Verify(ctx, key, authclient.ScopeLLM))); r != authclient.ReasonMissingScope {
 		t.Errorf("missing scope: %s", r)
 	}
-	unknown, _, _ := GenerateKey()
-	if r := denialReason(t, second(e.store.Verify(ctx, unknown, ScopeIngest))); r != ReasonUnknownKey {
+	unknown, _, _ := authclient.GenerateKey()
+	if r := denialReason(t, second(e.store.Verify(ctx, unknown, authclient.ScopeIngest))); r != authclient.ReasonUnknownKey {
 		t.Errorf("unknown key: %s", r)
 	}
 	// Right id, wrong secret: unknown, not a hint that the id exists.
 	forged := key[:12] + strings.Repeat("a", 52)
-	if r := denialReason(t, second(e.store.Verify(ctx, forged, ScopeIngest))); r != ReasonUnknownKey {
+	if r := denialReason(t, second(e.store.Verify(ctx, forged, authclient.ScopeIngest))); r != authclient.ReasonUnknownKey {
 		t.Errorf("forged secret: %s", r)
 	}
-	if r := denialReason(t, second(e.store.Verify(ctx, "Bearer nonsense", ScopeIngest))); r != ReasonMalformed {
+	if r := denialReason(t, second(e.store.Verify(ctx, "Bearer nonsense", authclient.ScopeIngest))); r != authclient.ReasonMalformed {
 		t.Errorf("malformed: %s", r)
 	}
-	if _, err := e.store.Verify(ctx, key, Scope("admin")); err == nil || IsDenied(err) {
+	if _, err := e.store.Verify(ctx, key, authclient.Scope("admin")); err == nil || isDenied(err) {
 		t.Errorf("unknown scope must be an error, not a denial: %v", err)
 	}
 	if got := value(t, e.metrics.verifications.WithLabelValues("verified")); got != 1 {
@@ -62,18 +64,18 @@ func second[T any](_ T, err error) error { return err }
 func TestReloadPicksUpNewKeyAndRevocation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	key, rec := e.addKey(t, "acme", ScopeIngest)
-	if _, err := e.store.Verify(ctx, key, ScopeIngest); err != nil {
+	key, rec := e.addKey(t, "acme", authclient.ScopeIngest)
+	if _, err := e.store.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 		t.Fatalf("new key after reload: %v", err)
 	}
-	if e.store.Len() != 1 || value(t, e.metrics.keys.WithLabelValues("active")) != 1 {
-		t.Fatalf("key count: %d", e.store.Len())
+	if e.keysLoaded(t) != 1 || value(t, e.metrics.keys.WithLabelValues("active")) != 1 {
+		t.Fatalf("key count: %d", e.keysLoaded(t))
 	}
 	if changed, err := e.store.Reload(); changed || err != nil {
 		t.Fatalf("unchanged file reloaded: %v %v", changed, err)
 	}
 	e.revoke(t, rec.ID)
-	if r := denialReason(t, second(e.store.Verify(ctx, key, ScopeIngest))); r != ReasonRevoked {
+	if r := denialReason(t, second(e.store.Verify(ctx, key, authclient.ScopeIngest))); r != authclient.ReasonRevoked {
 		t.Fatalf("revoked key: %s", r)
 	}
 	if value(t, e.metrics.keys.WithLabelValues("revoked")) != 1 || value(t, e.metrics.keys.WithLabelValues("active")) != 0 {
@@ -84,7 +86,7 @@ func TestReloadPicksUpNewKeyAndRevocation(t *testing.T) {
 func TestBadReloadKeepsPreviousKeys(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	key, _ := e.addKey(t, "acme", ScopeIngest)
+	key, _ := e.addKey(t, "acme", authclient.ScopeIngest)
 	successes := value(t, e.metrics.reloads.WithLabelValues("success"))
 
 	writeFile(t, e.path, `{"keys":[{"id":"abcdefgh","tenant":"Bad Tenant"}]}`)
@@ -92,7 +94,7 @@ func TestBadReloadKeepsPreviousKeys(t *testing.T) {
 	if changed || err == nil || !strings.Contains(err.Error(), "tenant") {
 		t.Fatalf("bad reload: changed=%v err=%v", changed, err)
 	}
-	if _, err := e.store.Verify(ctx, key, ScopeIngest); err != nil {
+	if _, err := e.store.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 		t.Fatalf("previous keys lost: %v", err)
 	}
 	if value(t, e.metrics.reloads.WithLabelValues("failure")) != 1 ||
@@ -125,13 +127,13 @@ func TestWatchReloadsWithoutRestart(t *testing.T) {
 	done := make(chan struct{})
 	go func() { e.store.Watch(ctx, 10*time.Millisecond); close(done) }()
 
-	key, _, err := AddKey(e.path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []Scope{ScopeIngest}}, time.Now())
+	key, _, err := AddKey(e.path, testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeIngest}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Wait for the poll to see the new file; the test fails by its own deadline if it never does.
 	for {
-		if _, err := e.store.Verify(ctx, key, ScopeIngest); err == nil {
+		if _, err := e.store.Verify(ctx, key, authclient.ScopeIngest); err == nil {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -141,7 +143,7 @@ func TestWatchReloadsWithoutRestart(t *testing.T) {
 }
 
 func TestNewStoreInMemory(t *testing.T) {
-	key, rec, err := NewRecord(testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []Scope{ScopeLLM}}, timeZero(), nil)
+	key, rec, err := NewRecord(testPepper, NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeLLM}}, timeZero(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +151,8 @@ func TestNewStoreInMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v Verifier = s
-	if p, err := v.Verify(context.Background(), key, ScopeLLM); err != nil || p.KeyID != rec.ID {
+	var v authclient.Verifier = s
+	if p, err := v.Verify(context.Background(), key, authclient.ScopeLLM); err != nil || p.KeyID != rec.ID {
 		t.Fatalf("in-memory verify: %+v %v", p, err)
 	}
 	if _, err := s.Reload(); err == nil {
@@ -167,18 +169,18 @@ func TestNewStoreInMemory(t *testing.T) {
 func TestReloadOfDocumentWithoutKeysListKeepsKeys(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	key, _ := e.addKey(t, "acme", ScopeIngest)
+	key, _ := e.addKey(t, "acme", authclient.ScopeIngest)
 	for _, doc := range []string{"keys:\n", "keys: null\n", "{}", "---\n", "null", "# trustplane API keys\n"} {
 		writeFile(t, e.path, doc)
 		if changed, err := e.store.Reload(); changed || err == nil || !strings.Contains(err.Error(), "keys") {
 			t.Errorf("%q: changed=%v err=%v, want a failed reload naming keys", doc, changed, err)
 		}
-		if _, err := e.store.Verify(ctx, key, ScopeIngest); err != nil {
+		if _, err := e.store.Verify(ctx, key, authclient.ScopeIngest); err != nil {
 			t.Fatalf("%q: previous keys lost: %v", doc, err)
 		}
 	}
 	writeFile(t, e.path, "keys: []\n")
-	if changed, err := e.store.Reload(); !changed || err != nil || e.store.Len() != 0 {
-		t.Fatalf("explicit empty list: changed=%v err=%v len=%d", changed, err, e.store.Len())
+	if changed, err := e.store.Reload(); !changed || err != nil || e.keysLoaded(t) != 0 {
+		t.Fatalf("explicit empty list: changed=%v err=%v len=%d", changed, err, e.keysLoaded(t))
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -160,7 +161,7 @@ func BenchmarkIngest(b *testing.B) {
 func benchServer(b *testing.B) (url, key string) {
 	b.Helper()
 	pepper := authtest.Pepper(b)
-	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "p", Scopes: []auth.Scope{auth.ScopeIngest}}, time.Now(), nil)
+	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "p", Scopes: []authclient.Scope{authclient.ScopeIngest}}, time.Now(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func benchServer(b *testing.B) (url, key string) {
 	}
 	authSrv := httptest.NewServer(authHandler)
 	b.Cleanup(authSrv.Close)
-	verifier, err := auth.NewClient(auth.ClientConfig{URL: authSrv.URL, CacheTTL: time.Minute, NegativeCacheTTL: time.Second, CacheSize: 100, Timeout: time.Second}, auth.ClientOptions{})
+	verifier, err := authclient.New(authclient.ClientConfig{URL: authSrv.URL, CacheTTL: time.Minute, NegativeCacheTTL: time.Second, CacheSize: 100, Timeout: time.Second}, authclient.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

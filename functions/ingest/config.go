@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
@@ -13,10 +13,8 @@ import (
 // Config is ingest's configuration, read from the environment.
 type Config struct {
 	runtime.Common
-	auth.ClientConfig
-
-	KafkaBrokers []string `envconfig:"KAFKA_BROKERS" required:"true"`
-	KafkaTopic   string   `envconfig:"KAFKA_TOPIC" default:"trustplane-events"`
+	authclient.ClientConfig
+	kafka.ProducerConfig
 
 	MaxEventBytes   int64 `envconfig:"MAX_EVENT_BYTES" default:"262144"`
 	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"5242880"`
@@ -44,13 +42,7 @@ func (c Config) Limits() Limits {
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	errs := []error{c.Common.Validate(), c.ClientConfig.Validate()}
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
-	if c.KafkaTopic == "" {
-		errs = append(errs, errors.New("KAFKA_TOPIC must not be empty"))
-	}
+	errs := []error{c.Common.Validate(), c.ClientConfig.Validate(), c.ProducerConfig.Validate()}
 	if c.MaxConcurrentRequests < 1 {
 		errs = append(errs, fmt.Errorf("MAX_CONCURRENT_REQUESTS must be at least 1, got %d", c.MaxConcurrentRequests))
 	}

@@ -8,10 +8,10 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
-var fuzzPrincipal = auth.Principal{KeyID: "k", Tenant: "acme", Project: "web"}
+var fuzzPrincipal = authclient.Principal{KeyID: "k", Tenant: "acme", Project: "web"}
 
 // FuzzStructured feeds arbitrary bodies to the structured-mode decoder and the validation that
 // follows: no panic, and an event that passes carries the key's tenant and a partition key.

@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
@@ -47,7 +47,7 @@ type Result struct {
 
 // Handler serves ingest's HTTP endpoint.
 type Handler struct {
-	verifier   auth.Verifier
+	verifier   authclient.Verifier
 	producer   kafka.Producer
 	limits     Limits
 	retryAfter time.Duration
@@ -59,7 +59,7 @@ type Handler struct {
 }
 
 // NewHandler builds the endpoint. reg may be nil.
-func NewHandler(v auth.Verifier, p kafka.Producer, limits Limits, retryAfter time.Duration, logger *slog.Logger, reg prometheus.Registerer) *Handler {
+func NewHandler(v authclient.Verifier, p kafka.Producer, limits Limits, retryAfter time.Duration, logger *slog.Logger, reg prometheus.Registerer) *Handler {
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "trustplane", Subsystem: "ingest", Name: "events_total",
 		Help: "Events received, by content mode and outcome (accepted, rejected, unavailable).",
@@ -191,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, contentTypeJSON, Result{ID: e.ID(), Source: e.Source(), Status: StatusAccepted})
 }
 
-func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, principal auth.Principal, body []byte) {
+func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, principal authclient.Principal, body []byte) {
 	elems, err := readBatch(body, h.limits.MaxBatchEvents)
 	var tooMany tooManyEvents
 	switch {
@@ -272,16 +272,16 @@ type batchResponse struct {
 	Results  []Result `json:"results"`
 }
 
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
-	key, err := auth.BearerKey(r)
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (authclient.Principal, bool) {
+	key, err := authclient.BearerKey(r)
 	if err == nil {
-		var p auth.Principal
-		p, err = h.verifier.Verify(r.Context(), key, auth.ScopeIngest)
+		var p authclient.Principal
+		p, err = h.verifier.Verify(r.Context(), key, authclient.ScopeIngest)
 		if err == nil {
 			return p, true
 		}
 	}
-	switch status := auth.HTTPStatus(err); status {
+	switch status := authclient.HTTPStatus(err); status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="trustplane"`)
 		writeProblem(w, problem{Type: problemAuth, Title: "Unauthorized", Status: status, Detail: err.Error()})
@@ -294,7 +294,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (auth.Pri
 		h.authFailed.Log("error", err)
 		writeProblem(w, problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
 	}
-	return auth.Principal{}, false
+	return authclient.Principal{}, false
 }
 
 // bodyDeadline gives the request body ClientTimeout from now to arrive. A writer that cannot
@@ -410,7 +410,7 @@ func decodeStructuredSlowly(raw []byte) (cloudevents.Event, []catalog.Problem) {
 
 // prepare validates a decoded event against the catalog and stamps it with the caller's
 // identity. The tenant and project always come from the key, whatever the event claimed.
-func prepare(e *cloudevents.Event, p auth.Principal) []catalog.Problem {
+func prepare(e *cloudevents.Event, p authclient.Principal) []catalog.Problem {
 	var problems []catalog.Problem
 	if err := e.Validate(); err != nil {
 		var verr event.ValidationError

@@ -23,9 +23,10 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/functions/runtime"
-	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
+	"github.com/trustplane/trustplane/internal/testsupport"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -43,14 +44,14 @@ type keys struct {
 func newKeys(t *testing.T) keys {
 	t.Helper()
 	file := authtest.New(t)
-	add := func(scope auth.Scope) (string, auth.Record) {
-		return file.Add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{scope}})
+	add := func(scope authclient.Scope) (string, auth.Record) {
+		return file.Add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []authclient.Scope{scope}})
 	}
 	var k keys
-	k.ingest, _ = add(auth.ScopeIngest)
-	k.queryOnly, _ = add(auth.ScopeQuery)
+	k.ingest, _ = add(authclient.ScopeIngest)
+	k.queryOnly, _ = add(authclient.ScopeQuery)
 	var revoked auth.Record
-	k.revoked, revoked = add(auth.ScopeIngest)
+	k.revoked, revoked = add(authclient.ScopeIngest)
 	file.Revoke(revoked.ID)
 	k.store = file.Store()
 	return k
@@ -324,7 +325,7 @@ func counted(c prometheus.Counter) float64 {
 // checkOutageLog checks that an outage of elapsed made between 1 and one line per
 // runtime.RepeatInterval of msg, however many requests it failed (lines of one RepeatedLog are
 // at least an interval apart).
-func checkOutageLog(t *testing.T, logs *runtimetest.Log, msg string, requests int, elapsed time.Duration) {
+func checkOutageLog(t *testing.T, logs *testsupport.Log, msg string, requests int, elapsed time.Duration) {
 	t.Helper()
 	bound := 1 + int(elapsed/runtime.RepeatInterval)
 	if n := logs.Count(msg); n < 1 || n > bound {
@@ -351,7 +352,7 @@ func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 	}
 	defer p.Close()
 	k := newKeys(t)
-	var logs runtimetest.Log
+	var logs testsupport.Log
 	h := NewHandler(k.store, p, DefaultLimits, 3*time.Second, logs.Logger(), nil)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -388,7 +389,7 @@ func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 func TestAuthUnavailableAnswers503(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close() // nothing listens there any more
-	client, err := auth.NewClient(auth.ClientConfig{URL: dead.URL, CacheTTL: time.Second, NegativeCacheTTL: time.Second, CacheSize: 10, Timeout: time.Second}, auth.ClientOptions{})
+	client, err := authclient.New(authclient.ClientConfig{URL: dead.URL, CacheTTL: time.Second, NegativeCacheTTL: time.Second, CacheSize: 10, Timeout: time.Second}, authclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,11 +398,11 @@ func TestAuthUnavailableAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	var logs runtimetest.Log
+	var logs testsupport.Log
 	srv := httptest.NewServer(NewHandler(client, p, DefaultLimits, 2*time.Second, logs.Logger(), nil))
 	defer srv.Close()
 	f := fixture{srv: srv}
-	wellFormed, _, err := auth.GenerateKey()
+	wellFormed, _, err := authclient.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/trustplane/trustplane/clickhouse/chtest"
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/runtime"
-	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
@@ -89,7 +89,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 	if err := runtime.LoadConfig(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	var logs runtimetest.Log
+	var logs testsupport.Log
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := NewServer(ctx, cfg, logs.Logger())
 	if err != nil {
@@ -158,7 +158,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 			t.Fatalf("delivery %d during the stall: %d, want 503 for the broker to retry", i, code)
 		}
 	}
-	lines := runtimetest.AtLeast(logs.Lines()[before:], slog.LevelWarn)
+	lines := testsupport.AtLeast(logs.Lines()[before:], slog.LevelWarn)
 	// Two failure kinds (the insert, the delivery), each a line at first and at most one per
 	// RepeatInterval after that, so the bound depends on the stall's length, not on the
 	// deliveries: lines of one kind are at least an interval apart.

@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // A failure repeated a thousand times is three lines: the first at once, then one per interval
 // with the count, the latest occurrence's details; a quiet interval ends the run, and the next
 // failure is logged at once again.
 func TestRepeatedLogLogsOncePerInterval(t *testing.T) {
-	var out runtimetest.Log
+	var out testsupport.Log
 	r := NewRepeatedLog(out.Logger(), slog.LevelError, "insert failed", time.Minute)
 	var ends []func() // the intervals' ends, run by the test instead of a clock
 	r.after = func(d time.Duration, f func()) {
@@ -61,7 +61,7 @@ func TestRepeatedLogLogsOncePerInterval(t *testing.T) {
 
 // Below the logger's level nothing is counted or scheduled.
 func TestRepeatedLogBelowTheLevelIsSilent(t *testing.T) {
-	var out runtimetest.Log
+	var out testsupport.Log
 	r := NewRepeatedLog(slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn})), slog.LevelInfo, "retrying", time.Minute)
 	r.after = func(time.Duration, func()) { t.Error("an interval started for a line below the level") }
 	r.Log("n", 1)

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // KafkaVersion is the Apache Kafka release the harness runs; it must match
@@ -269,7 +271,7 @@ func start(dir string, n int, opts []Option) (*Broker, error) {
 	}
 	b := &Broker{libs: libs, java: java, dir: dir, clusterID: newClusterID(), jvmOpts: s.jvmOpts}
 
-	ports, err := freePorts(2 * n)
+	ports, err := testsupport.FreePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -546,28 +548,6 @@ func newClusterID() string {
 	var u [16]byte
 	_, _ = rand.Read(u[:])
 	return base64.RawURLEncoding.EncodeToString(u[:])
-}
-
-// freePorts asks the kernel for n distinct free ports. They are released
-// before the broker binds them; a clash is unlikely and shows as a failed
-// start.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

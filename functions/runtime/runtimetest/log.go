@@ -1,64 +1,11 @@
-// Package runtimetest is what tests of the functions share: a log that keeps its lines, so
-// that a test can count what a function logged.
+// Package runtimetest forwards to internal/testsupport for the tests not yet switched to it;
+// it goes once none imports it.
 package runtimetest
 
-import (
-	"encoding/json"
-	"fmt"
-	"log/slog"
-	"sync"
-)
+import "github.com/trustplane/trustplane/internal/testsupport"
 
-// Log is a destination for a JSON slog.Handler that keeps every line, decoded; goroutines may
-// share it.
-type Log struct {
-	mu    sync.Mutex
-	lines []map[string]any
-}
+// Log is testsupport.Log.
+type Log = testsupport.Log
 
-// Logger is a JSON logger, at debug level, writing to l.
-func (l *Log) Logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// Write takes one JSON line, as slog's JSON handler writes each record in one call.
-func (l *Log) Write(p []byte) (int, error) {
-	var m map[string]any
-	if err := json.Unmarshal(p, &m); err != nil {
-		return 0, fmt.Errorf("runtimetest: not one JSON log line: %w", err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, m)
-	return len(p), nil
-}
-
-// Lines returns the lines logged so far.
-func (l *Log) Lines() []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]map[string]any(nil), l.lines...)
-}
-
-// Count is the number of lines whose message is msg.
-func (l *Log) Count(msg string) int {
-	n := 0
-	for _, m := range l.Lines() {
-		if m[slog.MessageKey] == msg {
-			n++
-		}
-	}
-	return n
-}
-
-// AtLeast returns the lines of lines logged at level or above.
-func AtLeast(lines []map[string]any, level slog.Level) []map[string]any {
-	var out []map[string]any
-	for _, m := range lines {
-		var lv slog.Level
-		if s, _ := m[slog.LevelKey].(string); lv.UnmarshalText([]byte(s)) == nil && lv >= level {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+// AtLeast is testsupport.AtLeast.
+var AtLeast = testsupport.AtLeast

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/trustplane/trustplane/kafka"
+	"github.com/trustplane/trustplane/kafka/embedded"
 )
 
 func main() {
@@ -24,7 +24,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "embedded-kafka: -partitions must be between 1 and 32768, got %d\n", *partitions)
 		os.Exit(2)
 	}
-	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{
+	e, err := embedded.Start(embedded.Config{
 		Ports:      []int{*port},
 		DataDir:    *dataDir,
 		SyncWrites: *syncWrites,

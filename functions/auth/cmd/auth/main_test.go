@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +16,8 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 const pepper = "the-auth-function-test-pepper-0123456789"
@@ -57,36 +57,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type proc struct {
-	out    *syncBuffer // stdout and stderr
-	stdout *syncBuffer
+	out    *testsupport.Buffer // stdout and stderr
+	stdout *testsupport.Buffer
 	exited chan struct{} // closed when the process has ended
 	err    error         // of Wait, once exited is closed
 }
@@ -96,7 +69,7 @@ func start(t *testing.T, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(build(t))
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	out, stdout := &syncBuffer{}, &syncBuffer{}
+	out, stdout := &testsupport.Buffer{}, &testsupport.Buffer{}
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(out, stdout), out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -126,7 +99,7 @@ func TestRefusesToStartWithBadConfig(t *testing.T) {
 		{[]string{"AUTH_KEYS_FILE=" + bad, "AUTH_PEPPER=short"}, "at least 32 bytes"},
 		{[]string{"AUTH_KEYS_FILE=" + bad, "AUTH_PEPPER=" + pepper}, `keys[0] (id "abcdefgh"): hash:`},
 	} {
-		p := start(t, append(c.env, fmt.Sprintf("PORT=%d", freePort(t)))...)
+		p := start(t, append(c.env, fmt.Sprintf("PORT=%d", testsupport.Port(t)))...)
 		<-p.exited
 		out, err := p.out, p.err
 		var exit *exec.ExitError
@@ -142,11 +115,11 @@ func TestRefusesToStartWithBadConfig(t *testing.T) {
 func TestServesVerifyAndReloads(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keys.json")
 	p, _ := auth.NewPepper([]byte(pepper))
-	key, rec, err := auth.AddKey(file, p, auth.NewKey{Tenant: "acme", Project: "web", Scopes: []auth.Scope{auth.ScopeIngest}}, time.Now())
+	key, rec, err := auth.AddKey(file, p, auth.NewKey{Tenant: "acme", Project: "web", Scopes: []authclient.Scope{authclient.ScopeIngest}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testsupport.Port(t)
 	proc := start(t, fmt.Sprintf("PORT=%d", port), "AUTH_KEYS_FILE="+file, "AUTH_PEPPER="+pepper,
 		"AUTH_RELOAD_INTERVAL=20ms", "LOG_LEVEL=debug")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -170,16 +143,16 @@ func TestServesVerifyAndReloads(t *testing.T) {
 
 	// No caching, so each call sees the function's current keys. Its 5 s timeout is 75 times
 	// the slowest of a million loopback calls on the 2-core build machine under load (66 ms).
-	c, err := auth.NewClient(auth.ClientConfig{URL: base, CacheSize: 1, Timeout: 5 * time.Second}, auth.ClientOptions{})
+	c, err := authclient.New(authclient.ClientConfig{URL: base, CacheSize: 1, Timeout: 5 * time.Second}, authclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	pr, err := c.Verify(ctx, key, auth.ScopeIngest)
+	pr, err := c.Verify(ctx, key, authclient.ScopeIngest)
 	if err != nil || pr.KeyID != rec.ID || pr.Tenant != "acme" {
 		t.Fatalf("verify: %+v %v", pr, err)
 	}
-	if _, err := c.Verify(ctx, key, auth.ScopeQuery); auth.HTTPStatus(err) != http.StatusForbidden {
+	if _, err := c.Verify(ctx, key, authclient.ScopeQuery); authclient.HTTPStatus(err) != http.StatusForbidden {
 		t.Fatalf("missing scope: %v", err)
 	}
 
@@ -187,9 +160,9 @@ func TestServesVerifyAndReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	for { // the function's poll picks the revocation up without a restart
-		_, err := c.Verify(ctx, key, auth.ScopeIngest)
-		var d *auth.DeniedError
-		if errors.As(err, &d) && d.Reason == auth.ReasonRevoked {
+		_, err := c.Verify(ctx, key, authclient.ScopeIngest)
+		var d *authclient.DeniedError
+		if errors.As(err, &d) && d.Reason == authclient.ReasonRevoked {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 const usage = `usage:
@@ -52,7 +53,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, no
 		if err := parse(fs, args[1:], file); err != nil {
 			return err
 		}
-		sc, err := auth.ParseScopes(*scopes)
+		sc, err := authclient.ParseScopes(*scopes)
 		if err != nil {
 			return fmt.Errorf("--scopes: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
 const pepper = "a-pepper-of-at-least-thirty-two-bytes!!"
@@ -38,7 +39,7 @@ func TestCreateListRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := strings.TrimSpace(out)
-	id, err := auth.ParseKey(key)
+	id, err := authclient.ParseKey(key)
 	if err != nil {
 		t.Fatalf("stdout is not exactly one key: %q", out)
 	}
@@ -55,7 +56,7 @@ func TestCreateListRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr, err := store.Verify(context.Background(), key, auth.ScopeQuery)
+	pr, err := store.Verify(context.Background(), key, authclient.ScopeQuery)
 	if err != nil || pr.KeyID != id || pr.Tenant != "acme" || pr.Project != "web" {
 		t.Fatalf("verify created key: %+v %v", pr, err)
 	}
@@ -72,8 +73,8 @@ func TestCreateListRevoke(t *testing.T) {
 	if changed, err := store.Reload(); !changed || err != nil {
 		t.Fatalf("reload after revoke: %v %v", changed, err)
 	}
-	var d *auth.DeniedError
-	if _, err := store.Verify(context.Background(), key, auth.ScopeQuery); !errors.As(err, &d) || d.Reason != auth.ReasonRevoked {
+	var d *authclient.DeniedError
+	if _, err := store.Verify(context.Background(), key, authclient.ScopeQuery); !errors.As(err, &d) || d.Reason != authclient.ReasonRevoked {
 		t.Fatalf("revoked key: %v", err)
 	}
 	out, _, _ = keys(t, "list", "--file", file)
@@ -181,7 +182,7 @@ func TestREADMECommandsWorkAsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Verify(context.Background(), key, auth.ScopeIngest); err != nil {
+	if _, err := store.Verify(context.Background(), key, authclient.ScopeIngest); err != nil {
 		t.Fatalf("the key the README's create printed does not verify with the local run's pepper: %v", err)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/ingest"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -21,11 +21,11 @@ func run(ctx context.Context) error {
 	logger := runtime.NewLogger("ingest", cfg.LogLevel, os.Stderr)
 	srv := runtime.NewServer("ingest", cfg.Common, logger)
 
-	verifier, err := auth.NewClient(cfg.ClientConfig, auth.ClientOptions{Registerer: srv.Registry, Source: "/trustplane/ingest"})
+	verifier, err := authclient.New(cfg.ClientConfig, authclient.Options{Registerer: srv.Registry, Source: "/trustplane/ingest"})
 	if err != nil {
 		return err
 	}
-	producer, err := kafka.NewAsyncProducer(cfg.KafkaBrokers, kafka.WithTopic(cfg.KafkaTopic), kafka.WithRegisterer(srv.Registry))
+	producer, err := kafka.NewProducer(cfg.ProducerConfig, srv.Registry)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,7 +29,9 @@ import (
 
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/internal/testsupport"
 	"github.com/trustplane/trustplane/kafka"
+	"github.com/trustplane/trustplane/kafka/embedded"
 )
 
 func main() {
@@ -69,7 +70,7 @@ func run() error {
 		return err
 	}
 	defer closeAuth()
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Partitions: 3})
+	broker, err := embedded.Start(embedded.Config{Partitions: 3})
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 `, upstream.URL+"/v1")), 0o600); err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := testsupport.FreePort()
 	if err != nil {
 		return err
 	}
@@ -392,13 +393,4 @@ func waitReady(url string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("router at %s not ready", url)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

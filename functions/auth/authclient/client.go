@@ -1,4 +1,8 @@
-package auth
+// Package authclient is what a function that verifies API keys needs of the auth function: the
+// principal a key speaks for, scopes, the key format and the Bearer header, the denial errors
+// and the HTTP status each answers with, and Client, which asks the auth function over
+// CloudEvents and caches its answers. It holds none of auth's key file, store or pepper code.
+package authclient
 
 import (
 	"container/list"
@@ -54,8 +58,8 @@ func (c ClientConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ClientOptions are the parts of a Client that do not come from the environment.
-type ClientOptions struct {
+// Options are the parts of a Client that do not come from the environment.
+type Options struct {
 	HTTPClient *http.Client          // default: http.DefaultClient's transport with no timeout of its own
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Now        func() time.Time      // clock for cache expiry; default time.Now
@@ -92,8 +96,8 @@ type call struct {
 	err  error
 }
 
-// NewClient builds a client for the auth function at cfg.URL.
-func NewClient(cfg ClientConfig, opts ClientOptions) (*Client, error) {
+// New builds a client for the auth function at cfg.URL.
+func New(cfg ClientConfig, opts Options) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

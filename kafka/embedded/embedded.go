@@ -1,4 +1,8 @@
-package kafka
+// Package embedded runs a Kafka-protocol broker (franz-go's kfake) inside a process: the default
+// Kafka of the one-machine run. It is not Apache Kafka; tests that need real broker behaviour use
+// kafka/kafkatest. Only the local runner, its embedded-kafka command and tests import it, so
+// that no deployed function links the fake broker.
+package embedded
 
 import (
 	"errors"
@@ -7,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// EmbeddedConfig configures the in-process broker.
-type EmbeddedConfig struct {
+// Config configures the in-process broker.
+type Config struct {
 	// Ports to listen on, one broker each; 0 picks a free port. Empty means
 	// one broker on a free port.
 	Ports []int
@@ -23,15 +27,13 @@ type EmbeddedConfig struct {
 	Partitions int32
 }
 
-// Embedded is a Kafka-protocol broker (franz-go's kfake) running inside this
-// process: the default Kafka of the one-machine run. It is not Apache Kafka;
-// tests that need real broker behaviour use kafka/kafkatest.
-type Embedded struct {
+// Broker is the broker running inside this process.
+type Broker struct {
 	cluster *kfake.Cluster
 }
 
-// StartEmbedded starts the broker and returns once it listens.
-func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+// Start starts the broker and returns once it listens.
+func Start(cfg Config) (*Broker, error) {
 	ports := cfg.Ports
 	if len(ports) == 0 {
 		ports = []int{0}
@@ -63,11 +65,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: start embedded broker: %w", err)
 	}
-	return &Embedded{cluster: c}, nil
+	return &Broker{cluster: c}, nil
 }
 
 // Addrs returns the bootstrap addresses (host:port) of the brokers.
-func (e *Embedded) Addrs() []string { return e.cluster.ListenAddrs() }
+func (e *Broker) Addrs() []string { return e.cluster.ListenAddrs() }
 
 // Close stops the broker, writing its state to the data dir if it has one.
-func (e *Embedded) Close() { e.cluster.Close() }
+func (e *Broker) Close() { e.cluster.Close() }

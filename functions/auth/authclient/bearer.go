@@ -1,7 +1,6 @@
-package auth
+package authclient
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 )
@@ -33,10 +32,4 @@ func BearerKey(r *http.Request) (string, error) {
 		return "", ErrMalformedBearerKey
 	}
 	return key, nil
-}
-
-// IsDenied reports whether err is a denial (as opposed to auth being unavailable).
-func IsDenied(err error) bool {
-	var d *DeniedError
-	return errors.As(err, &d)
 }
