@@ -12,7 +12,7 @@ import (
 	"github.com/trustplane/trustplane/functions/router/providers"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/routing"
@@ -50,7 +50,7 @@ func (c Capture) apply(raw []byte) json.RawMessage {
 // call is one request being served and the event it becomes.
 type call struct {
 	ev           catalog.LLMCall
-	principal    auth.Principal
+	principal    authclient.Principal
 	start        time.Time
 	end          time.Time // when the client had its answer, if the call's bookkeeping runs after that
 	providerTime time.Duration

@@ -7,19 +7,20 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/kafka"
 )
 
 // Config is router's configuration, read from the environment.
 type Config struct {
 	runtime.Common
-	auth.ClientConfig
+	authclient.ClientConfig
 
-	KafkaBrokers []string `envconfig:"KAFKA_BROKERS" required:"true"`
-	KafkaTopic   string   `envconfig:"KAFKA_TOPIC" default:"trustplane-events"`
+	// ProducerConfig is where llm-call events go.
+	kafka.ProducerConfig
 
 	// RoutingFile is the routing file (providers, models, prices, limits), usually mounted
 	// from a ConfigMap; it is re-read when it changes. Empty: the built-in mock routing.
@@ -49,13 +50,7 @@ type Config struct {
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	errs := []error{c.Common.Validate(), c.ClientConfig.Validate()}
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
-	if c.KafkaTopic == "" {
-		errs = append(errs, errors.New("KAFKA_TOPIC must not be empty"))
-	}
+	errs := []error{c.Common.Validate(), c.ClientConfig.Validate(), c.ProducerConfig.Validate()}
 	if c.ReloadInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("ROUTER_CONFIG_RELOAD must be at least 100ms, got %s", c.ReloadInterval))
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/providers"
 	"github.com/trustplane/trustplane/functions/router/routing"
@@ -34,7 +34,7 @@ func New(_ context.Context, cfg Config, log *slog.Logger) (*runtime.Function, er
 		return nil, err
 	}
 	fn.Background = append(fn.Background, func(ctx context.Context) error { return routes.Run(ctx, cfg.ReloadInterval) })
-	verifier, err := auth.NewClient(cfg.ClientConfig, auth.ClientOptions{Registerer: reg, Source: EventSource})
+	verifier, err := authclient.New(cfg.ClientConfig, authclient.Options{Registerer: reg, Source: EventSource})
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func New(_ context.Context, cfg Config, log *slog.Logger) (*runtime.Function, er
 	}
 	limiter := limits.NewLimiter(shared, limits.Options{Timeout: cfg.LimitsTimeout, Logger: log, Registerer: reg})
 
-	producer, err := kafka.NewAsyncProducer(cfg.KafkaBrokers, kafka.WithTopic(cfg.KafkaTopic), kafka.WithRegisterer(reg))
+	producer, err := kafka.NewProducer(cfg.ProducerConfig, reg)
 	if err != nil {
 		for _, hook := range fn.Shutdown {
 			_ = hook(context.Background())

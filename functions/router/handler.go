@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/providers"
@@ -49,7 +49,7 @@ const EventSource = "/trustplane/router"
 
 // Options configure a Gateway.
 type Options struct {
-	Verifier auth.Verifier
+	Verifier authclient.Verifier
 	// Limiter enforces limits and budgets; nil keeps them in memory (one replica), its metrics
 	// registered with Registerer.
 	Limiter *limits.Limiter
@@ -196,25 +196,25 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, endpoint string)
 	return c, body, true
 }
 
-func (g *Gateway) authenticate(r *http.Request) (auth.Principal, *openai.APIError) {
-	key, err := auth.BearerKey(r)
+func (g *Gateway) authenticate(r *http.Request) (authclient.Principal, *openai.APIError) {
+	key, err := authclient.BearerKey(r)
 	if err == nil {
-		var p auth.Principal
-		if p, err = g.opts.Verifier.Verify(r.Context(), key, auth.ScopeLLM); err == nil {
+		var p authclient.Principal
+		if p, err = g.opts.Verifier.Verify(r.Context(), key, authclient.ScopeLLM); err == nil {
 			return p, nil
 		}
 	}
-	switch status := auth.HTTPStatus(err); status {
+	switch status := authclient.HTTPStatus(err); status {
 	case http.StatusUnauthorized:
-		return auth.Principal{}, &openai.APIError{Status: status, Type: openai.TypeInvalidRequest, Code: "invalid_api_key", Message: err.Error()}
+		return authclient.Principal{}, &openai.APIError{Status: status, Type: openai.TypeInvalidRequest, Code: "invalid_api_key", Message: err.Error()}
 	case http.StatusForbidden:
-		return auth.Principal{}, &openai.APIError{Status: status, Type: openai.TypePermission, Code: "insufficient_scope", Message: err.Error()}
+		return authclient.Principal{}, &openai.APIError{Status: status, Type: openai.TypePermission, Code: "insufficient_scope", Message: err.Error()}
 	case http.StatusServiceUnavailable:
 		g.authDown.Log("error", err)
-		return auth.Principal{}, &openai.APIError{Status: status, Type: openai.TypeUnavailable, Message: "API keys cannot be verified right now; retry later", RetryAfter: time.Second}
+		return authclient.Principal{}, &openai.APIError{Status: status, Type: openai.TypeUnavailable, Message: "API keys cannot be verified right now; retry later", RetryAfter: time.Second}
 	default:
 		g.authFailed.Log("error", err)
-		return auth.Principal{}, &openai.APIError{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "internal error"}
+		return authclient.Principal{}, &openai.APIError{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "internal error"}
 	}
 }
 

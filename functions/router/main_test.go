@@ -85,7 +85,7 @@ func mustRouting(t testing.TB, yaml string) *routing.Table {
 func newFixture(t *testing.T, routingYAML string, opts Options) *fixture {
 	t.Helper()
 	f := &fixture{keys: newKeys(t), topic: newTopic(t)}
-	p, err := kafka.NewAsyncProducer(brokers, kafka.WithTopic(f.topic))
+	p, err := kafka.NewProducer(kafka.ProducerConfig{KafkaBrokers: brokers, KafkaTopic: f.topic}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/providers"
 )
@@ -94,7 +94,7 @@ limits: {tenant: {requests_per_minute: -1}}
 
 func TestScopesUseTheKeyRecordsLimits(t *testing.T) {
 	cfg := mustParse(t, fmt.Sprintf(mockRoute, "  key: {requests_per_minute: 100, tokens_per_minute: 1000, usd_per_day: 5}\n  tenants: {acme: {usd_per_day: 50}}\n  models: {gpt: {requests_per_minute: 7}}"))
-	own := cfg.Scopes(auth.Principal{KeyID: "k1", Tenant: "acme", Limits: &auth.Limits{RequestsPerMinute: 2, USDPerDay: 0.5}}, "gpt")
+	own := cfg.Scopes(authclient.Principal{KeyID: "k1", Tenant: "acme", Limits: &authclient.Limits{RequestsPerMinute: 2, USDPerDay: 0.5}}, "gpt")
 	want := []limits.Scope{
 		{ID: "key:k1", Limit: limits.Limit{RequestsPerMinute: 2, USDPerDay: 0.5}},
 		{ID: "tenant:acme", Limit: limits.Limit{USDPerDay: 50}},
@@ -103,7 +103,7 @@ func TestScopesUseTheKeyRecordsLimits(t *testing.T) {
 	if fmt.Sprint(own) != fmt.Sprint(want) {
 		t.Errorf("scopes %v, want %v", own, want)
 	}
-	def := cfg.Scopes(auth.Principal{KeyID: "k2", Tenant: "other"}, "mock")
+	def := cfg.Scopes(authclient.Principal{KeyID: "k2", Tenant: "other"}, "mock")
 	if len(def) != 2 || def[0].Limit != (limits.Limit{RequestsPerMinute: 100, TokensPerMinute: 1000, USDPerDay: 5}) || def[1].Limit != (limits.Limit{}) {
 		t.Errorf("default scopes %v", def)
 	}

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/providers"
@@ -215,7 +215,7 @@ func (p *problems) limits(l LimitsConfig) {
 }
 
 // Scopes are the limits that apply to a principal calling model.
-func (t *Table) Scopes(p auth.Principal, model string) []limits.Scope {
+func (t *Table) Scopes(p authclient.Principal, model string) []limits.Scope {
 	key := t.limits.Key
 	if l := p.Limits; l != nil {
 		// A key with limits in its record has exactly those (zero: none of that kind).
