@@ -5,19 +5,12 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
 )
 
 // TableLLMCalls holds one row per call through the LLM gateway (router).
 const TableLLMCalls Table = "llm_calls"
-
-// LLM call statuses, as the gateway records them.
-const (
-	LLMCallSuccess     = "success"
-	LLMCallError       = "error"
-	LLMCallRateLimited = "rate_limited"
-	LLMCallInvalid     = "invalid"
-	LLMCallCancelled   = "cancelled"
-)
 
 // LLMCall is one row of the llm_calls table. Its ID is the call id.
 type LLMCall struct {
@@ -57,7 +50,7 @@ var llmCallColumns = append(slices.Clone(envelopeColumns), "trace_id", "timestam
 
 func (c *LLMCall) validate() error {
 	return errors.Join(c.Envelope.validate(), required("timestamp", c.Timestamp), nonEmpty("endpoint", c.Endpoint),
-		oneOf("status", c.Status, LLMCallSuccess, LLMCallError, LLMCallRateLimited, LLMCallInvalid, LLMCallCancelled))
+		oneOf("status", c.Status, catalog.LLMCallStatuses()...))
 }
 
 func (c *LLMCall) values(defaultVersion uint64) []any {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/eventing/catalog"
 )
 
 func TestLLMCallsRoundTrip(t *testing.T) {
@@ -16,14 +18,14 @@ func TestLLMCallsRoundTrip(t *testing.T) {
 		Envelope: Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-1", EventSource: "/trustplane/router", EventID: "call-1",
 			Version: 1700000000001, Metadata: map[string]string{"k": "v"}},
 		TraceID: "trace-1", Timestamp: ts, Endpoint: "chat.completions", ModelRequested: "gpt", ModelServed: "claude-sonnet-4-5",
-		Provider: "anthropic", Status: LLMCallSuccess, StatusCode: 200, Stream: true, Attempts: 2,
+		Provider: "anthropic", Status: catalog.LLMCallSuccess, StatusCode: 200, Stream: true, Attempts: 2,
 		AttemptsJSON: `[{"provider":"openai","status":"error"},{"provider":"anthropic","status":"success"}]`, UserID: "u-1",
 		PromptTokens: 12, CompletionTokens: 30, TotalTokens: 42, InputCost: 0.1, OutputCost: 0.2, TotalCost: 0.30000000000000004,
 		LatencyMs: 860.25, GatewayMs: 0.375, ProviderMs: 852.5, TTFTMs: 210, Capture: "truncated",
 		Input: `[{"role":"user","content":"hi"}]`, Output: `{"role":"assistant","content":"héllo ✓"}`,
 	}
 	refused := LLMCall{Envelope: Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-2", Version: 1700000000002},
-		Timestamp: ts.Add(time.Minute), Endpoint: "embeddings", ModelRequested: "emb", Status: LLMCallRateLimited, StatusCode: 429,
+		Timestamp: ts.Add(time.Minute), Endpoint: "embeddings", ModelRequested: "emb", Status: catalog.LLMCallRateLimited, StatusCode: 429,
 		Error: "rate limit reached"}
 	if err := s.Write(ctx, Batch{LLMCalls: []LLMCall{call, refused}}); err != nil {
 		t.Fatal(err)

@@ -17,9 +17,10 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/trustplane/trustplane/eventing/jsonscan"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/trustplane/trustplane/eventing/jsonscan"
 )
 
 // Telemetry event types. The version suffix changes only for incompatible changes to data.

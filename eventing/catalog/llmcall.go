@@ -18,6 +18,12 @@ const (
 	LLMCallCancelled   = "cancelled"    // the client went away before the answer was complete
 )
 
+// LLMCallStatuses are the statuses an LLM call may have, the values of its status field in
+// the schema and in storage.
+func LLMCallStatuses() []string {
+	return []string{LLMCallSuccess, LLMCallError, LLMCallRateLimited, LLMCallInvalid, LLMCallCancelled}
+}
+
 // LLMCall is the data of TypeLLMCall. Input and Output follow the gateway's capture policy
 // (Capture says which was applied): full, truncated, or none (both left out).
 type LLMCall struct {

@@ -1,6 +1,10 @@
 package catalog
 
-import "testing"
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
 
 func TestDecodeLLMCall(t *testing.T) {
 	c := mustDecode(t, TypeLLMCall, "testdata/llmcall.json").(*LLMCall)
@@ -21,5 +25,23 @@ func TestDecodeLLMCall(t *testing.T) {
 		if _, problems := ct.Decode([]byte(data)); len(problems) == 0 {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// The schema's status enum and LLMCallStatuses name the same values, in the same order.
+func TestLLMCallStatusesAreTheSchemas(t *testing.T) {
+	ct, _ := Lookup(TypeLLMCall)
+	var schema struct {
+		Properties struct {
+			Status struct {
+				Enum []string `json:"enum"`
+			} `json:"status"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(ct.Schema(), &schema); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := schema.Properties.Status.Enum, LLMCallStatuses(); !slices.Equal(got, want) {
+		t.Fatalf("schema status enum %v, LLMCallStatuses %v", got, want)
 	}
 }

@@ -51,9 +51,6 @@ type trigger struct {
 	// unordered delivers up to Config.UnorderedInFlight events of a partition at once.
 	unordered bool
 
-	// h1, when set, sends deliveries instead of the HTTP client (plain-HTTP subscribers).
-	h1 *h1Client
-
 	producer sarama.SyncProducer
 	requests context.Context // cancelled ShutdownGrace after Run's context
 	assigned atomic.Bool
@@ -237,7 +234,7 @@ func (o *offsetTracker) finish(msg *sarama.ConsumerMessage, s sarama.ConsumerGro
 // process handles one record and reports whether it is done (its offset may be committed).
 // It is not done only when the dispatcher stops (or the partition is revoked) first.
 func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool {
-	in, err := readRecord(ctx, msg)
+	ev, err := readRecord(ctx, msg)
 	if err != nil {
 		attrs := t.recordAttrs(msg)
 		t.d.log.Error("record is not a valid CloudEvent: copying it to the dead-letter topic", append(attrs, "error", err)...)
@@ -247,20 +244,20 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 		t.stats.invalid.Inc()
 		return true
 	}
-	if !t.filter.matches(in) {
+	if !t.filter.Match(ev) {
 		t.stats.filtered.Inc()
 		return true
 	}
 
 	start := time.Now()
-	res, done := t.deliver(ctx, msg, in)
+	res, done := t.deliver(ctx, msg, ev)
 	if !done {
 		return false
 	}
 	if res.ok() {
 		if res.reply != nil {
 			reply := res.reply
-			if !t.retryUntilDone(ctx, t.eventAttrs(msg, in), "produce reply", func() error {
+			if !t.retryUntilDone(ctx, t.eventAttrs(msg, ev), "produce reply", func() error {
 				return t.d.produce(ctx, t.producer, t.d.cfg.Topic, reply, msg.Key)
 			}) {
 				return false
@@ -272,22 +269,12 @@ func (t *trigger) process(ctx context.Context, msg *sarama.ConsumerMessage) bool
 		return true
 	}
 
-	attrs := t.eventAttrs(msg, in)
+	attrs := t.eventAttrs(msg, ev)
 	failure := append(attrs[:len(attrs):len(attrs)], "status", res.status, "error", res.err)
 	if t.deadLetter == nil {
 		// Knative's behaviour without a dead-letter sink.
 		t.logs.dropped.Log(failure...)
 		t.stats.dropped.Inc()
-		return true
-	}
-	ev, err := in.event()
-	if err != nil {
-		// Not expected: the record was read as a valid event before it was delivered.
-		t.d.log.Error("failed event cannot be decoded: copying the record to the dead-letter topic", append(failure, "decode_error", err)...)
-		if !t.retryUntilDone(ctx, attrs, "copy undecodable record", func() error { return t.copyInvalid(msg, err) }) {
-			return false
-		}
-		t.stats.invalid.Inc()
 		return true
 	}
 	dead := t.deadLetterEvent(ev, res)
@@ -308,8 +295,8 @@ func (t *trigger) recordAttrs(msg *sarama.ConsumerMessage) []any {
 	return []any{"trigger", t.name, "partition", msg.Partition, "offset", msg.Offset}
 }
 
-func (t *trigger) eventAttrs(msg *sarama.ConsumerMessage, in incoming) []any {
-	return append(t.recordAttrs(msg), "event_id", in.id(), "event_type", in.eventType())
+func (t *trigger) eventAttrs(msg *sarama.ConsumerMessage, ev *cloudevents.Event) []any {
+	return append(t.recordAttrs(msg), "event_id", ev.ID(), "event_type", ev.Type())
 }
 
 // retryUntilDone runs fn (a write to Kafka or to the dead-letter sink) until it succeeds;
@@ -358,9 +345,9 @@ func (o outcome) retryable() bool {
 
 // deliver sends the event with retries; done is false when the dispatcher stopped before an
 // outcome.
-func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, in incoming) (outcome, bool) {
+func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, ev *cloudevents.Event) (outcome, bool) {
 	for n := 0; ; n++ {
-		res := t.attempt(in)
+		res := t.attempt(ev)
 		if t.requests.Err() != nil {
 			return res, false // the request was cut off by shutdown, not failed by the subscriber
 		}
@@ -371,7 +358,7 @@ func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, in i
 		if ra := retryAfter(res.header, time.Now()); ra > wait && t.delivery.retryAfterMax > 0 {
 			wait = min(ra, t.delivery.retryAfterMax)
 		}
-		t.logs.retrying.Log(append(t.eventAttrs(msg, in), "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())...)
+		t.logs.retrying.Log(append(t.eventAttrs(msg, ev), "status", res.status, "error", res.err, "retry", n+1, "wait", wait.String())...)
 		t.stats.retries.Inc()
 		select {
 		case <-ctx.Done():
@@ -382,7 +369,7 @@ func (t *trigger) deliver(ctx context.Context, msg *sarama.ConsumerMessage, in i
 }
 
 // attempt POSTs the event once in binary mode and reads the response.
-func (t *trigger) attempt(in incoming) outcome {
+func (t *trigger) attempt(ev *cloudevents.Event) outcome {
 	ctx, cancel := context.WithTimeout(t.requests, t.delivery.timeout)
 	defer cancel()
 	// The target was parsed once; the request shares it (nothing on the way changes it).
@@ -392,16 +379,11 @@ func (t *trigger) attempt(in incoming) outcome {
 	}
 	req.URL, req.Host = t.target, t.target.Host
 	req.Header = make(http.Header, 12)
-	if err := in.writeRequest(req); err != nil {
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(ev), req); err != nil {
 		return outcome{err: fmt.Errorf("encode event: %w", err)}
 	}
 	req.Header["Prefer"] = []string{"reply"}
-	var resp response
-	if t.h1 != nil {
-		resp, err = t.h1.do(req, responseMax)
-	} else {
-		resp, err = t.d.send(req)
-	}
+	resp, err := send(t.d.client, req, responseMax)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -428,22 +410,6 @@ func (t *trigger) attempt(in incoming) outcome {
 	}
 	res.reply = reply
 	return res
-}
-
-// send is a request through the HTTP client, for subscribers h1Client does not serve.
-func (d *Dispatcher) send(req *http.Request) (response, error) {
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	var body []byte
-	if resp.ContentLength != 0 { // most acknowledgements have no body: nothing to read
-		if body, err = io.ReadAll(io.LimitReader(resp.Body, responseMax)); err != nil {
-			return response{}, fmt.Errorf("read response: %w", err)
-		}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
 
 // retryAfter reads a Retry-After header (seconds or HTTP date); zero when absent or invalid.

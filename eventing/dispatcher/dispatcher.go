@@ -19,12 +19,6 @@
 //   - a CloudEvent in a successful response is a reply and is produced back to the broker
 //     topic.
 //
-// How it delivers cheaply: a binary-mode CloudEvents 1.0 record (what trustplane's producers
-// write) is not decoded into an event and encoded again; its ce_ headers are read once, checked
-// as the CloudEvents SDK would check them, and written as ce- HTTP headers, with the record's
-// value as the body, untouched (records the SDK would read differently take the SDK's way).
-// Plain-HTTP subscribers get a small HTTP/1.1 keep-alive client run by the delivering goroutine.
-//
 // Where it differs, deliberately: a Retry-After header on a retryable response lengthens the
 // wait (bounded by delivery.retryAfterMax, or one minute); when the dead-letter sink cannot be
 // written the offset is not committed and the write is retried until it succeeds or the
@@ -72,9 +66,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, if set, is where the dispatcher's metrics are registered.
 	Metrics MetricsRegisterer
-	// HTTPClient sends deliveries; nil means that plain-HTTP subscribers get the dispatcher's
-	// own HTTP/1.1 keep-alive client, and others (and HTTP dead-letter sinks) a net/http client
-	// with keep-alive and no overall timeout (each request has the delivery timeout).
+	// HTTPClient sends deliveries and writes to HTTP dead-letter sinks; nil means a net/http
+	// client with keep-alive and no overall timeout (each request has the delivery timeout).
 	HTTPClient *http.Client
 	// Sarama, if set, is the base Kafka client config (copied and adjusted per use); nil means
 	// kafka.NewConfig.
@@ -130,13 +123,7 @@ func New(cfg Config, m *Manifests) (*Dispatcher, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		// Keep a connection for every delivery that can be in flight: with fewer idle
-		// connections than concurrent requests, each request beyond them dials a new
-		// connection and closes it after, which costs more than the delivery itself.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConns = 0 // no overall limit; the per-host one below bounds it
-		tr.MaxIdleConnsPerHost = 8192
-		client = &http.Client{Transport: tr}
+		client = newHTTPClient()
 	}
 	met, err := newMetrics(cfg.Metrics)
 	if err != nil {
@@ -197,9 +184,6 @@ func (d *Dispatcher) newTrigger(t *eventingv1.Trigger, brokers []*eventingv1.Bro
 	case "ordered":
 	default:
 		return nil, fmt.Errorf("annotation %s must be ordered or unordered, got %q", deliveryOrderAnnotation, order)
-	}
-	if d.cfg.HTTPClient == nil {
-		tr.h1 = newH1Client(target)
 	}
 	tr.stats = d.metrics.forTrigger(tr.name)
 	tr.logs = newOutageLogs(d.log)
@@ -301,11 +285,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	<-ctx.Done()
 	closeGroups()
 	wg.Wait()
-	for _, t := range d.triggers {
-		if t.h1 != nil {
-			t.h1.closeIdle()
-		}
-	}
+	d.client.CloseIdleConnections()
 	d.log.Info("dispatcher stopped")
 	return nil
 }

@@ -21,13 +21,7 @@ const (
 )
 
 type matcher interface {
-	match(e eventAttributes) result
-}
-
-// eventAttributes is what a filter reads: attributes by name, and the whole event for CESQL.
-type eventAttributes interface {
-	lookup(name string) (any, bool)
-	event() (*cloudevents.Event, error)
+	match(e *cloudevents.Event) result
 }
 
 // Filter decides whether a Trigger wants an event, with the semantics of Knative Eventing's
@@ -57,11 +51,7 @@ func NewFilter(spec eventingv1.TriggerSpec) (*Filter, error) {
 
 // Match reports whether the event is to be delivered.
 func (f *Filter) Match(e *cloudevents.Event) bool {
-	return f.matches(decodedEvent{e})
-}
-
-func (f *Filter) matches(a eventAttributes) bool {
-	return f.m.match(a) != fail
+	return f.m.match(e) != fail
 }
 
 func compileList(fs []eventingv1.SubscriptionsAPIFilter, path string) ([]matcher, error) {
@@ -131,9 +121,9 @@ func stringFilter(attrs map[string]string, path string, cmp func(string, string)
 	return stringMatch{attrs: attrs, keys: sortedKeys(attrs), cmp: cmp}, nil
 }
 
-func (s stringMatch) match(e eventAttributes) result {
+func (s stringMatch) match(e *cloudevents.Event) result {
 	for _, k := range s.keys {
-		v, ok := e.lookup(k)
+		v, ok := lookupAttribute(e, k)
 		if !ok || !s.cmp(fmt.Sprint(v), s.attrs[k]) {
 			return fail
 		}
@@ -145,7 +135,7 @@ type all []matcher
 
 func allOf(ms []matcher) matcher { return all(ms) }
 
-func (a all) match(e eventAttributes) result {
+func (a all) match(e *cloudevents.Event) result {
 	res := noFilter
 	for _, m := range a {
 		res = m.match(e)
@@ -160,7 +150,7 @@ type anyMatch []matcher
 
 func anyOf(ms []matcher) matcher { return anyMatch(ms) }
 
-func (a anyMatch) match(e eventAttributes) result {
+func (a anyMatch) match(e *cloudevents.Event) result {
 	res := noFilter
 	for _, m := range a {
 		res = m.match(e)
@@ -173,7 +163,7 @@ func (a anyMatch) match(e eventAttributes) result {
 
 type not struct{ m matcher }
 
-func (n not) match(e eventAttributes) result {
+func (n not) match(e *cloudevents.Event) result {
 	switch n.m.match(e) {
 	case pass:
 		return fail
@@ -185,12 +175,8 @@ func (n not) match(e eventAttributes) result {
 
 type sqlFilter struct{ expr cesql.Expression }
 
-func (s sqlFilter) match(e eventAttributes) result {
-	ev, err := e.event()
-	if err != nil {
-		return fail
-	}
-	v, err := s.expr.Evaluate(*ev)
+func (s sqlFilter) match(e *cloudevents.Event) result {
+	v, err := s.expr.Evaluate(*e)
 	if b, ok := v.(bool); err == nil && ok && b {
 		return pass
 	}
@@ -202,9 +188,9 @@ func (s sqlFilter) match(e eventAttributes) result {
 // on the attribute's own value, so a non-string extension never equals a string.
 type attributesFilter map[string]string
 
-func (a attributesFilter) match(e eventAttributes) result {
+func (a attributesFilter) match(e *cloudevents.Event) result {
 	for k, want := range a {
-		v, ok := e.lookup(k)
+		v, ok := lookupAttribute(e, k)
 		if !ok || (want == "" && v == "") || (want != "" && v != any(want)) {
 			return fail
 		}

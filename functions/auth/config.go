@@ -8,7 +8,7 @@ import (
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
-// Config is the auth function's environment.
+// Config is the auth function's environment. Its defaults are the tags.
 type Config struct {
 	runtime.Common
 	KeysFile       string        `envconfig:"AUTH_KEYS_FILE" required:"true"`
@@ -17,14 +17,22 @@ type Config struct {
 	ReloadInterval time.Duration `envconfig:"AUTH_RELOAD_INTERVAL" default:"5s"`
 }
 
-// Validate checks the settings, including the pepper's presence and length.
+// Validate checks the settings: the pepper's presence, and its length when it is given as a
+// value. A pepper file is read by New.
 func (c Config) Validate() error {
 	errs := []error{c.Common.Validate()}
 	if c.KeysFile == "" {
 		errs = append(errs, errors.New("AUTH_KEYS_FILE is required"))
 	}
-	if _, err := LoadPepper(c.Pepper, c.PepperFile); err != nil {
-		errs = append(errs, err)
+	switch {
+	case c.Pepper != "" && c.PepperFile != "":
+		errs = append(errs, errors.New("set only one of AUTH_PEPPER and AUTH_PEPPER_FILE"))
+	case c.Pepper == "" && c.PepperFile == "":
+		errs = append(errs, errors.New("one of AUTH_PEPPER and AUTH_PEPPER_FILE is required"))
+	case c.Pepper != "":
+		if _, err := NewPepper([]byte(c.Pepper)); err != nil {
+			errs = append(errs, fmt.Errorf("AUTH_PEPPER: %w", err))
+		}
 	}
 	if c.ReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("AUTH_RELOAD_INTERVAL must be positive, got %s", c.ReloadInterval))

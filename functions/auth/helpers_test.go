@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -87,10 +86,7 @@ func newEnv(t testing.TB) *env {
 	if e.store, err = OpenStore(e.path, testPepper, logger, e.metrics); err != nil {
 		t.Fatal(err)
 	}
-	h, err := runtime.CloudEventsHandler(context.Background(), NewHandler(e.store, logger))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := runtime.CloudEventsHandler(NewHandler(e.store, logger))
 	e.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.requests.Add(1)
 		if g := e.gate.Load(); g != nil {

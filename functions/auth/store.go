@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // StoreMetrics are the auth function's metrics.
@@ -53,7 +53,6 @@ type entry struct {
 
 type keySet struct {
 	byID map[string]entry
-	sum  [sha256.Size]byte // of the file content, to skip unchanged files
 }
 
 // Store holds the loaded keys and verifies keys against them. It is safe for concurrent use; a
@@ -64,15 +63,34 @@ type Store struct {
 	logger  *slog.Logger
 	metrics *StoreMetrics
 
-	reloadMu sync.Mutex // one reload at a time
-	set      atomic.Pointer[keySet]
+	watch *runtime.FileWatch[KeyFile] // nil for a store held in memory
+	set   atomic.Pointer[keySet]
 }
 
 // OpenStore loads the key file at path; a missing or invalid file is an error, so the function
 // refuses to start rather than denying every key. logger and metrics may be nil.
 func OpenStore(path string, p Pepper, logger *slog.Logger, metrics *StoreMetrics) (*Store, error) {
 	s := newStore(p, logger, metrics)
-	s.path = path
+	s.watch = &runtime.FileWatch[KeyFile]{
+		What: "key file", Path: path, MaxBytes: MaxKeyFileSize,
+		Parse: func(data []byte, _ func(string) ([]byte, error)) (KeyFile, error) { return ParseKeyFile(data) },
+		Install: func(kf KeyFile) {
+			s.install(buildSet(kf))
+			s.logger.Info("key file loaded", "path", path, "keys", len(kf.Keys))
+		},
+		// The watch tells of each version of the file once, so a bad one is logged and
+		// counted once, not at every poll.
+		Loaded: func(err error) {
+			if err == nil {
+				s.metrics.reloads.WithLabelValues("success").Inc()
+				return
+			}
+			s.metrics.reloads.WithLabelValues("failure").Inc()
+			if s.set.Load() != nil {
+				s.logger.Error("key file reload failed; keeping the previously loaded keys", "error", err.Error())
+			}
+		},
+	}
 	if _, err := s.Reload(); err != nil {
 		return nil, err
 	}
@@ -87,7 +105,7 @@ func NewStore(p Pepper, records []Record) (*Store, error) {
 		return nil, err
 	}
 	s := newStore(p, nil, nil)
-	s.install(buildSet(kf, [sha256.Size]byte{}))
+	s.install(buildSet(kf))
 	return s, nil
 }
 
@@ -101,8 +119,8 @@ func newStore(p Pepper, logger *slog.Logger, metrics *StoreMetrics) *Store {
 	return &Store{pepper: p, logger: logger, metrics: metrics}
 }
 
-func buildSet(kf KeyFile, sum [sha256.Size]byte) *keySet {
-	ks := &keySet{byID: make(map[string]entry, len(kf.Keys)), sum: sum}
+func buildSet(kf KeyFile) *keySet {
+	ks := &keySet{byID: make(map[string]entry, len(kf.Keys))}
 	for _, r := range kf.Keys {
 		h, _ := decodeHash(r.Hash) // validated
 		ks.byID[r.ID] = entry{hash: h, st: r.Status, p: authclient.Principal{
@@ -127,51 +145,23 @@ func (s *Store) install(ks *keySet) {
 }
 
 // Reload reads the key file and installs it if its content changed. An unreadable or invalid
-// file keeps the current keys, counts a failure and returns the error (naming record and field).
+// file keeps the current keys and returns the error (naming record and field); the first time
+// a version fails it is counted and logged.
 func (s *Store) Reload() (changed bool, err error) {
-	if s.path == "" {
+	if s.watch == nil {
 		return false, errors.New("store has no key file")
 	}
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	data, err := readLimited(s.path)
-	if err == nil {
-		sum := sha256.Sum256(data)
-		if cur := s.set.Load(); cur != nil && cur.sum == sum {
-			return false, nil
-		}
-		var kf KeyFile
-		if kf, err = ParseKeyFile(data); err == nil {
-			s.install(buildSet(kf, sum))
-			s.metrics.reloads.WithLabelValues("success").Inc()
-			s.logger.Info("key file loaded", "path", s.path, "keys", len(kf.Keys))
-			return true, nil
-		}
-		err = fmt.Errorf("%s: %w", s.path, err)
-	}
-	s.metrics.reloads.WithLabelValues("failure").Inc()
-	if s.set.Load() != nil {
-		s.logger.Error("key file reload failed; keeping the previously loaded keys", "error", err.Error())
-	}
-	return false, err
+	return s.watch.Load()
 }
 
-// Watch polls the key file every interval until ctx ends. Polling, not file notifications:
-// Kubernetes updates Secret volumes by swapping a symlink, which watches on the file miss.
-func (s *Store) Watch(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = 5 * time.Second
+// Watch polls the key file every interval until ctx ends; it fits runtime.Function.Background.
+// Polling, not file notifications: Kubernetes updates Secret volumes by swapping a symlink,
+// which watches on the file miss.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) error {
+	if s.watch == nil {
+		return errors.New("store has no key file")
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = s.Reload() // failures are logged and counted by Reload
-		}
-	}
+	return s.watch.Run(ctx, interval)
 }
 
 // Ready reports whether a key set is loaded; it fits runtime.Server.AddReadyCheck.

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -169,11 +168,7 @@ func benchServer(b *testing.B) (url, key string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	authHandler, err := runtime.CloudEventsHandler(context.Background(), auth.NewHandler(store, slog.New(slog.DiscardHandler)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	authSrv := httptest.NewServer(authHandler)
+	authSrv := httptest.NewServer(runtime.CloudEventsHandler(auth.NewHandler(store, slog.New(slog.DiscardHandler))))
 	b.Cleanup(authSrv.Close)
 	verifier, err := authclient.New(authclient.ClientConfig{URL: authSrv.URL, CacheTTL: time.Minute, NegativeCacheTTL: time.Second, CacheSize: 100, Timeout: time.Second}, authclient.Options{})
 	if err != nil {
@@ -184,7 +179,7 @@ func benchServer(b *testing.B) (url, key string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.Close() })
-	srv := httptest.NewServer(NewHandler(verifier, p, DefaultLimits, 2*time.Second, slog.New(slog.DiscardHandler), nil))
+	srv := httptest.NewServer(NewHandler(verifier, p, HandlerOptions{Limits: defaultLimits(), RetryAfter: 2 * time.Second}))
 	b.Cleanup(srv.Close)
 	return srv.URL, key
 }

@@ -10,34 +10,15 @@ import (
 	"github.com/trustplane/trustplane/kafka"
 )
 
-// Config is ingest's configuration, read from the environment.
+// Config is ingest's configuration, read from the environment. Its defaults are the tags.
 type Config struct {
 	runtime.Common
 	authclient.ClientConfig
 	kafka.ProducerConfig
-
-	MaxEventBytes   int64 `envconfig:"MAX_EVENT_BYTES" default:"262144"`
-	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"5242880"`
-	MaxBatchEvents  int   `envconfig:"MAX_BATCH_EVENTS" default:"1000"`
-
-	// MaxConcurrentRequests bounds the requests whose bodies are read and processed at once;
-	// others wait their turn before their body is read. It bounds memory: a batch holds its
-	// body, its decoded events and their Kafka records until Kafka acknowledged them.
-	MaxConcurrentRequests int `envconfig:"MAX_CONCURRENT_REQUESTS" default:"32"`
-
-	// ClientTimeout bounds the time a request's body takes to arrive, and the time a client
-	// takes to read its answer, so that a client that stalls cannot hold one of
-	// MAX_CONCURRENT_REQUESTS (or a connection) forever.
-	ClientTimeout time.Duration `envconfig:"CLIENT_TIMEOUT" default:"30s"`
+	Limits
 
 	// RetryAfter is what a 503 tells clients to wait before retrying.
 	RetryAfter time.Duration `envconfig:"RETRY_AFTER" default:"2s"`
-}
-
-// Limits are the request limits the configuration sets.
-func (c Config) Limits() Limits {
-	return Limits{MaxEventBytes: c.MaxEventBytes, MaxRequestBytes: c.MaxRequestBytes, MaxBatchEvents: c.MaxBatchEvents,
-		MaxConcurrentRequests: c.MaxConcurrentRequests, ClientTimeout: c.ClientTimeout}
 }
 
 // Validate checks the configuration.
@@ -52,7 +33,7 @@ func (c Config) Validate() error {
 	if c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("RETRY_AFTER must be at least 1s, got %s", c.RetryAfter))
 	}
-	errs = append(errs, c.Limits().Validate())
+	errs = append(errs, c.Limits.Validate())
 	return errors.Join(errs...)
 }
 
@@ -60,22 +41,22 @@ func (c Config) Validate() error {
 type Limits struct {
 	// MaxEventBytes bounds one event: its JSON in structured and batch mode, its body plus
 	// ce- headers in binary mode.
-	MaxEventBytes int64
+	MaxEventBytes int64 `envconfig:"MAX_EVENT_BYTES" default:"262144"`
 	// MaxRequestBytes bounds a request body.
-	MaxRequestBytes int64
+	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"5242880"`
 	// MaxBatchEvents bounds the events of one batch.
-	MaxBatchEvents int
-	// MaxConcurrentRequests bounds the requests processed at once; 0 means no bound.
-	MaxConcurrentRequests int
+	MaxBatchEvents int `envconfig:"MAX_BATCH_EVENTS" default:"1000"`
+	// MaxConcurrentRequests bounds the requests whose bodies are read and processed at once;
+	// others wait their turn before their body is read. It bounds memory: a batch holds its
+	// body, its decoded events and their Kafka records until Kafka acknowledged them. 0 (in
+	// tests) means no bound.
+	MaxConcurrentRequests int `envconfig:"MAX_CONCURRENT_REQUESTS" default:"32"`
 	// ClientTimeout bounds the time a request's body takes to arrive once its turn came (and
 	// the time an early answer waits for the rest of a body), and the time the client takes to
-	// read an answer given during its turn; 0 means no bound.
-	ClientTimeout time.Duration
+	// read an answer given during its turn, so that a client that stalls cannot hold one of
+	// MAX_CONCURRENT_REQUESTS (or a connection) forever. 0 (in tests) means no bound.
+	ClientTimeout time.Duration `envconfig:"CLIENT_TIMEOUT" default:"30s"`
 }
-
-// DefaultLimits are the limits ingest runs with unless configured otherwise.
-var DefaultLimits = Limits{MaxEventBytes: 256 << 10, MaxRequestBytes: 5 << 20, MaxBatchEvents: 1000, MaxConcurrentRequests: 32,
-	ClientTimeout: 30 * time.Second}
 
 // MaxEventBytesLimit is the largest MAX_EVENT_BYTES whose events Kafka always takes: past the
 // producer's message size an event is refused, and answered 503 ("retry later") on every retry

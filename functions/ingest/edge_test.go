@@ -45,9 +45,9 @@ func (f fixture) head(key string, headers ...string) string {
 }
 
 func TestOversizeContentLengthIsRefusedBeforeTheBody(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	req := f.head(f.keys.ingest, "Content-Type: "+contentTypeCEStruct, "Expect: 100-continue",
-		fmt.Sprintf("Content-Length: %d", DefaultLimits.MaxRequestBytes+1)) + "\r\n"
+		fmt.Sprintf("Content-Length: %d", defaultLimits().MaxRequestBytes+1)) + "\r\n"
 	resp, body := rawRequest(t, f.srv.Listener.Addr().String(), req)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Type") != contentTypeProblem {
 		t.Fatalf("status %d (%s), want 413 before the body is sent: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
@@ -58,7 +58,7 @@ func TestOversizeContentLengthIsRefusedBeforeTheBody(t *testing.T) {
 // A body is never read as plain when the client says it is encoded, even if its bytes happen
 // to parse: ingest does not decode bodies, so it refuses them.
 func TestEncodedBodiesAreRefused(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	for _, coding := range []string{"gzip", "GZIP", "br", "identity, gzip"} {
 		resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeCEStruct, "Content-Encoding": coding},
 			structured("enc-"+coding, catalog.TypeTrace, traceData))
@@ -79,7 +79,7 @@ func TestEncodedBodiesAreRefused(t *testing.T) {
 // A repeated ce- header would leave the event's attribute to whichever copy a reader takes
 // first (an id, the spec version): binary mode refuses it, in any spelling of the name.
 func TestRepeatedCloudEventsHeadersAreRefused(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	event := func(extra ...string) string {
 		headers := append([]string{"Content-Type: application/json", "Ce-Specversion: 1.0", "Ce-Source: /app",
 			"Ce-Type: " + catalog.TypeTrace, fmt.Sprintf("Content-Length: %d", len(traceData))}, extra...)
@@ -108,7 +108,7 @@ func TestRepeatedCloudEventsHeadersAreRefused(t *testing.T) {
 // body in the same write as their headers and read their small answer at once, so none of
 // them needs the 200 ms: they do not fail by timing, whatever the machine's load.
 func oneTurnFixture(t *testing.T) fixture {
-	limits := DefaultLimits
+	limits := defaultLimits()
 	limits.MaxConcurrentRequests = 1
 	limits.ClientTimeout = 200 * time.Millisecond
 	return newFixture(t, limits)
@@ -214,7 +214,7 @@ func TestUnreadAnswerFreesItsTurn(t *testing.T) {
 // tenantid, projectid and keyid claimed by the event, in any spelling of the name and in every
 // mode, are replaced by the key's.
 func TestIdentityClaimsAreOverriddenInEveryMode(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	claims := `"TenantId":"evil","PROJECTID":"evil","keyid":"evil",`
 	withClaims := func(id string) string {
 		return strings.Replace(structured(id, catalog.TypeTrace, traceData), `{`, `{`+claims, 1)

@@ -58,8 +58,21 @@ type Handler struct {
 	kafkaDown, authDown, authFailed *runtime.RepeatedLog
 }
 
-// NewHandler builds the endpoint. reg may be nil.
-func NewHandler(v authclient.Verifier, p kafka.Producer, limits Limits, retryAfter time.Duration, logger *slog.Logger, reg prometheus.Registerer) *Handler {
+// HandlerOptions are what the endpoint needs besides its verifier and producer.
+type HandlerOptions struct {
+	Limits Limits
+	// RetryAfter is what a 503 tells clients to wait before retrying.
+	RetryAfter time.Duration
+	Logger     *slog.Logger          // nil: logs nowhere
+	Registerer prometheus.Registerer // nil: metrics are not registered
+}
+
+// NewHandler builds the endpoint: keys are verified by v, accepted events produced to p.
+func NewHandler(v authclient.Verifier, p kafka.Producer, opts HandlerOptions) *Handler {
+	limits, retryAfter, logger, reg := opts.Limits, opts.RetryAfter, opts.Logger, opts.Registerer
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "trustplane", Subsystem: "ingest", Name: "events_total",
 		Help: "Events received, by content mode and outcome (accepted, rejected, unavailable).",
@@ -445,11 +458,7 @@ func prepare(e *cloudevents.Event, p authclient.Principal) []catalog.Problem {
 		return problems
 	}
 	e.SetDataContentType(contentTypeJSON)
-	e.SetExtension(catalog.ExtTenant, p.Tenant)
-	e.SetExtension(catalog.ExtProject, p.Project)
-	e.SetExtension(catalog.ExtKeyID, p.KeyID)
-	e.SetExtension(catalog.ExtPartitionKey, key)
-	e.SetExtension(catalog.ExtIngestTime, time.Now())
+	catalog.Stamp(e, catalog.Origin{Tenant: p.Tenant, Project: p.Project, KeyID: p.KeyID}, key)
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/IBM/sarama"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -80,7 +80,7 @@ func newFixture(t *testing.T, limits Limits) fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	h := NewHandler(f.keys.store, p, limits, 2*time.Second, slog.New(slog.DiscardHandler), nil)
+	h := NewHandler(f.keys.store, p, HandlerOptions{Limits: limits, RetryAfter: 2 * time.Second})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -139,7 +139,7 @@ func decodeJSON(t *testing.T, b []byte, v any) {
 }
 
 func TestBinaryModeIsAcceptedAndStampedWithTheKeysTenant(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	resp, body := f.post(t, f.keys.ingest, map[string]string{
 		"Ce-Specversion": "1.0", "Ce-Id": "e-1", "Ce-Source": "/app", "Ce-Type": catalog.TypeTrace,
 		"Ce-Tenantid": "someone-else", "Ce-Projectid": "not-mine", // claims the key must override
@@ -166,7 +166,7 @@ func TestBinaryModeIsAcceptedAndStampedWithTheKeysTenant(t *testing.T) {
 }
 
 func TestStructuredModeIsAccepted(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	obs := `{"id":"o-1","trace_id":"trace-9","type":"GENERATION","start_time":"2026-11-29T10:00:00Z","model":"m","usage":{"total_tokens":7}}`
 	resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": "application/cloudevents+json; charset=utf-8"},
 		structured("e-2", catalog.TypeObservation, obs))
@@ -180,7 +180,7 @@ func TestStructuredModeIsAccepted(t *testing.T) {
 }
 
 func TestBatchReportsEachEventAndStoresOnlyTheValidOnes(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	batch := "[" + strings.Join([]string{
 		structured("ok-1", catalog.TypeTrace, traceData),
 		structured("bad-type", "com.example.unknown", traceData),
@@ -217,7 +217,7 @@ func TestBatchReportsEachEventAndStoresOnlyTheValidOnes(t *testing.T) {
 }
 
 func TestBatchOfOnlyInvalidEventsIsABadRequest(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeBatch},
 		"["+structured("x", catalog.TypeTrace, `{"id":"t"}`)+"]")
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != contentTypeProblem {
@@ -353,7 +353,7 @@ func TestKafkaDownAnswers503WithRetryAfter(t *testing.T) {
 	defer p.Close()
 	k := newKeys(t)
 	var logs testsupport.Log
-	h := NewHandler(k.store, p, DefaultLimits, 3*time.Second, logs.Logger(), nil)
+	h := NewHandler(k.store, p, HandlerOptions{Limits: defaultLimits(), RetryAfter: 3 * time.Second, Logger: logs.Logger()})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	f := fixture{keys: k, srv: srv}
@@ -399,7 +399,7 @@ func TestAuthUnavailableAnswers503(t *testing.T) {
 	}
 	defer p.Close()
 	var logs testsupport.Log
-	srv := httptest.NewServer(NewHandler(client, p, DefaultLimits, 2*time.Second, logs.Logger(), nil))
+	srv := httptest.NewServer(NewHandler(client, p, HandlerOptions{Limits: defaultLimits(), RetryAfter: 2 * time.Second, Logger: logs.Logger()}))
 	defer srv.Close()
 	f := fixture{srv: srv}
 	wellFormed, _, err := authclient.GenerateKey()
@@ -422,7 +422,7 @@ func TestAuthUnavailableAnswers503(t *testing.T) {
 }
 
 func TestOnlyPostIsAllowed(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	resp, err := http.Get(f.srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -436,7 +436,7 @@ func TestOnlyPostIsAllowed(t *testing.T) {
 // Events are posted to the root: a post elsewhere is a wrong URL, answered 404 before its key or
 // body are looked at, and nothing is produced.
 func TestOnlyTheRootIsServed(t *testing.T) {
-	f := newFixture(t, DefaultLimits)
+	f := newFixture(t, defaultLimits())
 	long := "/" + strings.Repeat("x", 5000)
 	for _, path := range []string{"/v1/events", "//", "/%2F", long} {
 		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(structured("e-path", catalog.TypeTrace, traceData)))
@@ -466,7 +466,7 @@ func TestOnlyTheRootIsServed(t *testing.T) {
 }
 
 func TestConcurrentRequestsAreBounded(t *testing.T) {
-	limits := DefaultLimits
+	limits := defaultLimits()
 	limits.MaxConcurrentRequests = 1
 	f := newFixture(t, limits)
 	request := func(ctx context.Context, body io.Reader) (*http.Response, error) {
@@ -570,4 +570,13 @@ func TestEventLimitFitsKafka(t *testing.T) {
 		t.Fatalf("event of MAX_EVENT_BYTES: status %d: %.300s", resp.StatusCode, body)
 	}
 	readTopic(t, f.topic, 1)
+}
+
+// defaultLimits are the limits ingest runs with when the environment sets none: Config's tags.
+func defaultLimits() Limits {
+	var l Limits
+	if err := envconfig.Process("", &l); err != nil {
+		panic(err)
+	}
+	return l
 }

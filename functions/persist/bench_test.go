@@ -328,10 +328,13 @@ func serveForBench(ctx context.Context) error {
 	if err := runtime.LoadConfig(&cfg); err != nil {
 		return err
 	}
-	srv, err := NewServer(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fn, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	srv := runtime.NewServer("persist", cfg.Common, log)
+	fn.Mount(srv)
 	if path := os.Getenv(benchCPUProfileEnv); path != "" {
 		f, err := os.Create(path)
 		if err != nil {

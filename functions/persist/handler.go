@@ -72,7 +72,7 @@ func NewHandler(w clickhouse.Writer, logger *slog.Logger, reg prometheus.Registe
 	}
 	h := &Handler{writer: w, logger: logger, now: time.Now, rows: rowsOf, events: events, decode: make(chan *decodeJob),
 		notStored: runtime.NewRepeatedLog(logger, slog.LevelWarn, "delivery not stored: answered 503 for the broker to retry", runtime.RepeatInterval)}
-	h.sdk, _ = runtime.CloudEventsHandler(context.Background(), h.Receive) // never fails
+	h.sdk = runtime.CloudEventsHandler(h.Receive)
 	for range goruntime.GOMAXPROCS(0) {
 		// They live as long as the process: a handler is built once per process.
 		go h.decoder()

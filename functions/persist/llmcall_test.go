@@ -32,7 +32,7 @@ func TestLLMCallsAreStored(t *testing.T) {
 	}
 	c := calls[0]
 	if c.ID != "call-1" || c.EventSource != "/test" || c.TraceID != "trace-1" || c.ModelRequested != "gpt-4o" || c.ModelServed != "claude-sonnet-4-5" ||
-		c.Provider != "anthropic" || c.Status != clickhouse.LLMCallSuccess || c.StatusCode != 200 || !c.Stream || c.Attempts != 2 ||
+		c.Provider != "anthropic" || c.Status != catalog.LLMCallSuccess || c.StatusCode != 200 || !c.Stream || c.Attempts != 2 ||
 		c.TotalTokens != 42 || c.TotalCost != 0.000486 || c.GatewayMs != 0.4 || c.TTFTMs != 210 || c.Capture != "full" ||
 		c.Input != `[{"role": "user", "content": "hi"}]` ||
 		c.AttemptsJSON != `[{"provider":"openai","model":"gpt-4o","status":"error","status_code":429,"error":"rate limited","latency_ms":12.5},{"provider":"anthropic","model":"claude-sonnet-4-5","status":"success","status_code":200,"latency_ms":840}]` {

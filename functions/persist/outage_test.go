@@ -21,7 +21,7 @@ import (
 	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -91,11 +91,13 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 	}
 	var logs testsupport.Log
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := NewServer(ctx, cfg, logs.Logger())
+	fn, err := New(ctx, cfg, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := runtime.NewServer("persist", cfg.Common, logs.Logger())
 	srv.ReadyInterval, srv.ReadyTimeout = 10*time.Millisecond, 100*time.Millisecond
+	fn.Mount(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +124,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 	if code, body := storedWithRetries("before", `{"id":"t0","timestamp":"2026-11-29T10:00:00Z"}`); code != http.StatusOK {
 		t.Fatalf("delivery before the stall: %d %s", code, body)
 	}
-	failedBefore := counterValue(t, srv.Registry, "trustplane_persist_events_total", map[string]string{"outcome": "failed"})
+	failedBefore := counterValue(t, fn.Metrics, "trustplane_persist_events_total", map[string]string{"outcome": "failed"})
 
 	if err := own.Pause(); err != nil {
 		t.Fatal(err)
@@ -171,7 +173,7 @@ func TestStalledClickHouseIsLoggedPerIntervalNotPerDelivery(t *testing.T) {
 			t.Errorf("a failure line without the error: %v", l)
 		}
 	}
-	reg := srv.Registry
+	reg := fn.Metrics
 	if n := counterValue(t, reg, "trustplane_persist_events_total", map[string]string{"outcome": "failed"}) - failedBefore; n != deliveries {
 		t.Errorf("events_total{outcome=failed} = %v, want %d: the counts are in the metrics", n, deliveries)
 	}

@@ -22,7 +22,7 @@ type ReceiveFunc func(context.Context, cloudevents.Event) (*cloudevents.Event, c
 // Trigger deliveries or request/reply events, in binary or structured mode. It decodes the
 // event in the request's own goroutine: the SDK's receive handler hands each request through a
 // channel to a second goroutine, which costs more than the work of a small function.
-func CloudEventsHandler(_ context.Context, fn ReceiveFunc) (http.Handler, error) {
+func CloudEventsHandler(fn ReceiveFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -50,7 +50,7 @@ func CloudEventsHandler(_ context.Context, fn ReceiveFunc) (http.Handler, error)
 			return
 		}
 		_ = cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(reply), status, w)
-	}), nil
+	})
 }
 
 func statusOf(result cloudevents.Result) (int, string) {

@@ -13,7 +13,7 @@ import (
 )
 
 func TestCloudEventsHandler(t *testing.T) {
-	h, err := CloudEventsHandler(context.Background(), func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
+	h := CloudEventsHandler(func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, cloudevents.Result) {
 		switch e.Type() {
 		case "reply":
 			r := cloudevents.NewEvent()
@@ -28,9 +28,6 @@ func TestCloudEventsHandler(t *testing.T) {
 		}
 		return nil, Status(http.StatusOK, "")
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	post := func(header map[string]string, body string) (*http.Response, string) {

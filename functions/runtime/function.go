@@ -37,18 +37,7 @@ type Function struct {
 // run the shutdown hooks) within cfg.ShutdownTimeout.
 func Serve(ctx context.Context, name string, cfg Common, log *slog.Logger, fn *Function) error {
 	srv := NewServer(name, cfg, log)
-	if fn.Metrics != nil {
-		srv.gatherers = append(srv.gatherers, fn.Metrics)
-	}
-	for pattern, h := range fn.Routes {
-		srv.Handle(pattern, h)
-	}
-	for check, ready := range fn.Ready {
-		srv.AddReadyCheck(check, ready)
-	}
-	for _, hook := range fn.Shutdown {
-		srv.OnShutdown(hook)
-	}
+	fn.Mount(srv)
 	if len(fn.Background) == 0 {
 		return srv.Run(ctx)
 	}
@@ -89,4 +78,22 @@ func Serve(ctx context.Context, name string, cfg Common, log *slog.Logger, fn *F
 	mu.Lock()
 	defer mu.Unlock()
 	return errors.Join(append(errs, err)...)
+}
+
+// Mount adds fn's routes, ready checks, metrics and shutdown hooks to srv, for Serve and for a
+// test that serves fn on a listener of its own or polls readiness faster. It does not run the
+// background tasks.
+func (fn *Function) Mount(srv *Server) {
+	if fn.Metrics != nil {
+		srv.gatherers = append(srv.gatherers, fn.Metrics)
+	}
+	for pattern, h := range fn.Routes {
+		srv.Handle(pattern, h)
+	}
+	for check, ready := range fn.Ready {
+		srv.AddReadyCheck(check, ready)
+	}
+	for _, hook := range fn.Shutdown {
+		srv.OnShutdown(hook)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,17 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+	"github.com/trustplane/trustplane/internal/testsupport"
+)
 
 // waitServing polls url until it answers; Serve opens its listener itself. Listening takes
 // microseconds; the 30 s bound is only reached by a machine stalled that long.
@@ -47,7 +38,7 @@ func waitServing(t *testing.T, url string, done <-chan error) {
 // Serve wires a Function's routes, checks, metrics and hooks, and on a stop waits for the
 // background tasks before the hooks run.
 func TestServeRunsAFunction(t *testing.T) {
-	port := freeTCPPort(t)
+	port := testsupport.Port(t)
 	reg := prometheus.NewRegistry()
 	calls := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_calls_total", Help: "calls"})
 	reg.MustRegister(calls)
@@ -114,7 +105,7 @@ func TestServeStopsWhenABackgroundTaskFails(t *testing.T) {
 		Background: []func(context.Context) error{func(context.Context) error { return errors.New("consumer group lost") }},
 		Shutdown:   []func(context.Context) error{func(context.Context) error { close(flushed); return nil }},
 	}
-	err := Serve(context.Background(), "test", Common{Port: freeTCPPort(t), ShutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler), fn)
+	err := Serve(context.Background(), "test", Common{Port: testsupport.Port(t), ShutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler), fn)
 	if err == nil || !strings.Contains(err.Error(), "consumer group lost") {
 		t.Fatalf("Serve returned %v, want the task's error", err)
 	}

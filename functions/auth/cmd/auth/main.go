@@ -10,29 +10,17 @@ import (
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
-func main() {
-	runtime.Main("auth", func(ctx context.Context) error {
-		var cfg auth.Config
-		if err := runtime.LoadConfig(&cfg); err != nil {
-			return err
-		}
-		pepper, err := cfg.LoadPepper()
-		if err != nil {
-			return err
-		}
-		logger := runtime.NewLogger("auth", cfg.LogLevel, os.Stderr)
-		srv := runtime.NewServer("auth", cfg.Common, logger)
-		store, err := auth.OpenStore(cfg.KeysFile, pepper, logger, auth.NewStoreMetrics(srv.Registry))
-		if err != nil {
-			return err
-		}
-		srv.AddReadyCheck("keys", store.Ready)
-		go store.Watch(ctx, cfg.ReloadInterval)
-		h, err := runtime.CloudEventsHandler(ctx, auth.NewHandler(store, logger))
-		if err != nil {
-			return err
-		}
-		srv.Handle("POST /", h)
-		return srv.Run(ctx)
-	})
+func main() { runtime.Main("auth", run) }
+
+func run(ctx context.Context) error {
+	var cfg auth.Config
+	if err := runtime.LoadConfig(&cfg); err != nil {
+		return err
+	}
+	log := runtime.NewLogger("auth", cfg.LogLevel, os.Stderr)
+	fn, err := auth.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return runtime.Serve(ctx, "auth", cfg.Common, log, fn)
 }

@@ -16,9 +16,10 @@ func run(ctx context.Context) error {
 	if err := runtime.LoadConfig(&cfg); err != nil {
 		return err
 	}
-	srv, err := persist.NewServer(ctx, cfg, runtime.NewLogger("persist", cfg.LogLevel, os.Stderr))
+	log := runtime.NewLogger("persist", cfg.LogLevel, os.Stderr)
+	fn, err := persist.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx)
+	return runtime.Serve(ctx, "persist", cfg.Common, log, fn)
 }

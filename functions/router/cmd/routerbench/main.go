@@ -221,11 +221,7 @@ func startAuth() (url, key string, stop func(), err error) {
 	if err != nil {
 		return "", "", nil, err
 	}
-	h, err := runtime.CloudEventsHandler(context.Background(), auth.NewHandler(store, slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return "", "", nil, err
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(runtime.CloudEventsHandler(auth.NewHandler(store, slog.New(slog.DiscardHandler))))
 	return srv.URL, key, srv.Close, nil
 }
 

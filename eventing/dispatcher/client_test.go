@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-func h1Request(t *testing.T, ctx context.Context, target string, body string) *http.Request {
+func deliveryRequest(t *testing.T, ctx context.Context, target string, body string) *http.Request {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -35,19 +35,18 @@ func h1Request(t *testing.T, ctx context.Context, target string, body string) *h
 	return req
 }
 
-func TestH1ClientKeepsOneConnectionForSequentialRequests(t *testing.T) {
+func TestClientKeepsOneConnectionForSequentialRequests(t *testing.T) {
 	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Kne-Echo", r.Header.Get("Ce-Id"))
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write(b)
 	}))
-	u, _ := url.Parse(srv.URL)
-	c := newH1Client(u)
-	defer c.closeIdle()
+	c := newHTTPClient()
+	defer c.CloseIdleConnections()
 	for i := 0; i < 50; i++ {
 		body := "event " + strconv.Itoa(i)
-		res, err := c.do(h1Request(t, context.Background(), srv.URL, body), responseMax)
+		res, err := send(c, deliveryRequest(t, context.Background(), srv.URL, body), responseMax)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +61,7 @@ func TestH1ClientKeepsOneConnectionForSequentialRequests(t *testing.T) {
 
 // A subscriber that closes an idle connection without saying so: the next request on it
 // fails before any answer and is sent again on a new connection.
-func TestH1ClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
+func TestClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,11 +89,10 @@ func TestH1ClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
 		}
 	}()
 	target := "http://" + ln.Addr().String()
-	u, _ := url.Parse(target)
-	c := newH1Client(u)
-	defer c.closeIdle()
+	c := newHTTPClient()
+	defer c.CloseIdleConnections()
 	for i := 0; i < 3; i++ {
-		res, err := c.do(h1Request(t, context.Background(), target, "x"), responseMax)
+		res, err := send(c, deliveryRequest(t, context.Background(), target, "x"), responseMax)
 		if err != nil || res.status != http.StatusOK || string(res.body) != "ok" {
 			t.Fatalf("request %d: %v %d %q", i, err, res.status, res.body)
 		}
@@ -105,7 +103,7 @@ func TestH1ClientReplacesAConnectionClosedWhileIdle(t *testing.T) {
 	}
 }
 
-func TestH1ClientStopsAtTheContextDeadlineAndDropsTheConnection(t *testing.T) {
+func TestClientStopsAtTheContextDeadlineAndDropsTheConnection(t *testing.T) {
 	release := make(chan struct{})
 	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Slow") != "" {
@@ -113,17 +111,16 @@ func TestH1ClientStopsAtTheContextDeadlineAndDropsTheConnection(t *testing.T) {
 		}
 	}))
 	defer close(release)
-	u, _ := url.Parse(srv.URL)
-	c := newH1Client(u)
-	defer c.closeIdle()
+	c := newHTTPClient()
+	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	req := h1Request(t, ctx, srv.URL, "x")
+	req := deliveryRequest(t, ctx, srv.URL, "x")
 	req.Header.Set("Slow", "1")
-	if _, err := c.do(req, responseMax); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := send(c, req, responseMax); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want the context's deadline", err)
 	}
-	if res, err := c.do(h1Request(t, context.Background(), srv.URL, "x"), responseMax); err != nil || res.status != http.StatusOK {
+	if res, err := send(c, deliveryRequest(t, context.Background(), srv.URL, "x"), responseMax); err != nil || res.status != http.StatusOK {
 		t.Fatalf("next request: %v %d", err, res.status)
 	}
 	if n := conns.Load(); n != 2 {
@@ -131,15 +128,14 @@ func TestH1ClientStopsAtTheContextDeadlineAndDropsTheConnection(t *testing.T) {
 	}
 }
 
-func TestH1ClientCutsALongBodyAndDropsTheConnection(t *testing.T) {
+func TestClientCutsALongBodyAndDropsTheConnection(t *testing.T) {
 	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, strings.Repeat("a", 100))
 	}))
-	u, _ := url.Parse(srv.URL)
-	c := newH1Client(u)
-	defer c.closeIdle()
+	c := newHTTPClient()
+	defer c.CloseIdleConnections()
 	for _, limit := range []int64{10, 10, 100, 100} {
-		res, err := c.do(h1Request(t, context.Background(), srv.URL, ""), limit)
+		res, err := send(c, deliveryRequest(t, context.Background(), srv.URL, ""), limit)
 		if err != nil || len(res.body) != int(limit) {
 			t.Fatalf("limit %d: %v, %d bytes", limit, err, len(res.body))
 		}
