@@ -63,9 +63,9 @@ type call struct {
 // Attempted records an attempt of the call (routing.Attempts).
 func (c *call) Attempted(t *routing.Target, err error, elapsed time.Duration) {
 	c.providerTime += elapsed
-	a := catalog.LLMAttempt{Provider: t.ProviderName, Model: t.Model, Status: "success", StatusCode: http.StatusOK, LatencyMs: ms(elapsed)}
+	a := catalog.LLMAttempt{Provider: t.ProviderName, Model: t.Model, Status: catalog.LLMCallSuccess, StatusCode: http.StatusOK, LatencyMs: ms(elapsed)}
 	if err != nil {
-		a.Status, a.StatusCode, a.Error = "error", 0, clip(err.Error(), 4096)
+		a.Status, a.StatusCode, a.Error = catalog.LLMCallError, 0, clip(err.Error(), 4096)
 		var ue *providers.UpstreamError
 		if errors.As(err, &ue) {
 			a.StatusCode = ue.Status
@@ -98,6 +98,9 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
+// llmCallType is the catalog's entry for the llm-call event.
+var llmCallType, _ = catalog.Lookup(catalog.TypeLLMCall)
+
 // finish completes the event and hands it to the recorder.
 func (g *Gateway) finish(c *call) {
 	end := c.end
@@ -121,16 +124,17 @@ func (g *Gateway) finish(c *call) {
 	e.SetSource(EventSource)
 	e.SetType(catalog.TypeLLMCall)
 	e.SetTime(c.start)
-	e.SetExtension(catalog.ExtTenant, c.principal.Tenant)
-	e.SetExtension(catalog.ExtProject, c.principal.Project)
-	e.SetExtension(catalog.ExtKeyID, c.principal.KeyID)
-	e.SetExtension(catalog.ExtPartitionKey, c.ev.PartitionKey())
-	// The row version persist uses: a redelivered event writes the same version.
-	e.SetExtension(catalog.ExtIngestTime, time.Now())
 	if err := e.SetData(cloudevents.ApplicationJSON, c.ev); err != nil {
 		g.opts.Logger.Error("llm-call event not encoded", "error", err)
 		return
 	}
+	// Checked as ingest checks every event: what does not match the catalog is never stored.
+	partitionKey, problems := llmCallType.Validate(e.Data())
+	if len(problems) > 0 {
+		g.opts.Logger.Error("llm-call event does not match its schema; not recorded", "id", c.ev.ID, "problem", problems[0].String())
+		return
+	}
+	catalog.Stamp(&e, catalog.Origin{Tenant: c.principal.Tenant, Project: c.principal.Project, KeyID: c.principal.KeyID}, partitionKey)
 	g.opts.Recorder.Record(e)
 }
 
