@@ -9,12 +9,12 @@ import (
 	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/trustplane/trustplane/functions/router/providers"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
+	"github.com/trustplane/trustplane/functions/router/providers"
 	"github.com/trustplane/trustplane/functions/router/routing"
 )
 

@@ -54,9 +54,11 @@ type Options struct {
 	// registered with Registerer.
 	Limiter *limits.Limiter
 	// Recorder receives the llm-call events; nil records nothing.
-	Recorder        *Recorder
+	Recorder *Recorder
+	// Capture and MaxRequestBytes are Config's ROUTER_CAPTURE, ROUTER_CAPTURE_MAX_BYTES and
+	// MAX_REQUEST_BYTES, which state their defaults.
 	Capture         Capture
-	MaxRequestBytes int64 // default 4 MiB
+	MaxRequestBytes int64
 	// BodyTimeout bounds the wait for a request's body, so that a client that stalls while
 	// sending it does not hold a connection and a goroutine for good; default 30s.
 	BodyTimeout time.Duration
@@ -88,9 +90,6 @@ type Gateway struct {
 
 // NewGateway serves the routing of routes.
 func NewGateway(routes *routing.Source, opts Options) *Gateway {
-	if opts.MaxRequestBytes <= 0 {
-		opts.MaxRequestBytes = 4 << 20
-	}
 	if opts.BodyTimeout <= 0 {
 		opts.BodyTimeout = 30 * time.Second
 	}
@@ -102,9 +101,6 @@ func NewGateway(routes *routing.Source, opts Options) *Gateway {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Capture.Mode == "" {
-		opts.Capture = Capture{Mode: CaptureTruncated, MaxBytes: 4096}
 	}
 	g := &Gateway{opts: opts, routes: routes, router: &routing.Router{Now: opts.Now, Rand: opts.Rand},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "router", Name: "calls_total",

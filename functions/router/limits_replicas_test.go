@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/redistest"
@@ -34,9 +35,8 @@ func (r replica) metric(t *testing.T, name string) float64 {
 		if f.GetName() == name {
 			if m := f.GetMetric()[0]; m.Counter != nil {
 				return m.Counter.GetValue()
-			} else {
-				return m.Gauge.GetValue()
 			}
+			return f.GetMetric()[0].Gauge.GetValue()
 		}
 	}
 	t.Fatalf("no metric %s", name)

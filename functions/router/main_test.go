@@ -111,6 +111,13 @@ func serve(t *testing.T, k keys, routingYAML string, opts Options) (*Gateway, *h
 func serveSource(t *testing.T, k keys, routes *routing.Source, opts Options) (*Gateway, *httptest.Server) {
 	t.Helper()
 	opts.Verifier = k.store
+	// Config's defaults, unless the test sets its own.
+	if opts.MaxRequestBytes == 0 {
+		opts.MaxRequestBytes = 4 << 20
+	}
+	if opts.Capture.Mode == "" {
+		opts.Capture = Capture{Mode: CaptureTruncated, MaxBytes: 4096}
+	}
 	gw := NewGateway(routes, opts)
 	srv := httptest.NewServer(mux(gw))
 	t.Cleanup(srv.Close)
