@@ -3,7 +3,7 @@
 // The cluster rehearsal: 2 shards x 2 replicas and ZooKeeper on this machine, the cluster-mode
 // migrations, inserts through the Distributed tables, and a replica that stops and catches up.
 // Run with `make rehearse-clickhouse`.
-package clickhouse
+package clickhouse_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/clickhouse/chtest/readback"
 	"github.com/trustplane/trustplane/clickhouse/localserver"
 )
 
@@ -27,24 +29,24 @@ func TestClusterRehearsal(t *testing.T) {
 	t.Cleanup(c.Stop)
 	t.Logf("zookeeper and 4 servers started in %s: %v", time.Since(begin), c.Addrs())
 
-	st, err := Open(ctx, Config{Addr: c.Node(0, 0).Addr(), Cluster: c.Name()})
+	st, err := clickhouse.Open(ctx, clickhouse.Config{Addr: c.Node(0, 0).Addr(), Cluster: c.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := Migrate(ctx, st.Conn(), st.MigrateOptions()); err != nil {
+	if err := clickhouse.Migrate(ctx, st.Conn(), st.MigrateOptions()); err != nil {
 		t.Fatal(err)
 	}
 	// Migrating again from a server of the other shard applies nothing: schema_migrations is
 	// one table for the whole cluster.
 	other := nodeConn(t, c.Node(1, 1).Addr())
-	if err := Migrate(ctx, other, Options{Cluster: c.Name()}); err != nil {
+	if err := clickhouse.Migrate(ctx, other, clickhouse.Options{Cluster: c.Name()}); err != nil {
 		t.Fatal(err)
 	}
 	for s := 0; s < 2; s++ {
 		for r := 0; r < 2; r++ {
 			conn := nodeConn(t, c.Node(s, r).Addr())
-			plan, err := Render(Features{}, Options{Cluster: c.Name()})
+			plan, err := clickhouse.Render(clickhouse.Features{}, clickhouse.Options{Cluster: c.Name()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,24 +110,24 @@ func TestClusterRehearsal(t *testing.T) {
 	t.Logf("restarted replica caught up to %d rows", want)
 }
 
-func clusterBatch(from, n int) Batch {
-	obs := benchObservations(from + n)[from:]
+func clusterBatch(from, n int) clickhouse.Batch {
+	obs := clickhouse.BenchObservations(from + n)[from:]
 	for i := range obs {
 		obs[i].TenantID = "tenant-cluster"
 	}
-	return Batch{Observations: obs}
+	return clickhouse.Batch{Observations: obs}
 }
 
 // assertCount waits for the FINAL count through the Distributed table to reach want. A write is
 // acknowledged once one replica of each shard stored it; a read may go to the other replica,
 // which has it once replication caught up. A count above want (a redelivery counted twice)
 // fails at once.
-func assertCount(t *testing.T, st *Store, want uint64) {
+func assertCount(t *testing.T, st *clickhouse.Store, want uint64) {
 	t.Helper()
 	var n uint64
 	waitFor(t, fmt.Sprintf("FINAL count through the Distributed table reaches %d", want), func() bool {
 		var err error
-		if n, err = st.CountRows(context.Background(), TableObservations, "tenant-cluster"); err != nil {
+		if n, err = readback.CountRows(context.Background(), st, clickhouse.TableObservations, "tenant-cluster"); err != nil {
 			t.Fatal(err)
 		}
 		if n > want {

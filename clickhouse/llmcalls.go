@@ -69,20 +69,3 @@ func (s *Store) writeLLMCalls(ctx context.Context, rows []LLMCall, now uint64) e
 	return insert(ctx, s, TableLLMCalls, llmCallColumns, rows, func(c *LLMCall) time.Time { return c.Timestamp },
 		func(c *LLMCall) []any { return c.values(now) })
 }
-
-// LLMCalls returns a project's LLM calls, duplicates collapsed, ordered by time then id.
-func (s *Store) LLMCalls(ctx context.Context, tenant, project string) ([]LLMCall, error) {
-	var stream uint8
-	return selectRows(ctx, s, TableLLMCalls, llmCallColumns, "timestamp", tenant, project,
-		func(c *LLMCall, env *scanEnvelope) []any {
-			return append(c.Envelope.targets(env), &c.TraceID, &c.Timestamp, &c.Endpoint, &c.ModelRequested, &c.ModelServed,
-				&c.Provider, &c.Status, &c.StatusCode, &c.Error, &stream, &c.Attempts, &c.AttemptsJSON, &c.UserID,
-				&c.PromptTokens, &c.CompletionTokens, &c.TotalTokens, &c.InputCost, &c.OutputCost, &c.TotalCost,
-				&c.LatencyMs, &c.GatewayMs, &c.ProviderMs, &c.TTFTMs, &c.Capture, &c.Input, &c.Output)
-		},
-		func(c *LLMCall, env *scanEnvelope) {
-			c.Envelope.finish(env)
-			c.Timestamp = goTime(c.Timestamp)
-			c.Stream = stream == 1
-		})
-}

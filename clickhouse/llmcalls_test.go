@@ -1,4 +1,4 @@
-package clickhouse
+package clickhouse_test
 
 import (
 	"context"
@@ -7,15 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/clickhouse/chtest/readback"
 	"github.com/trustplane/trustplane/eventing/catalog"
 )
 
 func TestLLMCallsRoundTrip(t *testing.T) {
-	s := openMigrated(t)
+	s := clickhouse.OpenMigrated(t)
 	ctx := context.Background()
 	ts := time.Date(2026, 11, 3, 10, 20, 30, 0, time.UTC)
-	call := LLMCall{
-		Envelope: Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-1", EventSource: "/trustplane/router", EventID: "call-1",
+	call := clickhouse.LLMCall{
+		Envelope: clickhouse.Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-1", EventSource: "/trustplane/router", EventID: "call-1",
 			Version: 1700000000001, Metadata: map[string]string{"k": "v"}},
 		TraceID: "trace-1", Timestamp: ts, Endpoint: "chat.completions", ModelRequested: "gpt", ModelServed: "claude-sonnet-4-5",
 		Provider: "anthropic", Status: catalog.LLMCallSuccess, StatusCode: 200, Stream: true, Attempts: 2,
@@ -24,33 +26,33 @@ func TestLLMCallsRoundTrip(t *testing.T) {
 		LatencyMs: 860.25, GatewayMs: 0.375, ProviderMs: 852.5, TTFTMs: 210, Capture: "truncated",
 		Input: `[{"role":"user","content":"hi"}]`, Output: `{"role":"assistant","content":"héllo ✓"}`,
 	}
-	refused := LLMCall{Envelope: Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-2", Version: 1700000000002},
+	refused := clickhouse.LLMCall{Envelope: clickhouse.Envelope{TenantID: "acme", ProjectID: "proj-1", ID: "call-2", Version: 1700000000002},
 		Timestamp: ts.Add(time.Minute), Endpoint: "embeddings", ModelRequested: "emb", Status: catalog.LLMCallRateLimited, StatusCode: 429,
 		Error: "rate limit reached"}
-	if err := s.Write(ctx, Batch{LLMCalls: []LLMCall{call, refused}}); err != nil {
+	if err := s.Write(ctx, clickhouse.Batch{LLMCalls: []clickhouse.LLMCall{call, refused}}); err != nil {
 		t.Fatal(err)
 	}
 	// A redelivery of the same call with a later version replaces it.
 	again := call
 	again.Version++
-	if err := s.Write(ctx, Batch{LLMCalls: []LLMCall{again}}); err != nil {
+	if err := s.Write(ctx, clickhouse.Batch{LLMCalls: []clickhouse.LLMCall{again}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.LLMCalls(ctx, "acme", "proj-1")
+	got, err := readback.LLMCalls(ctx, s, "acme", "proj-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []LLMCall{again, refused}
+	want := []clickhouse.LLMCall{again, refused}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("read back\n%+v\nwant\n%+v", got, want)
 	}
-	if n, err := s.CountRows(ctx, TableLLMCalls, "acme"); err != nil || n != 2 {
+	if n, err := readback.CountRows(ctx, s, clickhouse.TableLLMCalls, "acme"); err != nil || n != 2 {
 		t.Errorf("count = %d, %v", n, err)
 	}
 }
 
 func TestLLMCallsAreValidated(t *testing.T) {
-	err := Batch{LLMCalls: []LLMCall{{Envelope: Envelope{TenantID: "a", ProjectID: "p", ID: "c"}, Endpoint: "chat.completions", Status: "ok"}}}.Validate()
+	err := clickhouse.Batch{LLMCalls: []clickhouse.LLMCall{{Envelope: clickhouse.Envelope{TenantID: "a", ProjectID: "p", ID: "c"}, Endpoint: "chat.completions", Status: "ok"}}}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "llm_calls[0]: timestamp is required") || !strings.Contains(err.Error(), `got "ok"`) {
 		t.Errorf("err = %v", err)
 	}

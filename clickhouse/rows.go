@@ -234,76 +234,11 @@ func (s *Score) values(defaultVersion uint64) []any {
 		s.StringValue, s.DataType, s.Source, s.Comment, dbTime(s.Timestamp))
 }
 
-// scanEnvelope holds the metadata arrays while a row is scanned.
-type scanEnvelope struct {
-	keys, vals []string
-}
-
-func (e *Envelope) targets(s *scanEnvelope) []any {
-	return []any{&e.TenantID, &e.ProjectID, &e.ID, &e.EventSource, &e.EventID, &e.Version, &s.keys, &s.vals}
-}
-
-func (e *Envelope) finish(s *scanEnvelope) {
-	e.Metadata = nil
-	if len(s.keys) > 0 {
-		e.Metadata = make(map[string]string, len(s.keys))
-		for i, k := range s.keys {
-			if i < len(s.vals) {
-				e.Metadata[k] = s.vals[i]
-			}
-		}
-	}
-}
-
-func (t *Trace) targets(s *scanEnvelope) []any {
-	return append(t.Envelope.targets(s), &t.Timestamp, &t.Name, &t.UserID, &t.SessionID,
-		&t.Release, &t.AppVersion, &t.Environment, &t.Tags, &t.Input, &t.Output)
-}
-
-func (t *Trace) finish(s *scanEnvelope) {
-	t.Envelope.finish(s)
-	t.Timestamp = goTime(t.Timestamp)
-	if len(t.Tags) == 0 {
-		t.Tags = nil
-	}
-}
-
-func (o *Observation) targets(s *scanEnvelope) []any {
-	return append(o.Envelope.targets(s), &o.TraceID, &o.ParentObservationID, &o.Type, &o.Name,
-		&o.StartTime, &o.EndTime, &o.CompletionStartTime, &o.Model, &o.ModelParameters,
-		&o.Input, &o.Output, &o.PromptTokens, &o.CompletionTokens, &o.TotalTokens,
-		&o.InputCost, &o.OutputCost, &o.TotalCost, &o.Level, &o.StatusMessage)
-}
-
-func (o *Observation) finish(s *scanEnvelope) {
-	o.Envelope.finish(s)
-	o.StartTime = goTime(o.StartTime)
-	o.EndTime = goTime(o.EndTime)
-	o.CompletionStartTime = goTime(o.CompletionStartTime)
-}
-
-func (sc *Score) targets(s *scanEnvelope) []any {
-	return append(sc.Envelope.targets(s), &sc.TraceID, &sc.ObservationID, &sc.Name, &sc.Value,
-		&sc.StringValue, &sc.DataType, &sc.Source, &sc.Comment, &sc.Timestamp)
-}
-
-func (sc *Score) finish(s *scanEnvelope) {
-	sc.Envelope.finish(s)
-	sc.Timestamp = goTime(sc.Timestamp)
-}
-
 // Time columns are not Nullable: an unknown time (zero time.Time) is stored as the Unix epoch,
 // which DateTime and DateTime64 both hold, and read back as zero.
 func dbTime(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Unix(0, 0).UTC()
-	}
-	return t.UTC()
-}
-
-func goTime(t time.Time) time.Time {
-	if t.Unix() == 0 && t.Nanosecond() == 0 {
-		return time.Time{}
 	}
 	return t.UTC()
 }

@@ -258,67 +258,18 @@ const (
 	TableScores       Table = "scores"
 )
 
-func (t Table) check() error {
+// Columns are the columns a Store writes to t, in the order it writes them; nil for a table
+// that is not one of the constants.
+func (t Table) Columns() []string {
 	switch t {
-	case TableTraces, TableObservations, TableScores, TableLLMCalls:
-		return nil
+	case TableTraces:
+		return slices.Clone(traceColumns)
+	case TableObservations:
+		return slices.Clone(observationColumns)
+	case TableScores:
+		return slices.Clone(scoreColumns)
+	case TableLLMCalls:
+		return slices.Clone(llmCallColumns)
 	}
-	return fmt.Errorf("clickhouse: unknown table %q", string(t))
-}
-
-// CountRows counts a tenant's rows in table after collapsing duplicates (FINAL).
-func (s *Store) CountRows(ctx context.Context, table Table, tenant string) (uint64, error) {
-	if err := table.check(); err != nil {
-		return 0, err
-	}
-	var n uint64
-	q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE tenant_id = ?", s.db, table)
-	if err := s.conn.QueryRow(ctx, q, tenant).Scan(&n); err != nil {
-		return 0, fmt.Errorf("clickhouse: count %s: %w", table, err)
-	}
-	return n, nil
-}
-
-// Traces returns a project's traces, duplicates collapsed, ordered by time then id.
-func (s *Store) Traces(ctx context.Context, tenant, project string) ([]Trace, error) {
-	return selectRows(ctx, s, TableTraces, traceColumns, "timestamp", tenant, project,
-		(*Trace).targets, (*Trace).finish)
-}
-
-// Observations returns a project's observations, duplicates collapsed, ordered by start time
-// then id.
-func (s *Store) Observations(ctx context.Context, tenant, project string) ([]Observation, error) {
-	return selectRows(ctx, s, TableObservations, observationColumns, "start_time", tenant, project,
-		(*Observation).targets, (*Observation).finish)
-}
-
-// Scores returns a project's scores, duplicates collapsed, ordered by time then id.
-func (s *Store) Scores(ctx context.Context, tenant, project string) ([]Score, error) {
-	return selectRows(ctx, s, TableScores, scoreColumns, "timestamp", tenant, project,
-		(*Score).targets, (*Score).finish)
-}
-
-func selectRows[T any](ctx context.Context, s *Store, table Table, columns []string, timeColumn, tenant, project string,
-	targets func(*T, *scanEnvelope) []any, finish func(*T, *scanEnvelope)) ([]T, error) {
-	q := fmt.Sprintf("SELECT %s FROM %s.%s FINAL WHERE tenant_id = ? AND project_id = ? ORDER BY %s, id",
-		strings.Join(columns, ", "), s.db, table, timeColumn)
-	rows, err := s.conn.Query(ctx, q, tenant, project)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: select %s: %w", table, err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		var row T
-		var env scanEnvelope
-		if err := rows.Scan(targets(&row, &env)...); err != nil {
-			return nil, fmt.Errorf("clickhouse: scan %s: %w", table, err)
-		}
-		finish(&row, &env)
-		out = append(out, row)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clickhouse: select %s: %w", table, err)
-	}
-	return out, nil
+	return nil
 }

@@ -1,4 +1,4 @@
-package clickhouse
+package clickhouse_test
 
 import (
 	"context"
@@ -7,50 +7,53 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/clickhouse/chtest/readback"
 )
 
 // sampleBatch fills every column with a distinct value.
-func sampleBatch(tenant string) Batch {
+func sampleBatch(tenant string) clickhouse.Batch {
 	ts := time.Date(2026, 11, 3, 10, 20, 30, 123_000_000, time.UTC)
-	env := func(id string, v uint64) Envelope {
-		return Envelope{TenantID: tenant, ProjectID: "proj-1", ID: id, EventSource: "/apps/chat", EventID: "evt-" + id,
+	env := func(id string, v uint64) clickhouse.Envelope {
+		return clickhouse.Envelope{TenantID: tenant, ProjectID: "proj-1", ID: id, EventSource: "/apps/chat", EventID: "evt-" + id,
 			Version: v, Metadata: map[string]string{"env": "prod", "region": "eu-1", "quote": `it's "x"`}}
 	}
-	return Batch{
-		Traces: []Trace{{
+	return clickhouse.Batch{
+		Traces: []clickhouse.Trace{{
 			Envelope: env("trace-1", 1700000000001), Timestamp: ts, Name: "chat", UserID: "user-7", SessionID: "sess-3",
 			Release: "v1.2.3", AppVersion: "2.0", Environment: "production", Tags: []string{"a", "b"},
 			Input: `{"q":"hello"}`, Output: `{"a":"héllo ✓"}`,
 		}, {
-			Envelope:  Envelope{TenantID: tenant, ProjectID: "proj-1", ID: "trace-2", Version: 1700000000002},
+			Envelope:  clickhouse.Envelope{TenantID: tenant, ProjectID: "proj-1", ID: "trace-2", Version: 1700000000002},
 			Timestamp: ts.Add(time.Hour), Name: "bare",
 		}},
-		Observations: []Observation{{
-			Envelope: env("obs-1", 1700000000003), TraceID: "trace-1", ParentObservationID: "obs-0", Type: TypeGeneration,
+		Observations: []clickhouse.Observation{{
+			Envelope: env("obs-1", 1700000000003), TraceID: "trace-1", ParentObservationID: "obs-0", Type: clickhouse.TypeGeneration,
 			Name: "llm", StartTime: ts, EndTime: ts.Add(1500 * time.Millisecond), CompletionStartTime: ts.Add(400 * time.Millisecond),
 			Model: "gpt-x", ModelParameters: `{"temperature":0.2}`, Input: `[{"role":"user"}]`, Output: `{"role":"assistant"}`,
 			PromptTokens: 11, CompletionTokens: 22, TotalTokens: 33, InputCost: 0.00011, OutputCost: 0.00044, TotalCost: 0.00055,
-			Level: LevelWarning, StatusMessage: "slow",
+			Level: clickhouse.LevelWarning, StatusMessage: "slow",
 		}, {
-			Envelope: env("obs-2", 1700000000004), TraceID: "trace-1", Type: TypeSpan, Name: "retrieve", StartTime: ts.Add(time.Second),
-			Level: LevelDefault,
+			Envelope: env("obs-2", 1700000000004), TraceID: "trace-1", Type: clickhouse.TypeSpan, Name: "retrieve", StartTime: ts.Add(time.Second),
+			Level: clickhouse.LevelDefault,
 		}},
-		Scores: []Score{{
+		Scores: []clickhouse.Score{{
 			Envelope: env("score-1", 1700000000005), TraceID: "trace-1", ObservationID: "obs-1", Name: "helpfulness",
-			Value: 0.75, StringValue: "good", DataType: DataTypeNumeric, Source: SourceEval, Comment: "judge said so", Timestamp: ts,
+			Value: 0.75, StringValue: "good", DataType: clickhouse.DataTypeNumeric, Source: clickhouse.SourceEval, Comment: "judge said so", Timestamp: ts,
 		}},
 	}
 }
 
 // stored is what reading b back should return from a server with features f.
-func stored(b Batch, f Features) Batch {
+func stored(b clickhouse.Batch, f clickhouse.Features) clickhouse.Batch {
 	trunc := func(t time.Time) time.Time {
 		if f.DateTime64 {
 			return t.Truncate(time.Millisecond)
 		}
 		return t.Truncate(time.Second)
 	}
-	var out Batch
+	var out clickhouse.Batch
 	for _, t := range b.Traces {
 		t.Timestamp = trunc(t.Timestamp)
 		out.Traces = append(out.Traces, t)
@@ -66,25 +69,25 @@ func stored(b Batch, f Features) Batch {
 	return out
 }
 
-func readAll(t *testing.T, st *Store, tenant string) Batch {
+func readAll(t *testing.T, st *clickhouse.Store, tenant string) clickhouse.Batch {
 	t.Helper()
 	ctx := context.Background()
-	var b Batch
+	var b clickhouse.Batch
 	var err error
-	if b.Traces, err = st.Traces(ctx, tenant, "proj-1"); err != nil {
+	if b.Traces, err = readback.Traces(ctx, st, tenant, "proj-1"); err != nil {
 		t.Fatal(err)
 	}
-	if b.Observations, err = st.Observations(ctx, tenant, "proj-1"); err != nil {
+	if b.Observations, err = readback.Observations(ctx, st, tenant, "proj-1"); err != nil {
 		t.Fatal(err)
 	}
-	if b.Scores, err = st.Scores(ctx, tenant, "proj-1"); err != nil {
+	if b.Scores, err = readback.Scores(ctx, st, tenant, "proj-1"); err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
 func TestWriteReadsBackEveryColumn(t *testing.T) {
-	st := openMigrated(t)
+	st := clickhouse.OpenMigrated(t)
 	in := sampleBatch("tenant-a")
 	if in.Len() != 5 {
 		t.Fatalf("Len = %d, want 5", in.Len())
@@ -104,7 +107,7 @@ func TestWriteReadsBackEveryColumn(t *testing.T) {
 
 func TestDuplicatesCollapse(t *testing.T) {
 	ctx := context.Background()
-	st := openMigrated(t)
+	st := clickhouse.OpenMigrated(t)
 	first := sampleBatch("tenant-a")
 	if err := st.Write(ctx, first); err != nil {
 		t.Fatal(err)
@@ -116,8 +119,8 @@ func TestDuplicatesCollapse(t *testing.T) {
 	if err := st.Write(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	for table, want := range map[Table]uint64{TableTraces: 2, TableObservations: 2, TableScores: 1} {
-		n, err := st.CountRows(ctx, table, "tenant-a")
+	for table, want := range map[clickhouse.Table]uint64{clickhouse.TableTraces: 2, clickhouse.TableObservations: 2, clickhouse.TableScores: 1} {
+		n, err := readback.CountRows(ctx, st, table, "tenant-a")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +128,7 @@ func TestDuplicatesCollapse(t *testing.T) {
 			t.Errorf("%s: %d rows after writing the batch twice, want %d", table, n, want)
 		}
 	}
-	obs, err := st.Observations(ctx, "tenant-a", "proj-1")
+	obs, err := readback.Observations(ctx, st, "tenant-a", "proj-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,14 +138,14 @@ func TestDuplicatesCollapse(t *testing.T) {
 }
 
 func TestWriteFillsMissingVersion(t *testing.T) {
-	st := openMigrated(t)
-	b := Batch{Traces: sampleBatch("tenant-a").Traces[:1]}
+	st := clickhouse.OpenMigrated(t)
+	b := clickhouse.Batch{Traces: sampleBatch("tenant-a").Traces[:1]}
 	b.Traces[0].Version = 0
 	before := uint64(time.Now().UnixMilli())
 	if err := st.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.Traces(context.Background(), "tenant-a", "proj-1")
+	got, err := readback.Traces(context.Background(), st, "tenant-a", "proj-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +155,7 @@ func TestWriteFillsMissingVersion(t *testing.T) {
 }
 
 func TestWriteFails(t *testing.T) {
-	st := openMigrated(t)
+	st := clickhouse.OpenMigrated(t)
 	good := sampleBatch("tenant-a")
 
 	canceled, cancel := context.WithCancel(context.Background())
@@ -173,7 +176,7 @@ func TestWriteFails(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}
 	}
-	if n, err := st.CountRows(context.Background(), TableTraces, "tenant-a"); err != nil || n != 0 {
+	if n, err := readback.CountRows(context.Background(), st, clickhouse.TableTraces, "tenant-a"); err != nil || n != 0 {
 		t.Fatalf("after failed writes: %d traces stored, err %v; want none", n, err)
 	}
 
@@ -185,7 +188,7 @@ func TestWriteFails(t *testing.T) {
 
 // A database that was never migrated makes the INSERT fail on the server.
 func TestWriteToMissingTableFails(t *testing.T) {
-	st, err := Open(context.Background(), Config{Addr: server.Addr(), Database: "never_migrated"})
+	st, err := clickhouse.Open(context.Background(), clickhouse.Config{Addr: clickhouse.ServerAddr(), Database: "never_migrated"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,14 +199,14 @@ func TestWriteToMissingTableFails(t *testing.T) {
 }
 
 func TestCountRowsRejectsUnknownTable(t *testing.T) {
-	st := openMigrated(t)
-	if _, err := st.CountRows(context.Background(), Table("system.users; --"), "x"); err == nil {
+	st := clickhouse.OpenMigrated(t)
+	if _, err := readback.CountRows(context.Background(), st, clickhouse.Table("system.users; --"), "x"); err == nil {
 		t.Fatal("CountRows accepted a table outside the allow-list")
 	}
 }
 
 func TestConfigValidate(t *testing.T) {
-	err := Config{Database: "bad-name", DialTimeout: -1}.Validate()
+	err := clickhouse.Config{Database: "bad-name", DialTimeout: -1}.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
@@ -212,14 +215,14 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}
 	}
-	if _, err := Open(context.Background(), Config{Addr: server.Addr(), Cluster: "no such"}); err == nil {
+	if _, err := clickhouse.Open(context.Background(), clickhouse.Config{Addr: clickhouse.ServerAddr(), Cluster: "no such"}); err == nil {
 		t.Error("Open accepted a bad cluster name")
 	}
 }
 
 // A closed port makes Open fail rather than return a store that fails later.
 func TestOpenUnreachable(t *testing.T) {
-	if _, err := Open(context.Background(), Config{Addr: "127.0.0.1:1", DialTimeout: time.Second}); err == nil {
+	if _, err := clickhouse.Open(context.Background(), clickhouse.Config{Addr: "127.0.0.1:1", DialTimeout: time.Second}); err == nil {
 		t.Fatal("Open on a closed port succeeded")
 	}
 }
@@ -228,19 +231,19 @@ func TestOpenUnreachable(t *testing.T) {
 // is an unsigned count of seconds, so the driver wraps 1969 to 2106 and 2200 to 2069.
 func TestWriteRefusesTimesOutsideColumnRange(t *testing.T) {
 	ctx := context.Background()
-	st := openMigrated(t)
+	st := clickhouse.OpenMigrated(t)
 	for _, ts := range []time.Time{
 		time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
 		time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
 	} {
-		b := Batch{Traces: sampleBatch("tenant-a").Traces[:1]}
+		b := clickhouse.Batch{Traces: sampleBatch("tenant-a").Traces[:1]}
 		b.Traces[0].Timestamp = ts
 		o := sampleBatch("tenant-a").Observations[0]
 		o.EndTime = ts
-		b.Observations = []Observation{o}
+		b.Observations = []clickhouse.Observation{o}
 		err := st.Write(ctx, b)
 		if err == nil {
-			got, _ := st.Traces(ctx, "tenant-a", "proj-1")
+			got, _ := readback.Traces(ctx, st, "tenant-a", "proj-1")
 			t.Fatalf("Write accepted timestamp %s; read back %+v", ts, got)
 		}
 		for _, s := range []string{"traces[0]: timestamp", "observations[0]: end_time"} {
@@ -249,7 +252,7 @@ func TestWriteRefusesTimesOutsideColumnRange(t *testing.T) {
 			}
 		}
 	}
-	if n, err := st.CountRows(ctx, TableTraces, "tenant-a"); err != nil || n != 0 {
+	if n, err := readback.CountRows(ctx, st, clickhouse.TableTraces, "tenant-a"); err != nil || n != 0 {
 		t.Fatalf("%d traces stored, err %v; want none", n, err)
 	}
 }
@@ -259,9 +262,9 @@ func TestWriteRefusesTimesOutsideColumnRange(t *testing.T) {
 // that one tenant's far-flung times cannot fail the rows of everyone sharing the insert.
 func TestRowsOverManyMonthsAreSplitByPartition(t *testing.T) {
 	ctx := context.Background()
-	st := openMigrated(t)
+	st := clickhouse.OpenMigrated(t)
 	base := sampleBatch("tenant-a").Traces[1]
-	var traces []Trace
+	var traces []clickhouse.Trace
 	for m := 0; m < 250; m++ {
 		tr := base
 		tr.ID = fmt.Sprintf("trace-m%03d", m)
@@ -276,56 +279,22 @@ func TestRowsOverManyMonthsAreSplitByPartition(t *testing.T) {
 		return n
 	}
 	before := inserts()
-	if err := st.Write(ctx, Batch{Traces: traces}); err != nil {
+	if err := st.Write(ctx, clickhouse.Batch{Traces: traces}); err != nil {
 		t.Fatal(err)
 	}
 	if got := inserts() - before; got != 3 {
 		t.Errorf("%d inserts for 250 months, want 3 (100 months each at most)", got)
 	}
-	if n, err := st.CountRows(ctx, TableTraces, "tenant-a"); err != nil || n != 250 {
+	if n, err := readback.CountRows(ctx, st, clickhouse.TableTraces, "tenant-a"); err != nil || n != 250 {
 		t.Fatalf("%d traces stored, err %v; want 250", n, err)
 	}
 
 	// The usual batch, within a month or two, is one insert.
 	before = inserts()
-	if err := st.Write(ctx, Batch{Traces: sampleBatch("tenant-b").Traces}); err != nil {
+	if err := st.Write(ctx, clickhouse.Batch{Traces: sampleBatch("tenant-b").Traces}); err != nil {
 		t.Fatal(err)
 	}
 	if got := inserts() - before; got != 1 {
 		t.Errorf("%d inserts for one month's rows, want 1", got)
-	}
-}
-
-func TestByPartitionsKeepsEveryRowAndMonthsWhole(t *testing.T) {
-	month := func(t *time.Time) time.Time { return *t }
-	var rows []time.Time
-	for i := 0; i < 1000; i++ {
-		rows = append(rows, time.Date(1990+i*7%80, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.FixedZone("x", 3600)))
-	}
-	parts := byPartitions(rows, month, 100)
-	seen := map[int]int{} // month -> part it went to
-	total := 0
-	for p, part := range parts {
-		months := map[int]bool{}
-		for _, r := range part {
-			u := r.UTC()
-			m := u.Year()*12 + int(u.Month())
-			months[m] = true
-			if q, ok := seen[m]; ok && q != p {
-				t.Fatalf("month %d in parts %d and %d", m, q, p)
-			}
-			seen[m] = p
-		}
-		if len(months) > 100 {
-			t.Errorf("part %d spans %d months", p, len(months))
-		}
-		total += len(part)
-	}
-	if total != len(rows) || len(parts) < 2 {
-		t.Fatalf("%d rows in %d parts, want all %d in several", total, len(parts), len(rows))
-	}
-	few := []time.Time{time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC), time.Date(2034, 4, 1, 0, 0, 0, 0, time.UTC)} // 99 months apart
-	if one := byPartitions(few, month, 100); len(one) != 1 || &one[0][0] != &few[0] {
-		t.Errorf("months within the limit: %d parts, or a copy", len(one))
 	}
 }

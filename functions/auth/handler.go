@@ -14,6 +14,9 @@ import (
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
+// EventSource is the source of the auth function's reply events.
+const EventSource = "/trustplane/auth"
+
 // NewHandler answers verify request events from v (normally the Store) with a verified or
 // denied reply. A request that is not a well-formed verify request gets a 400 result.
 // Serve it with runtime.CloudEventsHandler.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // Status is a key's lifecycle state.
@@ -161,7 +161,7 @@ func decodeHash(s string) ([sha256.Size]byte, error) {
 
 // ReadKeyFile reads and validates the key file at path.
 func ReadKeyFile(path string) (KeyFile, error) {
-	data, err := readLimited(path)
+	data, err := runtime.ReadFile(path, MaxKeyFileSize)
 	if err != nil {
 		return KeyFile{}, err
 	}
@@ -170,22 +170,6 @@ func ReadKeyFile(path string) (KeyFile, error) {
 		return KeyFile{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return kf, nil
-}
-
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > MaxKeyFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxKeyFileSize)
-	}
-	return data, nil
 }
 
 // WriteKeyFile validates kf and writes it to path atomically (temporary file in the same

@@ -59,7 +59,6 @@ type keySet struct {
 // reload swaps the whole set atomically.
 type Store struct {
 	pepper  Pepper
-	path    string
 	logger  *slog.Logger
 	metrics *StoreMetrics
 

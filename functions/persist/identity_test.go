@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/clickhouse/chtest/readback"
 	"github.com/trustplane/trustplane/eventing/catalog"
 )
 
@@ -32,7 +33,7 @@ func TestAnEntityIsOneRowPerPayloadIDAndDay(t *testing.T) {
 	}
 	traces := func(id string) []clickhouse.Trace {
 		t.Helper()
-		all, err := st.Traces(context.Background(), "acme", "web")
+		all, err := readback.Traces(context.Background(), st, "acme", "web")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/trustplane/trustplane/clickhouse"
+	"github.com/trustplane/trustplane/clickhouse/chtest/readback"
 	"github.com/trustplane/trustplane/eventing/catalog"
 )
 
@@ -26,7 +27,7 @@ func TestLLMCallsAreStored(t *testing.T) {
 			t.Fatalf("delivery %d: %d %s", i, code, body)
 		}
 	}
-	calls, err := st.LLMCalls(context.Background(), "acme", "web")
+	calls, err := readback.LLMCalls(context.Background(), st, "acme", "web")
 	if err != nil || len(calls) != 1 {
 		t.Fatalf("calls %+v, %v", calls, err)
 	}
@@ -44,7 +45,7 @@ func TestLLMCallsAreStored(t *testing.T) {
 	if code, body := deliver(t, url, refused); code != http.StatusOK {
 		t.Fatalf("refusal: %d %s", code, body)
 	}
-	if n, err := st.CountRows(context.Background(), clickhouse.TableLLMCalls, "acme"); err != nil || n != 2 {
+	if n, err := readback.CountRows(context.Background(), st, clickhouse.TableLLMCalls, "acme"); err != nil || n != 2 {
 		t.Errorf("llm_calls rows %d, %v", n, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/trustplane/trustplane/clickhouse"
 	"github.com/trustplane/trustplane/clickhouse/chtest"
+	"github.com/trustplane/trustplane/clickhouse/chtest/readback"
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
@@ -140,7 +141,7 @@ func TestGroupCommitSharesInsertsAndStoresEveryRow(t *testing.T) {
 	if err := g.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	n, err := st.CountRows(context.Background(), clickhouse.TableTraces, "acme")
+	n, err := readback.CountRows(context.Background(), st, clickhouse.TableTraces, "acme")
 	if err != nil || n != writers {
 		t.Fatalf("stored %d rows (%v), want %d", n, err, writers)
 	}
@@ -225,7 +226,7 @@ func TestCloseWritesWhatIsPending(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("pending write: %v", err)
 	}
-	if n, _ := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); n != 1 {
+	if n, _ := readback.CountRows(context.Background(), st, clickhouse.TableTraces, "acme"); n != 1 {
 		t.Fatalf("stored %d rows, want 1", n)
 	}
 }
@@ -290,7 +291,7 @@ func TestDecodePanicIsAnInvalidEvent(t *testing.T) {
 	if code, body := postBinary(t, srv.URL, binaryHeaders("fine", catalog.TypeTrace), data); code != http.StatusOK {
 		t.Fatalf("delivery after the panics: %d %s", code, body)
 	}
-	traces, err := st.Traces(context.Background(), "acme", "web")
+	traces, err := readback.Traces(context.Background(), st, "acme", "web")
 	if err != nil || len(traces) != 1 || traces[0].EventID != "fine" {
 		t.Fatalf("stored %+v, %v; want only the delivery that decoded", traces, err)
 	}
@@ -307,7 +308,7 @@ func TestBinaryDeliveryIsStored(t *testing.T) {
 	if code, body := postBinary(t, url, h, `{"id":"tb","timestamp":"2026-11-29T10:00:00Z","name":"n","input":{"q":"hi"}}`); code != http.StatusOK {
 		t.Fatalf("binary delivery: %d %s", code, body)
 	}
-	traces, err := st.Traces(context.Background(), "acme", "web")
+	traces, err := readback.Traces(context.Background(), st, "acme", "web")
 	if err != nil || len(traces) != 1 {
 		t.Fatalf("traces %+v, %v", traces, err)
 	}
@@ -361,7 +362,7 @@ func TestBinaryDeliveryIsCheckedStrictly(t *testing.T) {
 			}
 		})
 	}
-	if n, err := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); err != nil || n != 0 {
+	if n, err := readback.CountRows(context.Background(), st, clickhouse.TableTraces, "acme"); err != nil || n != 0 {
 		t.Fatalf("stored %d rows of invalid deliveries (%v)", n, err)
 	}
 }
@@ -393,7 +394,7 @@ func TestRedeliveryCountsOnce(t *testing.T) {
 			t.Fatalf("delivery %d: %d %s", i, code, body)
 		}
 	}
-	if n, err := st.CountRows(context.Background(), clickhouse.TableObservations, "acme"); err != nil || n != 1 {
+	if n, err := readback.CountRows(context.Background(), st, clickhouse.TableObservations, "acme"); err != nil || n != 1 {
 		t.Fatalf("observations in query results: %d (%v), want 1", n, err)
 	}
 }
@@ -407,7 +408,7 @@ func TestInvalidDeliveryIs400WithTheReason(t *testing.T) {
 	if code != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", code)
 	}
-	if n, _ := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); n != 0 {
+	if n, _ := readback.CountRows(context.Background(), st, clickhouse.TableTraces, "acme"); n != 0 {
 		t.Fatalf("stored %d rows of an invalid event", n)
 	}
 }
@@ -544,7 +545,7 @@ func TestGroupCommitNeverExceedsMaxRows(t *testing.T) {
 	if total != writers {
 		t.Fatalf("inserted %d rows, want %d", total, writers)
 	}
-	if n, err := st.CountRows(context.Background(), clickhouse.TableTraces, "acme"); err != nil || n != writers {
+	if n, err := readback.CountRows(context.Background(), st, clickhouse.TableTraces, "acme"); err != nil || n != writers {
 		t.Fatalf("stored %d rows (%v), want %d", n, err, writers)
 	}
 }

@@ -89,6 +89,12 @@ func (w *FileWatch[T]) read(path string) ([]byte, error) {
 	if limit <= 0 {
 		limit = defaultWatchMaxBytes
 	}
+	return ReadFile(path, limit)
+}
+
+// ReadFile reads the file at path, refusing one larger than limit bytes, so that a file
+// mounted by mistake never fills the memory.
+func ReadFile(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -6,27 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
-
-// lines is a goroutine-safe log sink.
-type lines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lines) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), substr)
-}
 
 func write(t *testing.T, path, content string) {
 	t.Helper()
@@ -44,7 +27,7 @@ func TestFileWatch(t *testing.T) {
 	write(t, side, "s1")
 	var installed []string
 	var results []error
-	logs := &lines{}
+	logs := &testsupport.Buffer{}
 	w := &FileWatch[string]{
 		What: "test config", Path: main, MaxBytes: 64,
 		Parse: func(data []byte, read func(string) ([]byte, error)) (string, error) {
@@ -86,10 +69,10 @@ func TestFileWatch(t *testing.T) {
 	if len(results) != 5 || results[0] != nil || results[2] == nil || results[3] == nil || results[4] != nil {
 		t.Errorf("Loaded was told %v, want success, success, failure, failure, success", results)
 	}
-	if n := logs.count("does not parse"); n != 1 {
+	if n := strings.Count(logs.String(), "does not parse"); n != 1 {
 		t.Errorf("the bad version was logged %d times, want once", n)
 	}
-	if n := logs.count("larger than 64 bytes"); n != 1 {
+	if n := strings.Count(logs.String(), "larger than 64 bytes"); n != 1 {
 		t.Errorf("the oversize version was logged %d times, want once", n)
 	}
 }

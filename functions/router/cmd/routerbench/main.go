@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/internal/testsupport"
 	"github.com/trustplane/trustplane/kafka"
@@ -213,7 +214,7 @@ func startAuth() (url, key string, stop func(), err error) {
 	if err != nil {
 		return "", "", nil, err
 	}
-	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "bench", Scopes: []auth.Scope{auth.ScopeLLM}}, time.Now(), func(string) bool { return false })
+	key, rec, err := auth.NewRecord(pepper, auth.NewKey{Tenant: "bench", Project: "bench", Scopes: []authclient.Scope{authclient.ScopeLLM}}, time.Now(), func(string) bool { return false })
 	if err != nil {
 		return "", "", nil, err
 	}

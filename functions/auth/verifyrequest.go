@@ -10,9 +10,6 @@ import (
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
-// EventSource is the source of the auth function's reply events.
-const EventSource = "/trustplane/auth"
-
 // ParseVerifyRequest decodes verify request data strictly: JSON object, no unknown, duplicate or
 // differently cased fields, no trailing data, a known scope. The key is only checked for presence here; its shape decides a
 // "malformed" denial, not a bad request.
