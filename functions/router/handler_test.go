@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/router/openai"
+	"github.com/trustplane/trustplane/functions/router/providers"
+	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -76,7 +79,7 @@ func TestBadInputGetsOpenAIErrors(t *testing.T) {
 
 func TestModelsAndEmbeddingsEndpoints(t *testing.T) {
 	k := newKeys(t)
-	_, srv := serve(t, k, MockConfig, Options{})
+	_, srv := serve(t, k, routing.MockConfig, Options{})
 	resp, body := do(t, srv.URL, "GET", PathModels, k.llm, "")
 	var list modelList
 	if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != 200 || list.Object != "list" || len(list.Data) != 4 || list.Data[0].ID != "claude-sonnet" {
@@ -257,7 +260,7 @@ func TestDrainWaitsForCallsThatStartWhileItWaits(t *testing.T) {
 // Wrong methods and unknown paths under /v1/ answer in OpenAI's error format.
 func TestUnknownPathsAndMethodsAnswerInOpenAIsFormat(t *testing.T) {
 	k := newKeys(t)
-	_, srv := serve(t, k, MockConfig, Options{})
+	_, srv := serve(t, k, routing.MockConfig, Options{})
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -338,8 +341,8 @@ func TestStreamStalledMidwayEndsAfterTheTargetTimeout(t *testing.T) {
 	// The timeout bounds the wait for the first chunk too: 1 s is 15 times the slowest of a
 	// million loopback calls on the 2-core build machine under load (66 ms), so the first chunk
 	// arriving late fails this test by accident far less than once in a million.
-	routing := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 1s}", 1)
-	f := newFixture(t, routing, Options{})
+	routingYAML := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 1s}", 1)
+	f := newFixture(t, routingYAML, Options{})
 	resp, body := f.do(t, "POST", PathChat, f.keys.llm, `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "half") || !strings.Contains(string(body), "upstream_timeout") || strings.Contains(string(body), "[DONE]") {
 		t.Fatalf("stalled stream: %d %s", resp.StatusCode, body)
@@ -350,7 +353,7 @@ func TestStreamStalledMidwayEndsAfterTheTargetTimeout(t *testing.T) {
 	}
 }
 
-// A provider that never ends a line cannot make router hold it whole: past maxSSELine the stream
+// A provider that never ends a line cannot make router hold it whole: past providers.MaxSSELine the stream
 // ends with an error event, and the call is recorded with the reason.
 func TestEndlessStreamLineIsCutOff(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -358,7 +361,7 @@ func TestEndlessStreamLineIsCutOff(t *testing.T) {
 		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"ok "},"finish_reason":null}]}`+"\n\n")
 		_, _ = io.WriteString(w, "data: ")
 		piece := []byte(strings.Repeat("x", 64<<10))
-		for sent := 0; sent <= maxSSELine+len(piece) && r.Context().Err() == nil; sent += len(piece) {
+		for sent := 0; sent <= providers.MaxSSELine+len(piece) && r.Context().Err() == nil; sent += len(piece) {
 			_, _ = w.Write(piece)
 		}
 	})
@@ -378,14 +381,14 @@ func TestStreamedCallsAssembleInterleavedPieces(t *testing.T) {
 	var s streamedCalls
 	idx := func(i int) *int { return &i }
 	for i := 0; i < 3; i++ {
-		s.add(ToolCall{Index: idx(i), ID: fmt.Sprint("call_", i), Type: "function", Function: FunctionCall{Name: fmt.Sprint("f", i)}})
+		s.add(openai.ToolCall{Index: idx(i), ID: fmt.Sprint("call_", i), Type: "function", Function: openai.FunctionCall{Name: fmt.Sprint("f", i)}})
 	}
 	for piece := 0; piece < 1000; piece++ {
 		for i := 0; i < 3; i++ {
-			s.add(ToolCall{Index: idx(i), Function: FunctionCall{Arguments: fmt.Sprint(i)}})
+			s.add(openai.ToolCall{Index: idx(i), Function: openai.FunctionCall{Arguments: fmt.Sprint(i)}})
 		}
 	}
-	s.add(ToolCall{Index: idx(maxStreamToolCalls), Function: FunctionCall{Name: "beyond the bound"}})
+	s.add(openai.ToolCall{Index: idx(maxStreamToolCalls), Function: openai.FunctionCall{Name: "beyond the bound"}})
 	calls := s.done()
 	if len(calls) != 3 {
 		t.Fatalf("%d calls, want 3", len(calls))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/redistest"
 )
 
@@ -123,8 +124,8 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	}
 	time.Sleep(outageFor)
 	for i, p := range pods {
-		if metricValue(p.limiter.breaker.down) != 1 || metricValue(p.limiter.failures) == 0 {
-			t.Errorf("pod %d during the outage: limits_store_down %v, limits_store_failures_total %v", i, metricValue(p.limiter.breaker.down), metricValue(p.limiter.failures))
+		if p.metric(t, "trustplane_router_limits_store_down") != 1 || p.metric(t, "trustplane_router_limits_store_failures_total") == 0 {
+			t.Errorf("pod %d during the outage: limits_store_down %v, limits_store_failures_total %v", i, p.metric(t, "trustplane_router_limits_store_down"), p.metric(t, "trustplane_router_limits_store_failures_total"))
 		}
 	}
 	stopLoad()
@@ -144,7 +145,7 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	}
 	outageCalls := len(results) - before
 	for i, p := range pods {
-		if n := metricValue(p.limiter.decided); n < limit {
+		if n := p.metric(t, "trustplane_router_limits_local_total"); n < limit {
 			t.Errorf("pod %d decided %v calls with its own buckets during the outage, want at least %d", i, n, limit)
 		}
 	}
@@ -164,7 +165,7 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	// Back: once each pod's breaker has probed Redis and closed, the shared bucket decides
 	// again. Probes use another key, so that they do not take from acme's bucket.
 	for i, p := range pods {
-		for deadline := time.Now().Add(settleAfter); metricValue(p.limiter.breaker.down) != 0; time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(settleAfter); p.metric(t, "trustplane_router_limits_store_down") != 0; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("pod %d never used Redis again", i)
 			}
@@ -177,7 +178,7 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	}
 	// Emptied, the shared bucket admits the limit once across both pods: their own buckets
 	// are used up, so only Redis can admit these calls.
-	admin, err := NewRedisClient(srv.URL())
+	admin, err := limits.NewRedisClient(srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	if err := admin.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	decided := []float64{metricValue(pods[0].limiter.decided), metricValue(pods[1].limiter.decided)}
+	decided := []float64{pods[0].metric(t, "trustplane_router_limits_local_total"), pods[1].metric(t, "trustplane_router_limits_local_total")}
 	again := 0
 	for i := 0; i < 3*limit; i++ {
 		if code, _ := chatVia(t, http.DefaultClient, pods[i%2].url, k.llm, chatBody); code == http.StatusOK {
@@ -200,7 +201,7 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 	// fail it every time.
 	local := 0
 	for i, p := range pods {
-		local += int(metricValue(p.limiter.decided) - decided[i])
+		local += int(p.metric(t, "trustplane_router_limits_local_total") - decided[i])
 	}
 	if local > limit {
 		t.Errorf("after the outage: %d of %d calls decided by the pods' own buckets, want Redis to decide nearly all", local, 3*limit)

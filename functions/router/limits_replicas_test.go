@@ -11,24 +11,48 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustplane/trustplane/functions/router/limits"
+	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/redistest"
 )
 
-// replica is one router pod: a gateway with its own limiter and Redis connections.
+// replica is one router pod: a gateway with its own limiter, Redis connections and metrics.
 type replica struct {
 	url     string
-	limiter *Limiter
+	metrics *prometheus.Registry
+}
+
+// metric is the value of the replica's counter or gauge name.
+func (r replica) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := r.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			if m := f.GetMetric()[0]; m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return f.GetMetric()[0].Gauge.GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // replicas starts n gateways sharing the Redis server srv, as n pods share one Redis. Bucket
 // time is frozen, so that no bucket refills while a test runs.
-func replicas(t *testing.T, k keys, srv *redistest.Server, n int, routing string, timeout time.Duration) []replica {
+func replicas(t *testing.T, k keys, srv *redistest.Server, n int, routingYAML string, timeout time.Duration) []replica {
 	t.Helper()
 	var out []replica
 	for i := 0; i < n; i++ {
-		l := NewLimiter(redisStoreAt(t, srv), LimiterOptions{Timeout: timeout})
-		_, gw := serve(t, k, routing, Options{Limiter: l, Now: func() time.Time { return frozen }})
-		out = append(out, replica{url: gw.URL, limiter: l})
+		reg := prometheus.NewRegistry()
+		l := limits.NewLimiter(redisStoreAt(t, srv), limits.Options{Timeout: timeout, Registerer: reg})
+		_, gw := serve(t, k, routingYAML, Options{Limiter: l, Now: func() time.Time { return frozen }})
+		out = append(out, replica{url: gw.URL, metrics: reg})
 	}
 	return out
 }
@@ -107,7 +131,7 @@ func TestBudgetAcrossThreeReplicasOvershootsByAtMostTheCallsInFlight(t *testing.
 					for i := 0; i < c.each; i++ {
 						switch code, body := chatVia(t, client, base, k.llm, budgetBody); code {
 						case http.StatusOK:
-							var r ChatResponse
+							var r openai.ChatResponse
 							if err := json.Unmarshal(body, &r); err != nil || r.Usage == nil || r.Usage.TotalTokens != 5 {
 								t.Errorf("answer %s: want 5 tokens, costing $%v", body, budgetCallCost)
 							}
@@ -126,7 +150,7 @@ func TestBudgetAcrossThreeReplicasOvershootsByAtMostTheCallsInFlight(t *testing.
 			}
 			wg.Wait()
 			for i, r := range rs {
-				if n := metricValue(r.limiter.decided); n != 0 {
+				if n := r.metric(t, "trustplane_router_limits_local_total"); n != 0 {
 					t.Errorf("replica %d decided %v calls without Redis", i, n)
 				}
 			}

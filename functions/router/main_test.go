@@ -19,6 +19,9 @@ import (
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
+	"github.com/trustplane/trustplane/functions/router/limits"
+	"github.com/trustplane/trustplane/functions/router/providers"
+	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -31,7 +34,7 @@ var brokers []string
 
 func TestMain(m *testing.M) {
 	// The outage tests make go-redis log every failed dial; the tests check the metrics instead.
-	redis.SetLogger(NewRedisLog(slog.New(slog.DiscardHandler)))
+	redis.SetLogger(limits.NewRedisLog(slog.New(slog.DiscardHandler)))
 	os.Exit(kafkatest.RunMain(m, &brokers))
 }
 
@@ -70,9 +73,9 @@ type fixture struct {
 	recorder *Recorder
 }
 
-func mustRouting(t testing.TB, yaml string) *Routing {
+func mustRouting(t testing.TB, yaml string) *routing.Table {
 	t.Helper()
-	r, err := ParseConfig([]byte(yaml), NewUpstreamClient(16), func(string) string { return "test-key" }, os.ReadFile)
+	r, err := routing.Parse([]byte(yaml), providers.NewHTTPClient(16), func(string) string { return "test-key" }, os.ReadFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +85,7 @@ func mustRouting(t testing.TB, yaml string) *Routing {
 func newFixture(t *testing.T, routingYAML string, opts Options) *fixture {
 	t.Helper()
 	f := &fixture{keys: newKeys(t), topic: newTopic(t)}
-	p, err := kafka.NewAsyncProducer(brokers, kafka.WithTopic(f.topic))
+	p, err := kafka.NewProducer(kafka.ProducerConfig{KafkaBrokers: brokers, KafkaTopic: f.topic}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +104,33 @@ func newFixture(t *testing.T, routingYAML string, opts Options) *fixture {
 // serve runs a gateway over HTTP.
 func serve(t *testing.T, k keys, routingYAML string, opts Options) (*Gateway, *httptest.Server) {
 	t.Helper()
+	return serveSource(t, k, routing.Fixed(mustRouting(t, routingYAML)), opts)
+}
+
+// serveSource runs a gateway over HTTP serving the routing of routes.
+func serveSource(t *testing.T, k keys, routes *routing.Source, opts Options) (*Gateway, *httptest.Server) {
+	t.Helper()
 	opts.Verifier = k.store
-	gw := NewGateway(mustRouting(t, routingYAML), opts)
-	mux := http.NewServeMux()
-	gw.Handle(mux)
-	srv := httptest.NewServer(mux)
+	// Config's defaults, unless the test sets its own.
+	if opts.MaxRequestBytes == 0 {
+		opts.MaxRequestBytes = 4 << 20
+	}
+	if opts.Capture.Mode == "" {
+		opts.Capture = Capture{Mode: CaptureTruncated, MaxBytes: 4096}
+	}
+	gw := NewGateway(routes, opts)
+	srv := httptest.NewServer(mux(gw))
 	t.Cleanup(srv.Close)
 	return gw, srv
+}
+
+// mux serves the gateway's routes.
+func mux(gw *Gateway) *http.ServeMux {
+	m := http.NewServeMux()
+	for pattern, h := range gw.Routes() {
+		m.Handle(pattern, h)
+	}
+	return m
 }
 
 func (f *fixture) do(t *testing.T, method, path, key, body string) (*http.Response, []byte) {
@@ -248,3 +271,13 @@ const openAICompletion = `{"id":"chatcmpl-1","object":"chat.completion","created
 	`"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}`
 
 const chatBody = `{"model":"gpt","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"temperature":0.2}`
+
+// errorBody is OpenAI's error answer as a client reads it.
+type errorBody struct {
+	Error struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   *string `json:"param"`
+		Code    *string `json:"code"`
+	} `json:"error"`
+}

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/functions/runtime"
-	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // While auth is unreachable every call is answered 503, and the log says so in a line per
@@ -17,17 +18,15 @@ import (
 func TestAuthUnavailableIsLoggedPerIntervalNotPerCall(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close() // nothing listens there any more
-	client, err := auth.NewClient(auth.ClientConfig{URL: dead.URL, CacheTTL: time.Second, NegativeCacheTTL: time.Second, CacheSize: 10, Timeout: time.Second}, auth.ClientOptions{})
+	client, err := authclient.New(authclient.ClientConfig{URL: dead.URL, CacheTTL: time.Second, NegativeCacheTTL: time.Second, CacheSize: 10, Timeout: time.Second}, authclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs runtimetest.Log
-	gw := NewGateway(mustRouting(t, "providers: [{name: m, type: mock}]\nmodels: [{name: gpt, targets: [{provider: m, model: mock}]}]\n"), Options{Verifier: client, Logger: logs.Logger()})
-	mux := http.NewServeMux()
-	gw.Handle(mux)
-	srv := httptest.NewServer(mux)
+	var logs testsupport.Log
+	gw := NewGateway(routing.Fixed(mustRouting(t, "providers: [{name: m, type: mock}]\nmodels: [{name: gpt, targets: [{provider: m, model: mock}]}]\n")), Options{Verifier: client, Logger: logs.Logger()})
+	srv := httptest.NewServer(mux(gw))
 	defer srv.Close()
-	key, _, err := auth.GenerateKey()
+	key, _, err := authclient.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

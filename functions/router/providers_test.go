@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/trustplane/trustplane/functions/router/openai"
+	"github.com/trustplane/trustplane/functions/router/providers"
 )
 
 func singleRoute(typ, url, extra string) string {
@@ -26,7 +29,7 @@ retry: {max_attempts: 2, base_backoff: 1ms}
 // readStream reads a client-side SSE answer into its data payloads.
 func readStream(t *testing.T, body []byte) []string {
 	t.Helper()
-	r := newSSEReader(bytes.NewReader(body))
+	r := providers.NewSSEReader(bytes.NewReader(body))
 	var out []string
 	for {
 		ev, err := r.Next()
@@ -93,8 +96,8 @@ func TestOpenAIStreamPassesChunksThroughWithUsage(t *testing.T) {
 		t.Errorf("client got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	var sent struct {
-		Stream        bool           `json:"stream"`
-		StreamOptions *StreamOptions `json:"stream_options"`
+		Stream        bool                  `json:"stream"`
+		StreamOptions *openai.StreamOptions `json:"stream_options"`
 	}
 	_ = json.Unmarshal(up.request(0).body, &sent)
 	if !sent.Stream || sent.StreamOptions == nil || !sent.StreamOptions.IncludeUsage {
@@ -158,7 +161,7 @@ func TestAnthropicTranslatesRequestAndResponse(t *testing.T) {
 	if string(got.body) != want {
 		t.Errorf("anthropic request\n%s\nwant\n%s", got.body, want)
 	}
-	var out ChatResponse
+	var out openai.ChatResponse
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -168,14 +171,6 @@ func TestAnthropicTranslatesRequestAndResponse(t *testing.T) {
 		m.ToolCalls[0].Function.Arguments != `{"city":"Paris","day":"tomorrow"}` ||
 		out.Usage.PromptTokens != 60 || out.Usage.CompletionTokens != 20 || out.Usage.TotalTokens != 80 {
 		t.Errorf("translated response %s", body)
-	}
-}
-
-func TestAnthropicStopReasons(t *testing.T) {
-	for stop, want := range map[string]string{"end_turn": "stop", "max_tokens": "length", "stop_sequence": "stop", "tool_use": "tool_calls", "refusal": "content_filter"} {
-		if got := finishReason(stop); got != want {
-			t.Errorf("%s -> %s, want %s", stop, got, want)
-		}
 	}
 }
 
@@ -207,15 +202,15 @@ func TestAnthropicStreamIsTranslatedToChunks(t *testing.T) {
 	if len(data) != 8 || data[len(data)-1] != "[DONE]" {
 		t.Fatalf("got %d events:\n%s", len(data), strings.Join(data, "\n"))
 	}
-	var chunks []ChatResponse
+	var chunks []openai.ChatResponse
 	for _, d := range data[:len(data)-1] {
-		var c ChatResponse
+		var c openai.ChatResponse
 		if err := json.Unmarshal([]byte(d), &c); err != nil || c.Object != "chat.completion.chunk" || c.ID != "msg_1" || c.Model != "claude-sonnet-4-5" {
 			t.Fatalf("chunk %s: %v", d, err)
 		}
 		chunks = append(chunks, c)
 	}
-	delta := func(i int) *Message { return chunks[i].Choices[0].Delta }
+	delta := func(i int) *openai.Message { return chunks[i].Choices[0].Delta }
 	if delta(0).Role != "assistant" || string(delta(1).Content) != `"Let me check"` {
 		t.Errorf("text chunks: %s / %s", data[0], data[1])
 	}
@@ -283,7 +278,7 @@ func TestProviderRejectingRoutersKeyIsNotEchoedToTheClient(t *testing.T) {
 	f := newFixture(t, singleRoute("openai", up.URL, ""), Options{})
 	resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
 	var e errorBody
-	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusBadGateway || e.Error.Type != errServer {
+	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusBadGateway || e.Error.Type != openai.TypeServer {
 		t.Errorf("status %d body %s, want 502 server_error", resp.StatusCode, body)
 	}
 	if strings.Contains(string(body), "test-key") {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/router/routing"
 )
 
 func twoTargets(strategy, a, b, extra string) string {
@@ -115,8 +117,8 @@ func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 
 func TestTimeoutPerTarget(t *testing.T) {
 	a, b := newUpstream(t, hang), newUpstream(t, reply(200, openAICompletion))
-	routing := strings.Replace(twoTargets("priority", a.URL, b.URL, ""), "weight: 3}", "weight: 3, timeout: 200ms}", 1)
-	f := newFixture(t, routing, Options{})
+	routingYAML := strings.Replace(twoTargets("priority", a.URL, b.URL, ""), "weight: 3}", "weight: 3, timeout: 200ms}", 1)
+	f := newFixture(t, routingYAML, Options{})
 	// a never answers, so its timeout always ends its attempt; b has its default 60 s, which a
 	// loopback call (66 ms at worst in a million on the build machine) never comes near.
 	resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
@@ -189,28 +191,6 @@ func TestWeightedStrategySpreadsByWeight(t *testing.T) {
 	}
 }
 
-// The weighted order draws the first target by weight: over many draws each target comes first
-// in proportion to its weight.
-func TestWeightedOrderFollowsTheWeights(t *testing.T) {
-	a, b := newUpstream(t, reply(200, openAICompletion)), newUpstream(t, reply(200, openAICompletion))
-	cfg := mustRouting(t, twoTargets("weighted", a.URL, b.URL, ""))
-	gw := NewGateway(cfg, Options{Rand: rand.New(rand.NewPCG(3, 4))})
-	const draws = 100000
-	first := map[string]int{}
-	for i := 0; i < draws; i++ {
-		order := gw.order(cfg.models["gpt"])
-		if len(order) != 2 || order[0] == order[1] {
-			t.Fatalf("order %v", order)
-		}
-		first[order[0].model]++
-	}
-	// Seeded, so the counts are fixed; the bounds are also what an unseeded source would meet
-	// but for a chance below 1e-6: 75,000 ± 5.3 standard deviations (137 each).
-	if n := first["model-a"]; n < 74270 || n > 75730 {
-		t.Errorf("model-a first in %d of %d draws, want about 75,000", n, draws)
-	}
-}
-
 func TestLeastLatencyPrefersTheFasterTarget(t *testing.T) {
 	slow := func(w http.ResponseWriter, r *http.Request) {
 		// Slow by a margin that a busy machine's delays on the fast target do not reach.
@@ -248,16 +228,15 @@ func TestRoutingFileIsReloadedOnChange(t *testing.T) {
 	}
 	write(fmt.Sprintf(mockRoute, "  key: {}"))
 	refused := make(chan struct{}, 1)
-	r, watch, err := LoadRouting(path, http.DefaultClient, slog.New(errorSignal{refused}))
+	routes, err := routing.Load(path, http.DefaultClient, slog.New(errorSignal{refused}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := newKeys(t)
-	gw, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{})
-	gw.SetRouting(r)
+	_, srv := serveSource(t, k, routes, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	watching := make(chan struct{})
-	go func() { watch(ctx, 20*time.Millisecond, gw.SetRouting); close(watching) }()
+	go func() { _ = routes.Run(ctx, 20*time.Millisecond); close(watching) }()
 	defer func() { cancel(); <-watching }()
 
 	models := func() string {
@@ -308,32 +287,6 @@ func (h errorSignal) Handle(context.Context, slog.Record) error {
 	return nil
 }
 
-func TestParseConfigNamesEveryProblem(t *testing.T) {
-	_, err := ParseConfig([]byte(`
-providers:
-  - {name: o, type: openai}
-  - {name: x, type: bogus}
-  - {name: az, type: azure, api_key_env: MISSING}
-models:
-  - name: m
-    strategy: fastest
-    targets: [{provider: nope, model: q}]
-retry: {max_attempts: 99}
-limits: {tenant: {requests_per_minute: -1}}
-`), http.DefaultClient, func(string) string { return "" }, os.ReadFile)
-	if err == nil {
-		t.Fatal("accepted")
-	}
-	for _, want := range []string{"needs api_key_env", `"bogus"`, "MISSING", "fastest", `unknown provider "nope"`, "max_attempts", "limits.tenant"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not mention %s: %v", want, err)
-		}
-	}
-	if strings.Contains(err.Error(), "test-key") {
-		t.Error("a key leaked into an error")
-	}
-}
-
 func TestRotatedProviderKeyIsReloaded(t *testing.T) {
 	up := newUpstream(t, reply(200, openAICompletion))
 	dir := t.TempDir()
@@ -342,20 +295,19 @@ func TestRotatedProviderKeyIsReloaded(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "routing.yaml")
-	routing := fmt.Sprintf("providers: [{name: p, type: openai, base_url: %q, api_key_file: %q}]\nmodels: [{name: gpt, targets: [{provider: p, model: m}]}]\n", up.URL, keyFile)
-	if err := os.WriteFile(path, []byte(routing), 0o600); err != nil {
+	routingYAML := fmt.Sprintf("providers: [{name: p, type: openai, base_url: %q, api_key_file: %q}]\nmodels: [{name: gpt, targets: [{provider: p, model: m}]}]\n", up.URL, keyFile)
+	if err := os.WriteFile(path, []byte(routingYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, watch, err := LoadRouting(path, http.DefaultClient, slog.New(slog.DiscardHandler))
+	routes, err := routing.Load(path, http.DefaultClient, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := newKeys(t)
-	gw, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{})
-	gw.SetRouting(r)
+	_, srv := serveSource(t, k, routes, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	watching := make(chan struct{})
-	go func() { watch(ctx, 20*time.Millisecond, gw.SetRouting); close(watching) }()
+	go func() { _ = routes.Run(ctx, 20*time.Millisecond); close(watching) }()
 	defer func() { cancel(); <-watching }()
 	do(t, srv.URL, "POST", PathChat, k.llm, chatBody)
 	if err := os.WriteFile(keyFile, []byte("sk-new\n"), 0o600); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/functions/router/openai"
 )
 
 // rawSSE answers with a text/event-stream body written exactly as given.
@@ -43,7 +44,7 @@ func TestSSEFramingCornerCasesReachTheClientAsValidChunks(t *testing.T) {
 			if resp.StatusCode != 200 || len(data) != 2 || data[1] != "[DONE]" {
 				t.Fatalf("status %d, %d events: %.300q", resp.StatusCode, len(data), data)
 			}
-			var c ChatResponse
+			var c openai.ChatResponse
 			if err := json.Unmarshal([]byte(data[0]), &c); err != nil || len(c.Choices) != 1 || c.ID != "c" {
 				t.Errorf("chunk %.300q: %v", data[0], err)
 			}
@@ -79,7 +80,7 @@ func TestUsageChunkReachesOnlyClientsThatAskedForIt(t *testing.T) {
 			resp, body := f.do(t, "POST", PathChat, f.keys.llm, req)
 			usageChunks := 0
 			for _, d := range readStream(t, body) {
-				var c ChatResponse
+				var c openai.ChatResponse
 				if d != "[DONE]" && json.Unmarshal([]byte(d), &c) == nil && len(c.Choices) == 0 {
 					usageChunks++
 					if c.Usage == nil || c.Usage.TotalTokens != 8 {
@@ -128,7 +129,7 @@ func TestStreamedToolCallsAreCaptured(t *testing.T) {
 			t.Fatalf("%s: status %d: %s", p.typ, resp.StatusCode, body)
 		}
 		rec := f.calls(t, 1)[resp.Header.Get(HeaderCallID)]
-		var out Message
+		var out openai.Message
 		if err := json.Unmarshal(rec.Output, &out); err != nil || out.Role != "assistant" || len(out.ToolCalls) != 1 ||
 			out.ToolCalls[0].ID != "call_1" || out.ToolCalls[0].Function.Name != "get_weather" || out.ToolCalls[0].Function.Arguments != `{"city":"Paris"}` {
 			t.Errorf("%s: captured output %s: %v", p.typ, rec.Output, err)
@@ -178,8 +179,8 @@ func TestStreamEndsForTheClientAtTheLastEventAndKeepsTheConnection(t *testing.T)
 				held <- r.RemoteAddr
 				rawSSE(last)(w, r)
 			})
-			routing := strings.Replace(singleRoute(typ, up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 2s}", 1)
-			f := newFixture(t, routing, Options{})
+			routingYAML := strings.Replace(singleRoute(typ, up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 2s}", 1)
+			f := newFixture(t, routingYAML, Options{})
 			resp, body := f.do(t, "POST", PathChat, f.keys.llm, streamRequest)
 			data := readStream(t, body)
 			select {
@@ -217,8 +218,8 @@ func TestStreamWhoseAnswerNeverEndsIsStillRecorded(t *testing.T) {
 		<-r.Context().Done()
 		close(cancelled)
 	})
-	routing := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 10m}", 1)
-	f := newFixture(t, routing, Options{})
+	routingYAML := strings.Replace(singleRoute("openai-compatible", up.URL, ""), "model: upstream-model}", "model: upstream-model, timeout: 10m}", 1)
+	f := newFixture(t, routingYAML, Options{})
 	resp, body := f.do(t, "POST", PathChat, f.keys.llm, streamRequest)
 	if data := readStream(t, body); resp.StatusCode != 200 || len(data) != 2 || data[1] != "[DONE]" {
 		t.Fatalf("status %d, events %q", resp.StatusCode, data)

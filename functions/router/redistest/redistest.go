@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // Server is a running redis-server. Kill, Restart, Pause and Resume make the outages limits
@@ -57,7 +59,7 @@ func StartIn(dir string) (*Server, error) {
 	if err != nil {
 		return nil, errors.New("redis-server is not installed: run `make redis-server`")
 	}
-	port, err := freePort()
+	port, err := testsupport.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -160,13 +162,4 @@ func (s *Server) Stop() {
 	s.mu.Unlock()
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-done
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

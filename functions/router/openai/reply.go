@@ -1,4 +1,4 @@
-package router
+package openai
 
 import (
 	"bytes"
@@ -8,14 +8,15 @@ import (
 	"github.com/trustplane/trustplane/eventing/jsonscan"
 )
 
-// openAIReply is what router reads from a completion, an embeddings answer or a stream's chunk.
-type openAIReply struct {
+// Reply is what router reads from a completion, an embeddings answer or a stream's chunk.
+type Reply struct {
 	Model   string        `json:"model"`
 	Usage   *Usage        `json:"usage"`
-	Choices []replyChoice `json:"choices"`
+	Choices []ReplyChoice `json:"choices"`
 }
 
-type replyChoice struct {
+// ReplyChoice is a choice of a Reply: a whole message, or a stream chunk's delta.
+type ReplyChoice struct {
 	Index   int             `json:"index"`
 	Message json.RawMessage `json:"message"`
 	Delta   struct {
@@ -24,24 +25,24 @@ type replyChoice struct {
 	} `json:"delta"`
 }
 
-// readReply decodes a provider's answer or chunk. A stream has a chunk per few tokens, and an
+// ReadReply decodes a provider's answer or chunk. A stream has a chunk per few tokens, and an
 // embeddings answer can hold megabytes of vectors router does not look at: encoding/json,
-// reading every byte of them into openAIReply, was the largest part of router's own CPU on a
+// reading every byte of them into Reply, was the largest part of router's own CPU on a
 // stream. scanReply reads the few fields router needs in place and skips the rest, leaving
 // anything unusual (tool calls, a key spelt in another case, a repeated key, a null where a
 // value was expected) to encoding/json, so that both read every answer alike (FuzzReadReply
 // checks it).
-func readReply(data []byte) (openAIReply, error) {
+func ReadReply(data []byte) (Reply, error) {
 	if r, ok := scanReply(data); ok {
 		return r, nil
 	}
-	var r openAIReply
+	var r Reply
 	err := json.Unmarshal(data, &r)
 	return r, err
 }
 
 // scanReply reads an answer in place; ok false means encoding/json must read it.
-func scanReply(data []byte) (r openAIReply, ok bool) {
+func scanReply(data []byte) (r Reply, ok bool) {
 	s := jsonscan.New(data)
 	if !s.BeginObject() {
 		return r, false
@@ -93,9 +94,9 @@ func scanReply(data []byte) (r openAIReply, ok bool) {
 			if !s.BeginArray() {
 				return r, false
 			}
-			r.Choices = []replyChoice{}
+			r.Choices = []ReplyChoice{}
 			for s.Element() {
-				var c replyChoice
+				var c ReplyChoice
 				if !scanChoice(&s, &c) {
 					return r, false
 				}
@@ -112,7 +113,7 @@ func scanReply(data []byte) (r openAIReply, ok bool) {
 }
 
 // scanChoice reads one choice: its index, message and delta.
-func scanChoice(s *jsonscan.Scanner, c *replyChoice) bool {
+func scanChoice(s *jsonscan.Scanner, c *ReplyChoice) bool {
 	if !s.BeginObject() {
 		return false
 	}

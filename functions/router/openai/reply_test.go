@@ -1,4 +1,4 @@
-package router
+package openai
 
 import (
 	"encoding/json"
@@ -53,18 +53,18 @@ func TestCommonRepliesAreReadInPlace(t *testing.T) {
 	}
 }
 
-// Whatever a provider sends, readReply reads it as encoding/json reads it into openAIReply:
+// Whatever a provider sends, ReadReply reads it as encoding/json reads it into Reply:
 // the same fields when that succeeds, an error when it fails.
 func FuzzReadReply(f *testing.F) {
 	for _, s := range append(chunkSeeds, answerSeeds...) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var want openAIReply
+		var want Reply
 		slowErr := json.Unmarshal(data, &want)
-		got, err := readReply(data)
+		got, err := ReadReply(data)
 		if (err != nil) != (slowErr != nil) {
-			t.Fatalf("readReply error %v, encoding/json %v", err, slowErr)
+			t.Fatalf("ReadReply error %v, encoding/json %v", err, slowErr)
 		}
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("read %+v, encoding/json %+v", got, want)
@@ -72,7 +72,7 @@ func FuzzReadReply(f *testing.F) {
 	})
 }
 
-// Reading a typical content chunk in place, beside encoding/json reading it into openAIReply.
+// Reading a typical content chunk in place, beside encoding/json reading it into Reply.
 func BenchmarkReadReply(b *testing.B) {
 	data := []byte(chunkSeeds[1])
 	b.Run("in-place", func(b *testing.B) {
@@ -84,7 +84,7 @@ func BenchmarkReadReply(b *testing.B) {
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		for b.Loop() {
-			var r openAIReply
+			var r Reply
 			if err := json.Unmarshal(data, &r); err != nil {
 				b.Fatal(err)
 			}

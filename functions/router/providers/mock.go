@@ -1,4 +1,4 @@
-package router
+package providers
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/router/openai"
 
 	"github.com/google/uuid"
 )
@@ -19,12 +21,12 @@ type mockProvider struct {
 	latency time.Duration
 }
 
-func (m *mockProvider) reply(ctx context.Context, req *ChatRequest) (string, Usage, error) {
+func (m *mockProvider) reply(ctx context.Context, req *openai.ChatRequest) (string, openai.Usage, error) {
 	if m.latency > 0 {
 		select {
 		case <-time.After(m.latency):
 		case <-ctx.Done():
-			return "", Usage{}, &UpstreamError{Provider: "mock", Err: ctx.Err()}
+			return "", openai.Usage{}, &UpstreamError{Provider: "mock", Err: ctx.Err()}
 		}
 	}
 	var last string
@@ -37,21 +39,21 @@ func (m *mockProvider) reply(ctx context.Context, req *ChatRequest) (string, Usa
 		}
 	}
 	text := "mock reply to: " + last
-	u := Usage{PromptTokens: int64(promptChars/4 + 1), CompletionTokens: int64(len(strings.Fields(text)))}
+	u := openai.Usage{PromptTokens: int64(promptChars/4 + 1), CompletionTokens: int64(len(strings.Fields(text)))}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	return text, u, nil
 }
 
-func (m *mockProvider) Chat(ctx context.Context, model string, req *ChatRequest) (*ChatResult, error) {
+func (m *mockProvider) Chat(ctx context.Context, model string, req *openai.ChatRequest) (*ChatResult, error) {
 	text, u, err := m.reply(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	content, _ := json.Marshal(text)
-	msg := Message{Role: "assistant", Content: content}
+	msg := openai.Message{Role: "assistant", Content: content}
 	stop := "stop"
-	body, err := json.Marshal(ChatResponse{ID: newID("chatcmpl-"), Object: "chat.completion", Created: time.Now().Unix(), Model: model,
-		Choices: []Choice{{Message: &msg, FinishReason: &stop}}, Usage: &u})
+	body, err := json.Marshal(openai.ChatResponse{ID: newID("chatcmpl-"), Object: "chat.completion", Created: time.Now().Unix(), Model: model,
+		Choices: []openai.Choice{{Message: &msg, FinishReason: &stop}}, Usage: &u})
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +61,7 @@ func (m *mockProvider) Chat(ctx context.Context, model string, req *ChatRequest)
 	return &ChatResult{Body: body, Model: model, Usage: u, Output: output}, nil
 }
 
-func (m *mockProvider) ChatStream(ctx context.Context, model string, req *ChatRequest) (ChunkStream, error) {
+func (m *mockProvider) ChatStream(ctx context.Context, model string, req *openai.ChatRequest) (ChunkStream, error) {
 	text, u, err := m.reply(ctx, req)
 	if err != nil {
 		return nil, err
@@ -71,7 +73,7 @@ type mockStream struct {
 	ctx       context.Context
 	id, model string
 	words     []string
-	usage     Usage
+	usage     openai.Usage
 	step      int
 }
 
@@ -81,19 +83,19 @@ func (s *mockStream) Next() (Chunk, error) {
 	}
 	n := s.step
 	s.step++
-	resp := ChatResponse{ID: s.id, Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: s.model, Choices: []Choice{}}
+	resp := openai.ChatResponse{ID: s.id, Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: s.model, Choices: []openai.Choice{}}
 	c := Chunk{Model: s.model}
 	switch {
 	case n < len(s.words):
 		c.Text = s.words[n]
 		content, _ := json.Marshal(c.Text)
-		resp.Choices = []Choice{{Delta: &Message{Content: content}}}
+		resp.Choices = []openai.Choice{{Delta: &openai.Message{Content: content}}}
 		if n == 0 {
 			resp.Choices[0].Delta.Role = "assistant"
 		}
 	case n == len(s.words):
 		stop := "stop"
-		resp.Choices = []Choice{{Delta: &Message{}, FinishReason: &stop}}
+		resp.Choices = []openai.Choice{{Delta: &openai.Message{}, FinishReason: &stop}}
 	case n == len(s.words)+1:
 		resp.Usage, c.Usage, c.UsageOnly = &s.usage, &s.usage, true
 	default:
@@ -106,8 +108,8 @@ func (s *mockStream) Next() (Chunk, error) {
 
 func (s *mockStream) Close() error { return nil }
 
-func (m *mockProvider) Embed(ctx context.Context, model string, req *EmbeddingRequest) (*EmbedResult, error) {
-	u := Usage{PromptTokens: int64(len(req.Input)/4 + 1)}
+func (m *mockProvider) Embed(ctx context.Context, model string, req *openai.EmbeddingRequest) (*EmbedResult, error) {
+	u := openai.Usage{PromptTokens: int64(len(req.Input)/4 + 1)}
 	u.TotalTokens = u.PromptTokens
 	body := fmt.Sprintf(`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2,0.3]}],"model":%q,"usage":{"prompt_tokens":%d,"total_tokens":%d}}`,
 		model, u.PromptTokens, u.TotalTokens)

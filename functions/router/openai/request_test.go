@@ -1,4 +1,4 @@
-package router
+package openai
 
 import (
 	"encoding/json"

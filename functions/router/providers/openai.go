@@ -1,4 +1,4 @@
-package router
+package providers
 
 import (
 	"bytes"
@@ -8,7 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
+
+	"github.com/trustplane/trustplane/functions/router/openai"
 )
 
 // openAIProvider speaks OpenAI's API: OpenAI itself, Azure OpenAI (deployment URLs, api-key
@@ -41,8 +42,8 @@ func (p *openAIProvider) header() http.Header {
 	return h
 }
 
-func (p *openAIProvider) Chat(ctx context.Context, model string, req *ChatRequest) (*ChatResult, error) {
-	body, err := withFields(req.raw, map[string]any{"model": model, "stream": nil, "stream_options": nil})
+func (p *openAIProvider) Chat(ctx context.Context, model string, req *openai.ChatRequest) (*ChatResult, error) {
+	body, err := req.Forward(map[string]any{"model": model, "stream": nil, "stream_options": nil})
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +61,8 @@ func (p *openAIProvider) Chat(ctx context.Context, model string, req *ChatReques
 	return res, nil
 }
 
-func (p *openAIProvider) ChatStream(ctx context.Context, model string, req *ChatRequest) (ChunkStream, error) {
-	body, err := withFields(req.raw, map[string]any{"model": model, "stream": true, "stream_options": StreamOptions{IncludeUsage: true}})
+func (p *openAIProvider) ChatStream(ctx context.Context, model string, req *openai.ChatRequest) (ChunkStream, error) {
+	body, err := req.Forward(map[string]any{"model": model, "stream": true, "stream_options": openai.StreamOptions{IncludeUsage: true}})
 	if err != nil {
 		return nil, err
 	}
@@ -71,14 +72,14 @@ func (p *openAIProvider) ChatStream(ctx context.Context, model string, req *Chat
 	if err != nil {
 		return nil, err
 	}
-	return &openAIStream{ctx: ctx, name: p.name, body: resp.Body, sse: newSSEReader(resp.Body)}, nil
+	return &openAIStream{ctx: ctx, name: p.name, body: resp.Body, sse: NewSSEReader(resp.Body)}, nil
 }
 
 type openAIStream struct {
 	ctx  context.Context
 	name string
 	body io.ReadCloser
-	sse  *sseReader
+	sse  *SSEReader
 	done bool // [DONE] was read
 }
 
@@ -113,7 +114,7 @@ func (s *openAIStream) Next() (Chunk, error) {
 				data = b.Bytes()
 			}
 		}
-		r, err := readReply(data)
+		r, err := openai.ReadReply(data)
 		if err != nil {
 			return Chunk{}, &UpstreamError{Provider: s.name, Status: http.StatusBadGateway, Message: "the provider streamed invalid JSON"}
 		}
@@ -131,8 +132,8 @@ func (s *openAIStream) Close() error { return closeStream(s.body, s.done) }
 
 func (s *openAIStream) Buffered() bool { return s.sse.Buffered() }
 
-func (p *openAIProvider) Embed(ctx context.Context, model string, req *EmbeddingRequest) (*EmbedResult, error) {
-	body, err := withFields(req.raw, map[string]any{"model": model})
+func (p *openAIProvider) Embed(ctx context.Context, model string, req *openai.EmbeddingRequest) (*EmbedResult, error) {
+	body, err := req.Forward(map[string]any{"model": model})
 	if err != nil {
 		return nil, err
 	}
@@ -158,13 +159,10 @@ func closeStream(body io.ReadCloser, ended bool) error {
 	return body.Close()
 }
 
-// trimBase normalises a configured base URL.
-func trimBase(u string) string { return strings.TrimRight(u, "/") }
-
 // call posts a non-streaming request and decodes the answer's model and usage; the raw answer
 // is passed on to the client as it came.
-func (p *openAIProvider) call(ctx context.Context, model, path string, body []byte) ([]byte, openAIReply, error) {
-	var r openAIReply
+func (p *openAIProvider) call(ctx context.Context, model, path string, body []byte) ([]byte, openai.Reply, error) {
+	var r openai.Reply
 	resp, err := post(ctx, p.client, p.name, p.url(model, path), p.header(), body)
 	if err != nil {
 		return nil, r, err
@@ -173,7 +171,7 @@ func (p *openAIProvider) call(ctx context.Context, model, path string, body []by
 	if err != nil {
 		return nil, r, err
 	}
-	if r, err = readReply(raw); err != nil {
+	if r, err = openai.ReadReply(raw); err != nil {
 		return nil, r, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
 	}
 	return raw, r, nil

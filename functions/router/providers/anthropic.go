@@ -1,4 +1,4 @@
-package router
+package providers
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/router/openai"
 )
 
 // anthropicProvider translates OpenAI chat completions to Anthropic's Messages API and back:
@@ -77,9 +79,9 @@ type anthUsage struct {
 	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
 }
 
-func (u anthUsage) openAI() Usage {
+func (u anthUsage) openAI() openai.Usage {
 	in := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
-	return Usage{PromptTokens: in, CompletionTokens: u.OutputTokens, TotalTokens: in + u.OutputTokens}
+	return openai.Usage{PromptTokens: in, CompletionTokens: u.OutputTokens, TotalTokens: in + u.OutputTokens}
 }
 
 type anthResponse struct {
@@ -163,12 +165,8 @@ func textOf(content json.RawMessage) (string, error) {
 	return b.String(), nil
 }
 
-func badRequest(format string, args ...any) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest, Message: fmt.Sprintf(format, args...)}
-}
-
 // toAnthropic translates a chat completion request.
-func (p *anthropicProvider) toAnthropic(model string, req *ChatRequest, stream bool) (*anthRequest, error) {
+func (p *anthropicProvider) toAnthropic(model string, req *openai.ChatRequest, stream bool) (*anthRequest, error) {
 	out := &anthRequest{Model: model, Temperature: req.Temperature, TopP: req.TopP, Stream: stream, MaxTokens: p.maxTokens}
 	if req.MaxCompletionTokens != nil {
 		out.MaxTokens = *req.MaxCompletionTokens
@@ -184,7 +182,7 @@ func (p *anthropicProvider) toAnthropic(model string, req *ChatRequest, stream b
 		if json.Unmarshal(req.Stop, &one) == nil {
 			out.StopSequences = []string{one}
 		} else if err := json.Unmarshal(req.Stop, &out.StopSequences); err != nil {
-			return nil, badRequest("stop must be a string or an array of strings")
+			return nil, openai.BadRequest("stop must be a string or an array of strings")
 		}
 	}
 	var system []string
@@ -193,20 +191,20 @@ func (p *anthropicProvider) toAnthropic(model string, req *ChatRequest, stream b
 		case "system", "developer":
 			s, err := textOf(m.Content)
 			if err != nil {
-				return nil, badRequest("messages[%d]: %v", i, err)
+				return nil, openai.BadRequest("messages[%d]: %v", i, err)
 			}
 			system = append(system, s)
 		case "user", "assistant":
 			blocks, err := contentBlocks(m.Content)
 			if err != nil {
-				return nil, badRequest("messages[%d]: %v", i, err)
+				return nil, openai.BadRequest("messages[%d]: %v", i, err)
 			}
 			for _, tc := range m.ToolCalls {
 				input := json.RawMessage(tc.Function.Arguments)
 				if strings.TrimSpace(tc.Function.Arguments) == "" {
 					input = json.RawMessage("{}")
 				} else if !json.Valid(input) {
-					return nil, badRequest("messages[%d].tool_calls: arguments of %s are not valid JSON", i, tc.Function.Name)
+					return nil, openai.BadRequest("messages[%d].tool_calls: arguments of %s are not valid JSON", i, tc.Function.Name)
 				}
 				blocks = append(blocks, anthBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: input})
 			}
@@ -214,7 +212,7 @@ func (p *anthropicProvider) toAnthropic(model string, req *ChatRequest, stream b
 		case "tool":
 			text, err := textOf(m.Content)
 			if err != nil {
-				return nil, badRequest("messages[%d]: %v", i, err)
+				return nil, openai.BadRequest("messages[%d]: %v", i, err)
 			}
 			content, _ := json.Marshal(text)
 			out.Messages = appendMessage(out.Messages, "user", []anthBlock{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: content}})
@@ -262,7 +260,7 @@ func toolChoice(raw json.RawMessage) (json.RawMessage, error) {
 		case "none":
 			return json.RawMessage(`{"type":"none"}`), nil
 		}
-		return nil, badRequest("tool_choice must be auto, required, none or a function, got %q", s)
+		return nil, openai.BadRequest("tool_choice must be auto, required, none or a function, got %q", s)
 	}
 	var f struct {
 		Function struct {
@@ -270,12 +268,12 @@ func toolChoice(raw json.RawMessage) (json.RawMessage, error) {
 		} `json:"function"`
 	}
 	if json.Unmarshal(raw, &f) != nil || f.Function.Name == "" {
-		return nil, badRequest("tool_choice must be auto, required, none or {\"type\":\"function\",\"function\":{\"name\":...}}")
+		return nil, openai.BadRequest("tool_choice must be auto, required, none or {\"type\":\"function\",\"function\":{\"name\":...}}")
 	}
 	return json.Marshal(map[string]string{"type": "tool", "name": f.Function.Name})
 }
 
-func (p *anthropicProvider) send(ctx context.Context, model string, req *ChatRequest, stream bool) (*http.Response, error) {
+func (p *anthropicProvider) send(ctx context.Context, model string, req *openai.ChatRequest, stream bool) (*http.Response, error) {
 	ar, err := p.toAnthropic(model, req, stream)
 	if err != nil {
 		return nil, err
@@ -293,7 +291,7 @@ func (p *anthropicProvider) send(ctx context.Context, model string, req *ChatReq
 	return post(ctx, p.client, p.name, p.baseURL+"/v1/messages", h, body)
 }
 
-func (p *anthropicProvider) Chat(ctx context.Context, model string, req *ChatRequest) (*ChatResult, error) {
+func (p *anthropicProvider) Chat(ctx context.Context, model string, req *openai.ChatRequest) (*ChatResult, error) {
 	resp, err := p.send(ctx, model, req, false)
 	if err != nil {
 		return nil, err
@@ -306,7 +304,7 @@ func (p *anthropicProvider) Chat(ctx context.Context, model string, req *ChatReq
 	if err := json.Unmarshal(raw, &ar); err != nil {
 		return nil, &UpstreamError{Provider: p.name, Status: http.StatusBadGateway, Message: "the provider answered with invalid JSON"}
 	}
-	msg := Message{Role: "assistant"}
+	msg := openai.Message{Role: "assistant"}
 	var text strings.Builder
 	for _, b := range ar.Content {
 		switch b.Type {
@@ -317,7 +315,7 @@ func (p *anthropicProvider) Chat(ctx context.Context, model string, req *ChatReq
 			if input == "" {
 				input = "{}"
 			}
-			msg.ToolCalls = append(msg.ToolCalls, ToolCall{ID: b.ID, Type: "function", Function: FunctionCall{Name: b.Name, Arguments: input}})
+			msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: b.ID, Type: "function", Function: openai.FunctionCall{Name: b.Name, Arguments: input}})
 		}
 	}
 	if text.Len() > 0 || len(msg.ToolCalls) == 0 {
@@ -327,8 +325,8 @@ func (p *anthropicProvider) Chat(ctx context.Context, model string, req *ChatReq
 	}
 	fr := finishReason(ar.StopReason)
 	usage := ar.Usage.openAI()
-	out := ChatResponse{ID: ar.ID, Object: "chat.completion", Created: time.Now().Unix(), Model: ar.Model,
-		Choices: []Choice{{Index: 0, Message: &msg, FinishReason: &fr}}, Usage: &usage}
+	out := openai.ChatResponse{ID: ar.ID, Object: "chat.completion", Created: time.Now().Unix(), Model: ar.Model,
+		Choices: []openai.Choice{{Index: 0, Message: &msg, FinishReason: &fr}}, Usage: &usage}
 	body, err := json.Marshal(out)
 	if err != nil {
 		return nil, err
@@ -337,12 +335,12 @@ func (p *anthropicProvider) Chat(ctx context.Context, model string, req *ChatReq
 	return &ChatResult{Body: body, Model: ar.Model, Usage: usage, Output: output}, nil
 }
 
-func (p *anthropicProvider) ChatStream(ctx context.Context, model string, req *ChatRequest) (ChunkStream, error) {
+func (p *anthropicProvider) ChatStream(ctx context.Context, model string, req *openai.ChatRequest) (ChunkStream, error) {
 	resp, err := p.send(ctx, model, req, true)
 	if err != nil {
 		return nil, err
 	}
-	return &anthropicStream{ctx: ctx, name: p.name, body: resp.Body, sse: newSSEReader(resp.Body), created: time.Now().Unix(), toolIndex: map[int]int{}}, nil
+	return &anthropicStream{ctx: ctx, name: p.name, body: resp.Body, sse: NewSSEReader(resp.Body), created: time.Now().Unix(), toolIndex: map[int]int{}}, nil
 }
 
 // anthropicStream turns Messages API events into chat.completion.chunk objects.
@@ -350,7 +348,7 @@ type anthropicStream struct {
 	ctx     context.Context
 	name    string
 	body    io.ReadCloser
-	sse     *sseReader
+	sse     *SSEReader
 	created int64
 
 	id, model string
@@ -381,12 +379,12 @@ type anthEvent struct {
 	} `json:"error"`
 }
 
-func (s *anthropicStream) chunk(delta *Message, finish *string, usage *Usage) (Chunk, error) {
-	choices := []Choice{}
+func (s *anthropicStream) chunk(delta *openai.Message, finish *string, usage *openai.Usage) (Chunk, error) {
+	choices := []openai.Choice{}
 	if delta != nil {
-		choices = []Choice{{Index: 0, Delta: delta, FinishReason: finish}}
+		choices = []openai.Choice{{Index: 0, Delta: delta, FinishReason: finish}}
 	}
-	data, err := json.Marshal(ChatResponse{ID: s.id, Object: "chat.completion.chunk", Created: s.created, Model: s.model, Choices: choices, Usage: usage})
+	data, err := json.Marshal(openai.ChatResponse{ID: s.id, Object: "chat.completion.chunk", Created: s.created, Model: s.model, Choices: choices, Usage: usage})
 	c := Chunk{Data: data, Model: s.model, Usage: usage, UsageOnly: usage != nil && delta == nil}
 	if delta != nil && len(delta.Content) > 0 {
 		_ = json.Unmarshal(delta.Content, &c.Text)
@@ -417,26 +415,26 @@ func (s *anthropicStream) Next() (Chunk, error) {
 		case "message_start":
 			s.id, s.model, s.usage = e.Message.ID, e.Message.Model, e.Message.Usage
 			empty, _ := json.Marshal("")
-			return s.chunk(&Message{Role: "assistant", Content: empty}, nil, nil)
+			return s.chunk(&openai.Message{Role: "assistant", Content: empty}, nil, nil)
 		case "content_block_start":
 			if e.ContentBlock.Type != "tool_use" {
 				continue
 			}
 			idx := len(s.toolIndex)
 			s.toolIndex[e.Index] = idx
-			return s.chunk(&Message{ToolCalls: []ToolCall{{Index: &idx, ID: e.ContentBlock.ID, Type: "function",
-				Function: FunctionCall{Name: e.ContentBlock.Name}}}}, nil, nil)
+			return s.chunk(&openai.Message{ToolCalls: []openai.ToolCall{{Index: &idx, ID: e.ContentBlock.ID, Type: "function",
+				Function: openai.FunctionCall{Name: e.ContentBlock.Name}}}}, nil, nil)
 		case "content_block_delta":
 			switch e.Delta.Type {
 			case "text_delta":
 				text, _ := json.Marshal(e.Delta.Text)
-				return s.chunk(&Message{Content: text}, nil, nil)
+				return s.chunk(&openai.Message{Content: text}, nil, nil)
 			case "input_json_delta":
 				idx, ok := s.toolIndex[e.Index]
 				if !ok {
 					continue
 				}
-				return s.chunk(&Message{ToolCalls: []ToolCall{{Index: &idx, Function: FunctionCall{Arguments: e.Delta.PartialJSON}}}}, nil, nil)
+				return s.chunk(&openai.Message{ToolCalls: []openai.ToolCall{{Index: &idx, Function: openai.FunctionCall{Arguments: e.Delta.PartialJSON}}}}, nil, nil)
 			}
 		case "message_delta":
 			if e.Usage != nil {
@@ -448,7 +446,7 @@ func (s *anthropicStream) Next() (Chunk, error) {
 			}
 			if e.Delta.StopReason != "" {
 				fr := finishReason(e.Delta.StopReason)
-				return s.chunk(&Message{}, &fr, nil)
+				return s.chunk(&openai.Message{}, &fr, nil)
 			}
 		case "message_stop":
 			s.done = true
@@ -469,6 +467,6 @@ func (s *anthropicStream) Close() error { return closeStream(s.body, s.done) }
 
 func (s *anthropicStream) Buffered() bool { return s.sse.Buffered() }
 
-func (p *anthropicProvider) Embed(context.Context, string, *EmbeddingRequest) (*EmbedResult, error) {
-	return nil, &APIError{Status: http.StatusBadRequest, Type: errInvalidRequest, Message: "this model's provider (Anthropic) has no embeddings API"}
+func (p *anthropicProvider) Embed(context.Context, string, *openai.EmbeddingRequest) (*EmbedResult, error) {
+	return nil, &openai.APIError{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Message: "this model's provider (Anthropic) has no embeddings API"}
 }

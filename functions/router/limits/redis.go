@@ -1,4 +1,4 @@
-package router
+package limits
 
 import (
 	"context"
@@ -30,14 +30,16 @@ func NewRedisStore(client *redis.Client) *RedisStore { return &RedisStore{client
 // end at the caller's deadline (the limits timeout), and dial, read and write get short
 // timeouts unless the URL sets them: an unreachable Redis must not hold a call.
 func NewRedisClient(rawURL string) (*redis.Client, error) {
-	opts, err := redisOptions(rawURL)
+	opts, err := RedisOptions(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	return redis.NewClient(opts), nil
 }
 
-func redisOptions(rawURL string) (*redis.Options, error) {
+// RedisOptions are the client options NewRedisClient uses for rawURL; the error names REDIS_URL
+// and never quotes the password.
+func RedisOptions(rawURL string) (*redis.Options, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		// url.Parse's error quotes the whole URL, password included.
