@@ -20,8 +20,8 @@ func benchObservations(n int) []Observation {
 				Metadata: map[string]string{"k": "v"}},
 			TraceID: fmt.Sprintf("trace-%d", i/10), Type: TypeGeneration, Name: "llm",
 			StartTime: start.Add(time.Duration(i) * time.Millisecond), EndTime: start.Add(time.Second),
-			Model: "gpt-x", Input: text, Output: text, PromptTokens: 100, CompletionTokens: 200, TotalTokens: 300,
-			TotalCost: 0.001, Level: LevelDefault,
+			Model: "gpt-x", Input: text, Output: text, Usage: Usage{PromptTokens: 100, CompletionTokens: 200, TotalTokens: 300,
+				TotalCost: 0.001}, Level: LevelDefault,
 		}
 	}
 	return out

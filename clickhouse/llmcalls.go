@@ -15,32 +15,27 @@ const TableLLMCalls Table = "llm_calls"
 // LLMCall is one row of the llm_calls table. Its ID is the call id.
 type LLMCall struct {
 	Envelope
-	TraceID          string
-	Timestamp        time.Time
-	Endpoint         string
-	ModelRequested   string
-	ModelServed      string
-	Provider         string
-	Status           string
-	StatusCode       uint16
-	Error            string
-	Stream           bool
-	Attempts         uint16
-	AttemptsJSON     string // every attempt: provider, model, status, latency
-	UserID           string
-	PromptTokens     uint64
-	CompletionTokens uint64
-	TotalTokens      uint64
-	InputCost        float64 // USD
-	OutputCost       float64 // USD
-	TotalCost        float64 // USD
-	LatencyMs        float64
-	GatewayMs        float64
-	ProviderMs       float64
-	TTFTMs           float64 // 0 unless streamed
-	Capture          string  // full, truncated or none
-	Input            string  // JSON text
-	Output           string  // JSON text
+	TraceID        string
+	Timestamp      time.Time
+	Endpoint       string
+	ModelRequested string
+	ModelServed    string
+	Provider       string
+	Status         string
+	StatusCode     uint16
+	Error          string
+	Stream         bool
+	Attempts       uint16
+	AttemptsJSON   string // every attempt: provider, model, status, latency
+	UserID         string
+	Usage
+	LatencyMs  float64
+	GatewayMs  float64
+	ProviderMs float64
+	TTFTMs     float64 // 0 unless streamed
+	Capture    string  // full, truncated or none
+	Input      string  // JSON text
+	Output     string  // JSON text
 }
 
 var llmCallColumns = append(slices.Clone(envelopeColumns), "trace_id", "timestamp", "endpoint", "model_requested", "model_served",

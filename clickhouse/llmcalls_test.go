@@ -22,7 +22,7 @@ func TestLLMCallsRoundTrip(t *testing.T) {
 		TraceID: "trace-1", Timestamp: ts, Endpoint: "chat.completions", ModelRequested: "gpt", ModelServed: "claude-sonnet-4-5",
 		Provider: "anthropic", Status: catalog.LLMCallSuccess, StatusCode: 200, Stream: true, Attempts: 2,
 		AttemptsJSON: `[{"provider":"openai","status":"error"},{"provider":"anthropic","status":"success"}]`, UserID: "u-1",
-		PromptTokens: 12, CompletionTokens: 30, TotalTokens: 42, InputCost: 0.1, OutputCost: 0.2, TotalCost: 0.30000000000000004,
+		Usage:     clickhouse.Usage{PromptTokens: 12, CompletionTokens: 30, TotalTokens: 42, InputCost: 0.1, OutputCost: 0.2, TotalCost: 0.30000000000000004},
 		LatencyMs: 860.25, GatewayMs: 0.375, ProviderMs: 852.5, TTFTMs: 210, Capture: "truncated",
 		Input: `[{"role":"user","content":"hi"}]`, Output: `{"role":"assistant","content":"héllo ✓"}`,
 	}

@@ -39,6 +39,17 @@ type Trace struct {
 	Output      string // JSON text
 }
 
+// Usage is the tokens and cost of a call to a model. Observations and LLM calls both carry
+// it, in columns of the same names.
+type Usage struct {
+	PromptTokens     uint64
+	CompletionTokens uint64
+	TotalTokens      uint64
+	InputCost        float64 // USD
+	OutputCost       float64 // USD
+	TotalCost        float64 // USD
+}
+
 // Observation types and levels.
 const (
 	TypeSpan       = "SPAN"
@@ -65,14 +76,9 @@ type Observation struct {
 	ModelParameters     string // JSON text
 	Input               string // JSON text
 	Output              string // JSON text
-	PromptTokens        uint64
-	CompletionTokens    uint64
-	TotalTokens         uint64
-	InputCost           float64 // USD
-	OutputCost          float64 // USD
-	TotalCost           float64 // USD
-	Level               string  // DEBUG, DEFAULT, WARNING or ERROR
-	StatusMessage       string
+	Usage
+	Level         string // DEBUG, DEFAULT, WARNING or ERROR
+	StatusMessage string
 }
 
 // Score data types and sources.

@@ -32,7 +32,7 @@ func sampleBatch(tenant string) clickhouse.Batch {
 			Envelope: env("obs-1", 1700000000003), TraceID: "trace-1", ParentObservationID: "obs-0", Type: clickhouse.TypeGeneration,
 			Name: "llm", StartTime: ts, EndTime: ts.Add(1500 * time.Millisecond), CompletionStartTime: ts.Add(400 * time.Millisecond),
 			Model: "gpt-x", ModelParameters: `{"temperature":0.2}`, Input: `[{"role":"user"}]`, Output: `{"role":"assistant"}`,
-			PromptTokens: 11, CompletionTokens: 22, TotalTokens: 33, InputCost: 0.00011, OutputCost: 0.00044, TotalCost: 0.00055,
+			Usage: clickhouse.Usage{PromptTokens: 11, CompletionTokens: 22, TotalTokens: 33, InputCost: 0.00011, OutputCost: 0.00044, TotalCost: 0.00055},
 			Level: clickhouse.LevelWarning, StatusMessage: "slow",
 		}, {
 			Envelope: env("obs-2", 1700000000004), TraceID: "trace-1", Type: clickhouse.TypeSpan, Name: "retrieve", StartTime: ts.Add(time.Second),

@@ -27,37 +27,27 @@ type Topic struct {
 	Config map[string]string
 }
 
-// EventsTopic is the telemetry topic the Broker uses. Sized for the
-// production cluster of three brokers: every write is on three replicas and
-// acknowledged by at least two (acks=all), so one broker can be lost without
-// losing or refusing writes.
-func EventsTopic() Topic {
-	return Topic{
-		Name:              DefaultTopic,
-		Partitions:        12,
-		ReplicationFactor: 3,
-		Config: map[string]string{
-			"min.insync.replicas": "2",
-			"retention.ms":        strconv.FormatInt((7 * 24 * time.Hour).Milliseconds(), 10),
-			"cleanup.policy":      "delete",
-			// The producer compresses; keep its batches as they are.
-			"compression.type": "producer",
-		},
-	}
-}
+// EventsTopic is the telemetry topic the Broker uses.
+func EventsTopic() Topic { return replicatedTopic(DefaultTopic, 12, 7*24*time.Hour) }
 
 // DeadLetterTopic receives events that kept failing delivery. It is kept
 // longer than the events topic so an operator has time to look at them.
-func DeadLetterTopic() Topic {
+func DeadLetterTopic() Topic { return replicatedTopic(DefaultDeadLetterTopic, 3, 30*24*time.Hour) }
+
+// replicatedTopic is a topic sized for the production cluster of three
+// brokers: every write is on three replicas and acknowledged by at least two
+// (acks=all), so one broker can be lost without losing or refusing writes.
+func replicatedTopic(name string, partitions int32, retention time.Duration) Topic {
 	return Topic{
-		Name:              DefaultDeadLetterTopic,
-		Partitions:        3,
+		Name:              name,
+		Partitions:        partitions,
 		ReplicationFactor: 3,
 		Config: map[string]string{
 			"min.insync.replicas": "2",
-			"retention.ms":        strconv.FormatInt((30 * 24 * time.Hour).Milliseconds(), 10),
+			"retention.ms":        strconv.FormatInt(retention.Milliseconds(), 10),
 			"cleanup.policy":      "delete",
-			"compression.type":    "producer",
+			// The producer compresses; keep its batches as they are.
+			"compression.type": "producer",
 		},
 	}
 }

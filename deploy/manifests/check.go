@@ -145,68 +145,69 @@ func (s *Set) containerEnv(ns string, ctr corev1.Container) (map[string]string, 
 	env := map[string]string{}
 	var errs []error
 	for _, from := range ctr.EnvFrom {
+		var kind, name string
 		switch {
 		case from.ConfigMapRef != nil:
-			cm := s.configMap(ns, from.ConfigMapRef.Name)
-			if cm == nil {
-				errs = append(errs, fmt.Errorf("envFrom: ConfigMap %s/%s does not exist", ns, from.ConfigMapRef.Name))
-				continue
-			}
-			for k, v := range cm.Data {
-				env[from.Prefix+k] = v
-			}
+			kind, name = "ConfigMap", from.ConfigMapRef.Name
 		case from.SecretRef != nil:
-			sec := s.secret(ns, from.SecretRef.Name)
-			if sec == nil {
-				errs = append(errs, fmt.Errorf("envFrom: Secret %s/%s does not exist", ns, from.SecretRef.Name))
-				continue
-			}
-			for k, v := range sec.Data {
-				env[from.Prefix+k] = string(v)
-			}
+			kind, name = "Secret", from.SecretRef.Name
+		default:
+			continue
+		}
+		data, ok := s.envData(kind, ns, name)
+		if !ok {
+			errs = append(errs, fmt.Errorf("envFrom: %s %s/%s does not exist", kind, ns, name))
+			continue
+		}
+		for k, v := range data {
+			env[from.Prefix+k] = v
 		}
 	}
 	for _, e := range ctr.Env {
+		var kind, name, key string
 		switch {
 		case e.ValueFrom == nil:
 			env[e.Name] = e.Value
+			continue
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
-			cm := s.configMap(ns, ref.Name)
-			v, ok := "", false
-			if cm != nil {
-				v, ok = cm.Data[ref.Key]
-			}
-			if !ok {
-				errs = append(errs, fmt.Errorf("env %s: ConfigMap %s/%s has no key %q", e.Name, ns, ref.Name, ref.Key))
-			}
-			env[e.Name] = v
+			kind, name, key = "ConfigMap", ref.Name, ref.Key
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			sec := s.secret(ns, ref.Name)
-			var v []byte
-			ok := false
-			if sec != nil {
-				v, ok = sec.Data[ref.Key]
-			}
-			if !ok {
-				errs = append(errs, fmt.Errorf("env %s: Secret %s/%s has no key %q", e.Name, ns, ref.Name, ref.Key))
-			}
-			env[e.Name] = string(v)
+			kind, name, key = "Secret", ref.Name, ref.Key
 		default:
 			env[e.Name] = "" // fieldRef and resourceFieldRef: set by Kubernetes
+			continue
 		}
+		data, _ := s.envData(kind, ns, name)
+		v, ok := data[key]
+		if !ok {
+			errs = append(errs, fmt.Errorf("env %s: %s %s/%s has no key %q", e.Name, kind, ns, name, key))
+		}
+		env[e.Name] = v
 	}
 	return env, errors.Join(errs...)
 }
 
-func (s *Set) secret(ns, name string) *corev1.Secret {
-	for _, o := range s.Secrets {
-		if o.Namespace == ns && o.Name == name {
-			return o
+// envData is the data of the ConfigMap or Secret (kind) ns/name as a container's environment
+// sees it; ok is false when there is no such object.
+func (s *Set) envData(kind, ns, name string) (data map[string]string, ok bool) {
+	if kind == "ConfigMap" {
+		if cm := s.configMap(ns, name); cm != nil {
+			return cm.Data, true
+		}
+		return nil, false
+	}
+	for _, sec := range s.Secrets {
+		if sec.Namespace == ns && sec.Name == name {
+			data = make(map[string]string, len(sec.Data))
+			for k, v := range sec.Data {
+				data[k] = string(v)
+			}
+			return data, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // EnvVars lists the variables an envconfig struct reads and the ones it requires, following

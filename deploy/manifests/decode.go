@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -20,26 +21,28 @@ import (
 	"github.com/trustplane/trustplane/eventing/dispatcher"
 )
 
-// Set is every object of one rendered overlay, by kind. Knative objects are defaulted.
+// Set is every object of one rendered overlay, by kind. A field's kind tag is the
+// "apiVersion Kind" of the documents Decode puts in it. Knative objects are defaulted.
 type Set struct {
-	Namespaces          []*corev1.Namespace
-	ConfigMaps          []*corev1.ConfigMap
-	Secrets             []*corev1.Secret
-	Jobs                []*batchv1.Job
-	NetworkPolicies     []*networkingv1.NetworkPolicy
-	Services            []*servingv1.Service
-	DomainMappings      []*servingv1beta1.DomainMapping
-	ClusterDomainClaims []*netv1alpha1.ClusterDomainClaim
-	Brokers             []*eventingv1.Broker
-	Triggers            []*eventingv1.Trigger
-	KafkaSinks          []*dispatcher.KafkaSink
-	Kafkas              []*Kafka
-	KafkaNodePools      []*KafkaNodePool
-	KafkaTopics         []*KafkaTopic
-	ClickHouses         []*ClickHouseInstallation
-	Keepers             []*ClickHouseKeeperInstallation
-	Certificates        []*Certificate
-	ClusterIssuers      []*ClusterIssuer
+	Namespaces          []*corev1.Namespace               `kind:"v1 Namespace"`
+	ConfigMaps          []*corev1.ConfigMap               `kind:"v1 ConfigMap"`
+	Secrets             []*corev1.Secret                  `kind:"v1 Secret"`
+	Jobs                []*batchv1.Job                    `kind:"batch/v1 Job"`
+	NetworkPolicies     []*networkingv1.NetworkPolicy     `kind:"networking.k8s.io/v1 NetworkPolicy"`
+	Services            []*servingv1.Service              `kind:"serving.knative.dev/v1 Service"`
+	DomainMappings      []*servingv1beta1.DomainMapping   `kind:"serving.knative.dev/v1beta1 DomainMapping"`
+	ClusterDomainClaims []*netv1alpha1.ClusterDomainClaim `kind:"networking.internal.knative.dev/v1alpha1 ClusterDomainClaim"`
+	Kafkas              []*Kafka                          `kind:"kafka.strimzi.io/v1beta2 Kafka"`
+	KafkaNodePools      []*KafkaNodePool                  `kind:"kafka.strimzi.io/v1beta2 KafkaNodePool"`
+	KafkaTopics         []*KafkaTopic                     `kind:"kafka.strimzi.io/v1beta2 KafkaTopic"`
+	ClickHouses         []*ClickHouseInstallation         `kind:"clickhouse.altinity.com/v1 ClickHouseInstallation"`
+	Keepers             []*ClickHouseKeeperInstallation   `kind:"clickhouse-keeper.altinity.com/v1 ClickHouseKeeperInstallation"`
+	Certificates        []*Certificate                    `kind:"cert-manager.io/v1 Certificate"`
+	ClusterIssuers      []*ClusterIssuer                  `kind:"cert-manager.io/v1 ClusterIssuer"`
+	// Brokers, Triggers and KafkaSinks are decoded by the dispatcher's loader.
+	Brokers    []*eventingv1.Broker
+	Triggers   []*eventingv1.Trigger
+	KafkaSinks []*dispatcher.KafkaSink
 }
 
 // Decode decodes a YAML stream strictly. Every kind must be one this package knows: an
@@ -65,89 +68,65 @@ func (s *Set) decode(ctx context.Context, doc []byte) error {
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return fmt.Errorf("invalid YAML: %w", err)
 	}
-	var err error
-	switch tm.APIVersion + " " + tm.Kind {
-	case "v1 Namespace":
-		s.Namespaces, err = add(s.Namespaces, doc)
-	case "v1 ConfigMap":
-		s.ConfigMaps, err = add(s.ConfigMaps, doc)
-	case "v1 Secret":
-		s.Secrets, err = add(s.Secrets, doc)
-	case "batch/v1 Job":
-		s.Jobs, err = add(s.Jobs, doc)
-	case "networking.k8s.io/v1 NetworkPolicy":
-		s.NetworkPolicies, err = add(s.NetworkPolicies, doc)
-	case "serving.knative.dev/v1 Service":
-		s.Services, err = addValidated(ctx, s.Services, doc)
-	case "serving.knative.dev/v1beta1 DomainMapping":
-		s.DomainMappings, err = addValidated(ctx, s.DomainMappings, doc)
-	case "networking.internal.knative.dev/v1alpha1 ClusterDomainClaim":
-		s.ClusterDomainClaims, err = add(s.ClusterDomainClaims, doc)
+	kind := tm.APIVersion + " " + tm.Kind
+	switch kind {
 	case "eventing.knative.dev/v1 Broker", "eventing.knative.dev/v1 Trigger", "eventing.kafka.knative.dev/v1alpha1 KafkaSink":
-		var m *dispatcher.Manifests
-		m, err = dispatcher.DecodeManifests(ctx, tm.Kind, doc)
-		if err == nil {
-			s.Brokers = append(s.Brokers, m.Brokers...)
-			s.Triggers = append(s.Triggers, m.Triggers...)
-			s.KafkaSinks = append(s.KafkaSinks, m.KafkaSinks...)
+		m, err := dispatcher.DecodeManifests(ctx, tm.Kind, doc)
+		if err != nil {
+			return err
 		}
-	case "kafka.strimzi.io/v1beta2 Kafka":
-		s.Kafkas, err = add(s.Kafkas, doc)
-	case "kafka.strimzi.io/v1beta2 KafkaNodePool":
-		s.KafkaNodePools, err = add(s.KafkaNodePools, doc)
-	case "kafka.strimzi.io/v1beta2 KafkaTopic":
-		s.KafkaTopics, err = add(s.KafkaTopics, doc)
-	case "clickhouse.altinity.com/v1 ClickHouseInstallation":
-		s.ClickHouses, err = add(s.ClickHouses, doc)
-	case "clickhouse-keeper.altinity.com/v1 ClickHouseKeeperInstallation":
-		s.Keepers, err = add(s.Keepers, doc)
-	case "cert-manager.io/v1 Certificate":
-		s.Certificates, err = add(s.Certificates, doc)
-	case "cert-manager.io/v1 ClusterIssuer":
-		s.ClusterIssuers, err = add(s.ClusterIssuers, doc)
-	default:
+		s.Brokers = append(s.Brokers, m.Brokers...)
+		s.Triggers = append(s.Triggers, m.Triggers...)
+		s.KafkaSinks = append(s.KafkaSinks, m.KafkaSinks...)
+		return nil
+	}
+	list, ok := s.list(kind)
+	if !ok {
 		return fmt.Errorf("unknown kind %q of apiVersion %q: add it to deploy/manifests to have it checked", tm.Kind, tm.APIVersion)
 	}
-	return err
+	o, err := decodeObject(ctx, reflect.New(list.Type().Elem().Elem()).Interface(), doc)
+	if err != nil {
+		return err
+	}
+	list.Set(reflect.Append(list, reflect.ValueOf(o)))
+	return nil
 }
 
-// object is what every decoded kind is: a pointer to a struct with metadata.
-type object[T any] interface {
-	*T
-	metav1.Object
-}
-
-// add decodes doc strictly into a new T and appends it.
-func add[T any, P object[T]](list []P, doc []byte) ([]P, error) {
-	o := P(new(T))
-	if err := yaml.UnmarshalStrict(doc, o); err != nil {
-		return list, fmt.Errorf("decode %T: %w", o, err)
+// list is the field of s whose kind tag is kind.
+func (s *Set) list(kind string) (reflect.Value, bool) {
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("kind") == kind {
+			return v.Field(i), true
+		}
 	}
-	if o.GetName() == "" {
-		return list, fmt.Errorf("%T: metadata.name is required", o)
-	}
-	return append(list, o), nil
+	return reflect.Value{}, false
 }
 
 // knativeObject is a Knative resource with the webhook's defaulting and validation.
-type knativeObject[T any] interface {
-	object[T]
+type knativeObject interface {
+	metav1.Object
 	apis.Defaultable
 	apis.Validatable
 }
 
-// addValidated decodes like add, then defaults and validates as the webhook does on create.
-func addValidated[T any, P knativeObject[T]](ctx context.Context, list []P, doc []byte) ([]P, error) {
-	list, err := add(list, doc)
-	if err != nil {
-		return list, err
+// decodeObject decodes doc strictly into o, a pointer to a new object, and requires a name. A
+// Knative object is then defaulted and validated as the webhook does on create.
+func decodeObject(ctx context.Context, o any, doc []byte) (metav1.Object, error) {
+	if err := yaml.UnmarshalStrict(doc, o); err != nil {
+		return nil, fmt.Errorf("decode %T: %w", o, err)
 	}
-	o := list[len(list)-1]
-	ctx = apis.WithinCreate(ctx)
-	o.SetDefaults(ctx)
-	if fe := o.Validate(ctx); fe != nil {
-		// Warnings fail too: a webhook warning today is a rejection in a later release.
-		return list[:len(list)-1], fmt.Errorf("invalid %T %q: %w", o, o.GetName(), fe)
+	obj := o.(metav1.Object)
+	if obj.GetName() == "" {
+		return nil, fmt.Errorf("%T: metadata.name is required", o)
 	}
-	return list, nil
+	if k, ok := o.(knativeObject); ok {
+		ctx = apis.WithinCreate(ctx)
+		k.SetDefaults(ctx)
+		if fe := k.Validate(ctx); fe != nil {
+			// Warnings fail too: a webhook warning today is a rejection in a later release.
+			return nil, fmt.Errorf("invalid %T %q: %w", o, obj.GetName(), fe)
+		}
+	}
+	return obj, nil
 }

@@ -123,6 +123,12 @@ type CHLayout struct {
 	ReplicasCount int `json:"replicasCount"`
 }
 
+// CHCluster is one cluster of an Altinity installation.
+type CHCluster struct {
+	Name   string   `json:"name"`
+	Layout CHLayout `json:"layout"`
+}
+
 // ClickHouseInstallation is Altinity's ClickHouseInstallation (clickhouse.altinity.com/v1).
 type ClickHouseInstallation struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -136,10 +142,7 @@ type ClickHouseInstallation struct {
 					Port int    `json:"port"`
 				} `json:"nodes"`
 			} `json:"zookeeper"`
-			Clusters []struct {
-				Name   string   `json:"name"`
-				Layout CHLayout `json:"layout"`
-			} `json:"clusters"`
+			Clusters []CHCluster `json:"clusters"`
 			// Users and Profiles use the operator's "name/setting" keys. A user's value is a
 			// string, a list (networks, grants) or a valueFrom reference to a Secret.
 			Users    map[string]json.RawMessage `json:"users,omitempty"`
@@ -164,10 +167,7 @@ type ClickHouseKeeperInstallation struct {
 	Spec              struct {
 		Defaults      CHDefaults `json:"defaults"`
 		Configuration struct {
-			Clusters []struct {
-				Name   string   `json:"name"`
-				Layout CHLayout `json:"layout"`
-			} `json:"clusters"`
+			Clusters []CHCluster `json:"clusters"`
 		} `json:"configuration"`
 		Templates CHTemplates `json:"templates"`
 	} `json:"spec"`

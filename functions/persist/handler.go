@@ -302,8 +302,7 @@ func rowsOf(d *delivery, now time.Time) (clickhouse.Batch, error) {
 			Envelope: env, TraceID: p.TraceID, ParentObservationID: p.ParentObservationID, Type: p.Type, Name: p.Name,
 			StartTime: p.StartTime, EndTime: orZero(p.EndTime), CompletionStartTime: orZero(p.CompletionStartTime),
 			Model: p.Model, ModelParameters: string(p.ModelParameters), Input: string(p.Input), Output: string(p.Output),
-			PromptTokens: p.Usage.PromptTokens, CompletionTokens: p.Usage.CompletionTokens, TotalTokens: p.Usage.TotalTokens,
-			InputCost: p.Cost.Input, OutputCost: p.Cost.Output, TotalCost: p.Cost.Total,
+			Usage: usage(p.Usage, p.Cost),
 			Level: defaultString(p.Level, "DEFAULT"), StatusMessage: p.StatusMessage,
 		})
 	case *catalog.Score:
@@ -333,10 +332,16 @@ func llmCallRow(env clickhouse.Envelope, p *catalog.LLMCall) clickhouse.LLMCall 
 		ModelRequested: p.ModelRequested, ModelServed: p.ModelServed, Provider: p.Provider,
 		Status: p.Status, StatusCode: uint16(p.StatusCode), Error: p.Error, Stream: p.Stream,
 		Attempts: uint16(len(p.Attempts)), AttemptsJSON: string(attempts), UserID: p.User,
-		PromptTokens: p.Usage.PromptTokens, CompletionTokens: p.Usage.CompletionTokens, TotalTokens: p.Usage.TotalTokens,
-		InputCost: p.Cost.Input, OutputCost: p.Cost.Output, TotalCost: p.Cost.Total,
+		Usage:     usage(p.Usage, p.Cost),
 		LatencyMs: p.Latency.TotalMs, GatewayMs: p.Latency.GatewayMs, ProviderMs: p.Latency.ProviderMs, TTFTMs: p.Latency.TTFTMs,
 		Capture: p.Capture, Input: string(p.Input), Output: string(p.Output),
+	}
+}
+
+func usage(u catalog.Usage, c catalog.Cost) clickhouse.Usage {
+	return clickhouse.Usage{
+		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens,
+		InputCost: c.Input, OutputCost: c.Output, TotalCost: c.Total,
 	}
 }
 

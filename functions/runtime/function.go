@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,7 @@ import (
 
 // Function is what a function's New builds: its routes, and what the runtime runs around them.
 // Every function has the same shape: New(ctx, cfg, log) returns a *Function, and its main hands
-// that to Serve.
+// New to Run.
 type Function struct {
 	// Routes maps net/http ServeMux patterns ("POST /", "/v1/") to handlers. Each route's
 	// requests are counted and timed.
@@ -30,6 +31,43 @@ type Function struct {
 	// Metrics gathers the function's own metrics, served on /metrics beside the runtime's;
 	// nil when it has none.
 	Metrics prometheus.Gatherer
+}
+
+// Config is a function's configuration as Run loads it: a struct that embeds Common (which
+// gives it the unexported common method) and checks itself with Validate.
+type Config interface {
+	Validator
+	common() Common
+}
+
+func (c Common) common() Common { return c }
+
+// Run is a function's whole main: it loads the function's Config from the environment and
+// validates it, builds the logger, calls build (the function's New) and serves what it returns
+// until SIGTERM or SIGINT, exiting non-zero on failure. A function that must set something up
+// before New (a process-wide setting) passes a build that does it and then calls New.
+func Run[C any, P interface {
+	*C
+	Config
+}](name string, build func(ctx context.Context, cfg C, log *slog.Logger) (*Function, error)) {
+	Main(name, func(ctx context.Context) error { return run[C, P](ctx, name, build) })
+}
+
+func run[C any, P interface {
+	*C
+	Config
+}](ctx context.Context, name string, build func(ctx context.Context, cfg C, log *slog.Logger) (*Function, error)) error {
+	var cfg C
+	if err := LoadConfig(P(&cfg)); err != nil {
+		return err
+	}
+	common := P(&cfg).common()
+	log := NewLogger(name, common.LogLevel, os.Stderr)
+	fn, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, name, common, log, fn)
 }
 
 // Serve runs fn until ctx ends: its routes plus /healthz, /readyz and /metrics on cfg's port,

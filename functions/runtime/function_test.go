@@ -115,3 +115,48 @@ func TestServeStopsWhenABackgroundTaskFails(t *testing.T) {
 		t.Error("shutdown hooks did not run after the task failed")
 	}
 }
+
+type runConfig struct {
+	Common
+	Greeting string `envconfig:"TEST_GREETING" required:"true"`
+}
+
+func (c runConfig) Validate() error {
+	if c.Greeting == "bye" {
+		return errors.New("TEST_GREETING must not be bye")
+	}
+	return c.Common.Validate()
+}
+
+// run, the body of Run, loads and validates the Config before build sees it, and serves what
+// build returns until the context ends.
+func TestRunLoadsConfigThenBuildsAndServes(t *testing.T) {
+	built := 0
+	build := func(_ context.Context, cfg runConfig, log *slog.Logger) (*Function, error) {
+		built++
+		if cfg.Greeting != "hello" || log == nil {
+			t.Errorf("build got greeting %q, logger %v", cfg.Greeting, log)
+		}
+		return &Function{Shutdown: []func(context.Context) error{func(context.Context) error { built++; return nil }}}, nil
+	}
+
+	t.Setenv("TEST_GREETING", "bye")
+	if err := run(context.Background(), "test", build); err == nil || !strings.Contains(err.Error(), "must not be bye") {
+		t.Fatalf("run with an invalid config returned %v", err)
+	}
+	if built != 0 {
+		t.Fatal("build ran on an invalid config")
+	}
+
+	t.Setenv("TEST_GREETING", "hello")
+	t.Setenv("PORT", strconv.Itoa(testsupport.Port(t)))
+	t.Setenv("LISTEN_HOST", "127.0.0.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := run(ctx, "test", build); err != nil {
+		t.Fatal(err)
+	}
+	if built != 2 {
+		t.Errorf("build and its shutdown hook ran %d times together, want 2", built)
+	}
+}

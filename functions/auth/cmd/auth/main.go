@@ -3,24 +3,8 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
-func main() { runtime.Main("auth", run) }
-
-func run(ctx context.Context) error {
-	var cfg auth.Config
-	if err := runtime.LoadConfig(&cfg); err != nil {
-		return err
-	}
-	log := runtime.NewLogger("auth", cfg.LogLevel, os.Stderr)
-	fn, err := auth.New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	return runtime.Serve(ctx, "auth", cfg.Common, log, fn)
-}
+func main() { runtime.Run("auth", auth.New) }

@@ -2,24 +2,8 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/trustplane/trustplane/functions/persist"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
-func main() { runtime.Main("persist", run) }
-
-func run(ctx context.Context) error {
-	var cfg persist.Config
-	if err := runtime.LoadConfig(&cfg); err != nil {
-		return err
-	}
-	log := runtime.NewLogger("persist", cfg.LogLevel, os.Stderr)
-	fn, err := persist.New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	return runtime.Serve(ctx, "persist", cfg.Common, log, fn)
-}
+func main() { runtime.Run("persist", persist.New) }
