@@ -8,9 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 const maxUpstreamBody = 64 << 20
@@ -39,7 +39,7 @@ func post(ctx context.Context, client *http.Client, provider, url string, header
 		// it must reach neither the client nor the recorded call.
 		typ, msg = "", "the provider rejected the API key router is configured with"
 	}
-	return nil, &UpstreamError{Provider: provider, Status: resp.StatusCode, Type: typ, Message: msg, RetryAfter: retryAfter(resp.Header, time.Now())}
+	return nil, &UpstreamError{Provider: provider, Status: resp.StatusCode, Type: typ, Message: msg, RetryAfter: retryAfter(resp.Header)}
 }
 
 // transportError keeps a deadline recognisable however the transport wrapped it.
@@ -60,20 +60,11 @@ func readBody(ctx context.Context, provider string, resp *http.Response) ([]byte
 	return b, nil
 }
 
-// retryAfter reads Retry-After (seconds or an HTTP date) or OpenAI's retry-after-ms.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
-		return time.Duration(ms * float64(time.Millisecond))
+// retryAfter is how long the provider asks to wait: OpenAI's retry-after-ms when it sends one,
+// else Retry-After.
+func retryAfter(h http.Header) time.Duration {
+	if d := runtime.RetryAfterMillis(h); d > 0 {
+		return d
 	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return runtime.RetryAfter(h, time.Now())
 }
