@@ -17,6 +17,7 @@ import (
 	"github.com/trustplane/trustplane/deploy/manifests"
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/router"
+	"github.com/trustplane/trustplane/functions/router/routing"
 )
 
 const root = "../.."
@@ -163,7 +164,7 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 						t.Fatal(err)
 					}
 					readFile := func(path string) ([]byte, error) { return os.ReadFile(local(path)) }
-					if _, err := router.ParseConfig(data, http.DefaultClient, os.Getenv, readFile); err != nil {
+					if _, err := routing.Parse(data, http.DefaultClient, os.Getenv, readFile); err != nil {
 						t.Fatalf("the router-routes ConfigMap: %v", err)
 					}
 				}

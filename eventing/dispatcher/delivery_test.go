@@ -16,7 +16,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/trustplane/trustplane/functions/runtime"
-	"github.com/trustplane/trustplane/functions/runtime/runtimetest"
+	"github.com/trustplane/trustplane/internal/testsupport"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
@@ -282,7 +282,7 @@ func TestSubscriberOutageIsLoggedPerIntervalNotPerEvent(t *testing.T) {
 	sub := newSubscriber(t, func(w http.ResponseWriter, _ *http.Request, _ *cloudevents.Event, _ int) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	var logs runtimetest.Log
+	var logs testsupport.Log
 	const events, retries = 100, 3
 	r := startDispatcher(t, e, triggerYAML("persist", telemetryFilter,
 		fmt.Sprintf("    retry: %d\n    backoffPolicy: linear\n    backoffDelay: PT0.001S\n", retries)), sub.URL,

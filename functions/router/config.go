@@ -3,13 +3,11 @@ package router
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
-	"github.com/trustplane/trustplane/functions/router/routing"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
 )
@@ -104,10 +102,4 @@ func gcPercent(gogc string) (int, error) {
 		return 0, fmt.Errorf("GOGC must be off or a percentage, got %q", gogc)
 	}
 	return n, nil
-}
-
-// ParseConfig parses and validates a routing file, as routing.Parse does; deploy's manifest
-// checks read the routing ConfigMap with it.
-func ParseConfig(data []byte, client *http.Client, getenv func(string) string, readFile func(string) ([]byte, error)) (*routing.Table, error) {
-	return routing.Parse(data, client, getenv, readFile)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/auth/authtest"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/providers"
@@ -51,10 +52,10 @@ func newKeys(t *testing.T) keys {
 		return key
 	}
 	var k keys
-	k.llm = add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{auth.ScopeLLM}})
-	k.ingestOnly = add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []auth.Scope{auth.ScopeIngest}})
-	k.limited = add(auth.NewKey{Tenant: "other", Project: "proj", Scopes: []auth.Scope{auth.ScopeLLM},
-		Limits: &auth.Limits{RequestsPerMinute: 2, USDPerDay: 1}})
+	k.llm = add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []authclient.Scope{authclient.ScopeLLM}})
+	k.ingestOnly = add(auth.NewKey{Tenant: "acme", Project: "proj", Scopes: []authclient.Scope{authclient.ScopeIngest}})
+	k.limited = add(auth.NewKey{Tenant: "other", Project: "proj", Scopes: []authclient.Scope{authclient.ScopeLLM},
+		Limits: &authclient.Limits{RequestsPerMinute: 2, USDPerDay: 1}})
 	k.store = file.Store()
 	return k
 }
