@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/trustplane/trustplane/eventing/jsonscan"
+	"github.com/trustplane/trustplane/internal/jsonscan"
 )
 
 // The fast path of Validate: each schema file compiled at init into a tree of nodes that are

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trustplane/trustplane/eventing/jsonscan"
+	"github.com/trustplane/trustplane/internal/jsonscan"
 )
 
 // decoder is Unmarshal's fast path: it fills a payload's Go type straight from the JSON text,

@@ -9,7 +9,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/types"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
-	"github.com/trustplane/trustplane/eventing/jsonscan"
+	"github.com/trustplane/trustplane/internal/jsonscan"
 )
 
 // Reading structured-mode events is most of ingest's work per event after validation, and the

@@ -21,7 +21,7 @@ var tools = map[string]string{
 
 // shared are the packages of this module, besides its own and the functions' client
 // packages, that a function may import.
-var shared = []string{"functions/runtime", "eventing/catalog", "eventing/jsonscan", "kafka", "clickhouse"}
+var shared = []string{"functions/runtime", "eventing/catalog", "kafka", "clickhouse"}
 
 type pkg struct {
 	ImportPath string

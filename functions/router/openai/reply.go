@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/trustplane/trustplane/eventing/jsonscan"
+	"github.com/trustplane/trustplane/internal/jsonscan"
 )
 
 // Reply is what router reads from a completion, an embeddings answer or a stream's chunk.

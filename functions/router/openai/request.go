@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/trustplane/trustplane/eventing/jsonscan"
+	"github.com/trustplane/trustplane/internal/jsonscan"
 )
 
 // A chat request carries the whole conversation, often tens of kilobytes; encoding/json reads it
 // at about 40 MB/s on the project's build machine (0.8 ms for 32 KB, reading it twice and
 // writing it once more to forward it). So the request's fields are found in place
-// (eventing/jsonscan), each decoded from its own bytes, messages read in place too, and the
+// (internal/jsonscan), each decoded from its own bytes, messages read in place too, and the
 // forwarded body is the client's bytes with router's fields replaced. Anything unusual (an
 // escaped, repeated or case-folded key, a value of an unexpected kind) is read by encoding/json;
 // FuzzDecodeRequest checks that both read every body alike.
