@@ -12,6 +12,8 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
 
 // benchEvents builds n events of about 400 bytes of data, over 100 traces.
@@ -24,7 +26,7 @@ func benchEvents(n int) []cloudevents.Event {
 		"text":       "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog. The quick brown fox jumps.",
 	}
 	for i := range events {
-		e := newEvent(i, fmt.Sprintf("trace-%d", i%100))
+		e := kafkatest.NewEvent(i, fmt.Sprintf("trace-%d", i%100))
 		if err := e.SetData("application/json", payload); err != nil {
 			panic(err)
 		}

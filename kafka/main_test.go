@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,22 +19,6 @@ import (
 var shared kafkatest.Shared
 
 func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
-
-// newEvent returns a valid event whose partitionkey is its trace.
-func newEvent(i int, trace string) cloudevents.Event {
-	e := cloudevents.New()
-	e.SetID("evt-" + strconv.Itoa(i))
-	e.SetSource("urn:trustplane:test")
-	e.SetType("ai.trustplane.span.v1")
-	e.SetSubject("trace/" + trace)
-	e.SetTime(time.Date(2026, 11, 29, 12, 0, 0, i, time.UTC))
-	e.SetExtension("partitionkey", trace)
-	e.SetExtension("tenant", "t1")
-	if err := e.SetData("application/json", map[string]any{"n": i, "trace": trace}); err != nil {
-		panic(err)
-	}
-	return e
-}
 
 // ensureTestTopic creates a fresh topic with the given partitions on the
 // addresses, fitted to one broker.

@@ -38,7 +38,7 @@ func TestAsyncProducerConcurrentSendsRoundTrip(t *testing.T) {
 				events := make([]cloudevents.Event, eventsInCall)
 				for i := range events {
 					n := (c*callsEach+call)*eventsInCall + i
-					events[i] = newEvent(n, fmt.Sprintf("trace-%d", n%37))
+					events[i] = kafkatest.NewEvent(n, fmt.Sprintf("trace-%d", n%37))
 				}
 				errs := p.Send(context.Background(), events)
 				mu.Lock()
@@ -108,13 +108,13 @@ func TestSendReportsErrorsWhenBrokerIsDown(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := newProducer(t, b.Addrs(), WithTopic(topic.Name), WithAckTimeout(3*time.Second), WithRegisterer(reg))
 
-	if errs := p.Send(context.Background(), []cloudevents.Event{newEvent(1, "a")}); errs[0] != nil {
+	if errs := p.Send(context.Background(), []cloudevents.Event{kafkatest.NewEvent(1, "a")}); errs[0] != nil {
 		t.Fatalf("send while up: %v", errs[0])
 	}
 	if err := b.StopBroker(0); err != nil {
 		t.Fatal(err)
 	}
-	events := []cloudevents.Event{newEvent(2, "a"), newEvent(3, "b"), newEvent(4, "c")}
+	events := []cloudevents.Event{kafkatest.NewEvent(2, "a"), kafkatest.NewEvent(3, "b"), kafkatest.NewEvent(4, "c")}
 	errs := p.Send(context.Background(), events)
 	for i, err := range errs {
 		if err == nil {
@@ -137,7 +137,7 @@ func TestSendHonoursCancelledContext(t *testing.T) {
 	p := newProducer(t, addrs, WithTopic(topic.Name))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	errs := p.Send(ctx, []cloudevents.Event{newEvent(1, "a"), newEvent(2, "a")})
+	errs := p.Send(ctx, []cloudevents.Event{kafkatest.NewEvent(1, "a"), kafkatest.NewEvent(2, "a")})
 	for _, err := range errs {
 		// The first event can win the race into sarama's queue and even be
 		// acknowledged before Send looks at ctx; anything else must fail.
@@ -158,7 +158,7 @@ func TestSendAfterCloseFails(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	errs := p.Send(context.Background(), []cloudevents.Event{newEvent(1, "a")})
+	errs := p.Send(context.Background(), []cloudevents.Event{kafkatest.NewEvent(1, "a")})
 	if !errors.Is(errs[0], ErrClosed) {
 		t.Fatalf("error = %v, want ErrClosed", errs[0])
 	}
@@ -172,7 +172,7 @@ func TestSendRejectsEventThatCannotBeEncoded(t *testing.T) {
 	topic := ensureTestTopic(t, addrs, "encode", 1)
 	p := newProducer(t, addrs, WithTopic(topic.Name))
 	bad := cloudevents.New() // no id, source or type
-	good := newEvent(1, "a")
+	good := kafkatest.NewEvent(1, "a")
 	errs := p.Send(context.Background(), []cloudevents.Event{bad, good})
 	if errs[0] == nil || !strings.Contains(errs[0].Error(), "encode") {
 		t.Errorf("invalid event: error = %v, want an encode error", errs[0])

@@ -56,7 +56,7 @@ func TestRehearsalBrokerLossLosesNoAcknowledgedEvent(t *testing.T) {
 				}
 				events := make([]cloudevents.Event, 20)
 				for i := range events {
-					events[i] = newEvent(i, fmt.Sprintf("trace-%d-%d", g, call%10))
+					events[i] = kafkatest.NewEvent(i, fmt.Sprintf("trace-%d-%d", g, call%10))
 					events[i].SetID(fmt.Sprintf("g%d-c%d-e%d", g, call, i))
 				}
 				errs := p.Send(context.Background(), events)

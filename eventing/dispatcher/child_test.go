@@ -6,9 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 	"testing"
+
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // startChild runs a dispatcher for manifest in a child process (the test binary) until the
@@ -60,16 +61,10 @@ func runCrashChild() int {
 func runChild(d *Dispatcher) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	if path := os.Getenv("CHILD_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := testsupport.CPUProfile("CHILD_CPUPROFILE")
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	return d.Run(ctx)
 }

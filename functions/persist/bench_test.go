@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/trustplane/trustplane/clickhouse"
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/runtime"
+	"github.com/trustplane/trustplane/internal/testsupport"
 )
 
 // The write path: rows/s through persist's group commit (each delivery's rows submitted on their
@@ -335,17 +335,11 @@ func serveForBench(ctx context.Context) error {
 	}
 	srv := runtime.NewServer("persist", cfg.Common, log)
 	fn.Mount(srv)
-	if path := os.Getenv(benchCPUProfileEnv); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := testsupport.CPUProfile(benchCPUProfileEnv)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -18,12 +18,13 @@ import (
 	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/providers"
 	"github.com/trustplane/trustplane/functions/router/routing"
+	"github.com/trustplane/trustplane/functions/router/routing/routingtest"
 	"github.com/trustplane/trustplane/kafka"
 	"github.com/trustplane/trustplane/kafka/kafkatest"
 )
 
 func TestBadInputGetsOpenAIErrors(t *testing.T) {
-	f := newFixture(t, fmt.Sprintf(mockRoute, "  key: {}"), Options{MaxRequestBytes: 2048})
+	f := newFixture(t, fmt.Sprintf(routingtest.MockRoute, "  key: {}"), Options{MaxRequestBytes: 2048})
 	cases := []struct {
 		name, key, ctype, body string
 		status                 int
@@ -149,7 +150,7 @@ func TestKafkaDownKeepsServingBuffersAndCountsDrops(t *testing.T) {
 	defer p.Close()
 	rec := NewRecorder(p, 5, 1, slog.New(slog.DiscardHandler), nil)
 	k := newKeys(t)
-	_, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {}"), Options{Recorder: rec})
+	_, srv := serve(t, k, fmt.Sprintf(routingtest.MockRoute, "  key: {}"), Options{Recorder: rec})
 
 	if err := broker.StopBroker(0); err != nil {
 		t.Fatal(err)

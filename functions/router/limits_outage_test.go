@@ -11,6 +11,7 @@ import (
 
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/redistest"
+	"github.com/trustplane/trustplane/functions/router/routing/routingtest"
 )
 
 // When Redis goes away (killed: connections refused) or stalls (frozen: connections open,
@@ -47,7 +48,7 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 
 	srv := redistest.Start(t)
 	k := newKeys(t)
-	pods := replicas(t, k, srv, 2, fmt.Sprintf(mockRoute, fmt.Sprintf("  tenant: {requests_per_minute: %d, usd_per_day: 1000}", limit)), timeout)
+	pods := replicas(t, k, srv, 2, fmt.Sprintf(routingtest.MockRoute, fmt.Sprintf("  tenant: {requests_per_minute: %d, usd_per_day: 1000}", limit)), timeout)
 
 	type result struct {
 		pod     int

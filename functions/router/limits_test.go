@@ -13,6 +13,7 @@ import (
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/redistest"
+	"github.com/trustplane/trustplane/functions/router/routing/routingtest"
 )
 
 var frozen = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
@@ -28,22 +29,11 @@ func redisStoreAt(t *testing.T, srv *redistest.Server) *limits.RedisStore {
 	return limits.NewRedisStore(c)
 }
 
-const mockRoute = `
-providers: [{name: m, type: mock}]
-models:
-  - name: gpt
-    targets: [{provider: m, model: mock}]
-prices:
-  mock: {input_per_mtok: 1, output_per_mtok: 2}
-limits:
-%s
-`
-
 func TestRequestsPerMinuteAcrossThreeReplicas(t *testing.T) {
 	const limit = 300
 	k := newKeys(t)
 	redisSrv := redistest.Start(t)
-	routingYAML := fmt.Sprintf(mockRoute, fmt.Sprintf("  tenant: {requests_per_minute: %d}", limit))
+	routingYAML := fmt.Sprintf(routingtest.MockRoute, fmt.Sprintf("  tenant: {requests_per_minute: %d}", limit))
 	var replicas []string
 	for i := 0; i < 3; i++ {
 		// Each replica has its own limiter and its own Redis connections.
@@ -89,7 +79,7 @@ func TestRequestsPerMinuteAcrossThreeReplicas(t *testing.T) {
 
 func TestPerKeyLimitFromTheKeyRecord(t *testing.T) {
 	k := newKeys(t)
-	_, srv := serve(t, k, fmt.Sprintf(mockRoute, "  key: {requests_per_minute: 100}"), Options{Now: func() time.Time { return frozen }})
+	_, srv := serve(t, k, fmt.Sprintf(routingtest.MockRoute, "  key: {requests_per_minute: 100}"), Options{Now: func() time.Time { return frozen }})
 	for i := 0; i < 2; i++ {
 		resp, body := do(t, srv.URL, "POST", PathChat, k.limited, chatBody)
 		if resp.StatusCode != 200 || resp.Header.Get("X-Ratelimit-Limit-Requests") != "2" || resp.Header.Get("X-Ratelimit-Remaining-Requests") != fmt.Sprint(1-i) {
@@ -136,7 +126,7 @@ func TestDailyBudget(t *testing.T) {
 	// Each mock call costs its tokens at $1/M in and $2/M out, about 11 micro-dollars; the
 	// budget of 20 admits calls until it is spent.
 	k := newKeys(t)
-	_, srv := serve(t, k, fmt.Sprintf(mockRoute, "  tenant: {usd_per_day: 0.00002}"), Options{Now: func() time.Time { return frozen }})
+	_, srv := serve(t, k, fmt.Sprintf(routingtest.MockRoute, "  tenant: {usd_per_day: 0.00002}"), Options{Now: func() time.Time { return frozen }})
 	var costs []float64
 	for i := 0; ; i++ {
 		resp, body := do(t, srv.URL, "POST", PathChat, k.llm, chatBody)

@@ -14,19 +14,8 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/router/routing"
+	"github.com/trustplane/trustplane/functions/router/routing/routingtest"
 )
-
-func twoTargets(strategy, a, b, extra string) string {
-	return fmt.Sprintf(`
-providers:
-  - {name: a, type: openai-compatible, base_url: %q}
-  - {name: b, type: openai-compatible, base_url: %q}
-models:
-  - name: gpt
-    strategy: %s
-    targets: [{provider: a, model: model-a, weight: 3}, {provider: b, model: model-b, weight: 1}]
-%s`, a, b, strategy, extra)
-}
 
 func TestFallbackOnRateLimitAndServerError(t *testing.T) {
 	for _, failure := range []http.HandlerFunc{
@@ -34,7 +23,7 @@ func TestFallbackOnRateLimitAndServerError(t *testing.T) {
 		reply(503, `{"error":{"message":"unavailable"}}`),
 	} {
 		a, b := newUpstream(t, failure), newUpstream(t, reply(200, openAICompletion))
-		f := newFixture(t, twoTargets("priority", a.URL, b.URL, ""), Options{})
+		f := newFixture(t, routingtest.TwoTargets("priority", a.URL, b.URL, ""), Options{})
 		resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
 		if resp.StatusCode != 200 || a.count() != 1 || b.count() != 1 {
 			t.Fatalf("status %d (%s); upstream a %d, b %d requests", resp.StatusCode, body, a.count(), b.count())
@@ -53,7 +42,7 @@ func TestFallbackWhenATargetRefusesRoutersCredentials(t *testing.T) {
 	for _, status := range []int{401, 403} {
 		refusing := reply(status, `{"error":{"message":"not allowed","type":"permission_error"}}`)
 		a, b := newUpstream(t, refusing), newUpstream(t, reply(200, openAICompletion))
-		f := newFixture(t, twoTargets("priority", a.URL, b.URL, ""), Options{})
+		f := newFixture(t, routingtest.TwoTargets("priority", a.URL, b.URL, ""), Options{})
 		resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody)
 		if resp.StatusCode != 200 || a.count() != 1 || b.count() != 1 {
 			t.Fatalf("%d: status %d (%s); upstream a %d, b %d requests", status, resp.StatusCode, body, a.count(), b.count())
@@ -65,7 +54,7 @@ func TestFallbackWhenATargetRefusesRoutersCredentials(t *testing.T) {
 
 		// Both refuse: each is asked once, and the client hears 502, not a 401/403 of its own.
 		a, b = newUpstream(t, refusing), newUpstream(t, refusing)
-		f = newFixture(t, twoTargets("priority", a.URL, b.URL, ""), Options{})
+		f = newFixture(t, routingtest.TwoTargets("priority", a.URL, b.URL, ""), Options{})
 		resp, body = f.do(t, "POST", PathChat, f.keys.llm, chatBody)
 		if resp.StatusCode != http.StatusBadGateway || a.count() != 1 || b.count() != 1 {
 			t.Errorf("%d from both: status %d (%s); upstream a %d, b %d requests", status, resp.StatusCode, body, a.count(), b.count())
@@ -117,7 +106,7 @@ func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 
 func TestTimeoutPerTarget(t *testing.T) {
 	a, b := newUpstream(t, hang), newUpstream(t, reply(200, openAICompletion))
-	routingYAML := strings.Replace(twoTargets("priority", a.URL, b.URL, ""), "weight: 3}", "weight: 3, timeout: 200ms}", 1)
+	routingYAML := strings.Replace(routingtest.TwoTargets("priority", a.URL, b.URL, ""), "weight: 3}", "weight: 3, timeout: 200ms}", 1)
 	f := newFixture(t, routingYAML, Options{})
 	// a never answers, so its timeout always ends its attempt; b has its default 60 s, which a
 	// loopback call (66 ms at worst in a million on the build machine) never comes near.
@@ -150,7 +139,7 @@ func TestCircuitBreakerShedsAFailingTargetAndProbesItBack(t *testing.T) {
 	var now atomic.Int64 // the circuit's clock, moved by the test
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	f := newFixture(t, twoTargets("priority", a.URL, b.URL, "circuit: {failure_threshold: 2, cooldown: 1m}\n"), Options{Now: clock})
+	f := newFixture(t, routingtest.TwoTargets("priority", a.URL, b.URL, "circuit: {failure_threshold: 2, cooldown: 1m}\n"), Options{Now: clock})
 	call := func() {
 		t.Helper()
 		if resp, body := f.do(t, "POST", PathChat, f.keys.llm, chatBody); resp.StatusCode != 200 {
@@ -179,7 +168,7 @@ func TestWeightedStrategySpreadsByWeight(t *testing.T) {
 	k := newKeys(t)
 	// A seeded source: the 200 draws are the same on every run, so the test cannot fail by
 	// chance (unseeded, a >= 2b fails for about 1 run in 250 at weights 3:1).
-	_, srv := serve(t, k, twoTargets("weighted", a.URL, b.URL, ""), Options{Rand: rand.New(rand.NewPCG(1, 2))})
+	_, srv := serve(t, k, routingtest.TwoTargets("weighted", a.URL, b.URL, ""), Options{Rand: rand.New(rand.NewPCG(1, 2))})
 	for i := 0; i < 200; i++ {
 		if resp, _ := do(t, srv.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
 			t.Fatal(resp.Status)
@@ -199,7 +188,7 @@ func TestLeastLatencyPrefersTheFasterTarget(t *testing.T) {
 	}
 	a, b := newUpstream(t, slow), newUpstream(t, reply(200, openAICompletion))
 	k := newKeys(t)
-	_, srv := serve(t, k, twoTargets("least-latency", a.URL, b.URL, ""), Options{})
+	_, srv := serve(t, k, routingtest.TwoTargets("least-latency", a.URL, b.URL, ""), Options{})
 	for i := 0; i < 10; i++ {
 		if resp, _ := do(t, srv.URL, "POST", PathChat, k.llm, chatBody); resp.StatusCode != 200 {
 			t.Fatal(resp.Status)
@@ -226,7 +215,7 @@ func TestRoutingFileIsReloadedOnChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(fmt.Sprintf(mockRoute, "  key: {}"))
+	write(fmt.Sprintf(routingtest.MockRoute, "  key: {}"))
 	refused := make(chan struct{}, 1)
 	routes, err := routing.Load(path, http.DefaultClient, slog.New(errorSignal{refused}))
 	if err != nil {
@@ -253,7 +242,7 @@ func TestRoutingFileIsReloadedOnChange(t *testing.T) {
 			t.Fatalf("models %s never contained %s", models(), want)
 		}
 	}
-	write(strings.Replace(fmt.Sprintf(mockRoute, "  key: {}"), "  - name: gpt\n", "  - name: gpt-new\n    targets: [{provider: m, model: mock}]\n  - name: gpt\n", 1))
+	write(strings.Replace(fmt.Sprintf(routingtest.MockRoute, "  key: {}"), "  - name: gpt\n", "  - name: gpt-new\n    targets: [{provider: m, model: mock}]\n  - name: gpt\n", 1))
 	eventually(`"id":"gpt-new"`)
 	// A broken file is refused; the last good routing keeps serving.
 	select {

@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -30,7 +29,7 @@ func TestEmbeddedBrokerWithProducerSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := []cloudevents.Event{newEvent(1, "a"), newEvent(2, "b"), newEvent(3, "a")}
+	events := []cloudevents.Event{kafkatest.NewEvent(1, "a"), kafkatest.NewEvent(2, "b"), kafkatest.NewEvent(3, "a")}
 	for i, err := range p.Send(context.Background(), events) {
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
@@ -76,20 +75,4 @@ func TestStartValidates(t *testing.T) {
 	if _, err := Start(Config{Partitions: -1}); err == nil {
 		t.Error("negative partitions accepted")
 	}
-}
-
-// newEvent returns a valid event whose partitionkey is its trace.
-func newEvent(i int, trace string) cloudevents.Event {
-	e := cloudevents.New()
-	e.SetID("evt-" + strconv.Itoa(i))
-	e.SetSource("urn:trustplane:test")
-	e.SetType("ai.trustplane.span.v1")
-	e.SetSubject("trace/" + trace)
-	e.SetTime(time.Date(2026, 11, 29, 12, 0, 0, i, time.UTC))
-	e.SetExtension("partitionkey", trace)
-	e.SetExtension("tenant", "t1")
-	if err := e.SetData("application/json", map[string]any{"n": i, "trace": trace}); err != nil {
-		panic(err)
-	}
-	return e
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/providers"
+	"github.com/trustplane/trustplane/functions/router/routing/routingtest"
 )
 
 func mustParse(t testing.TB, yaml string) *Table {
@@ -22,33 +23,10 @@ func mustParse(t testing.TB, yaml string) *Table {
 	return r
 }
 
-func twoTargets(strategy, a, b, extra string) string {
-	return fmt.Sprintf(`
-providers:
-  - {name: a, type: openai-compatible, base_url: %q}
-  - {name: b, type: openai-compatible, base_url: %q}
-models:
-  - name: gpt
-    strategy: %s
-    targets: [{provider: a, model: model-a, weight: 3}, {provider: b, model: model-b, weight: 1}]
-%s`, a, b, strategy, extra)
-}
-
-const mockRoute = `
-providers: [{name: m, type: mock}]
-models:
-  - name: gpt
-    targets: [{provider: m, model: mock}]
-prices:
-  mock: {input_per_mtok: 1, output_per_mtok: 2}
-limits:
-%s
-`
-
 // The weighted order draws the first target by weight: over many draws each target comes first
 // in proportion to its weight.
 func TestWeightedOrderFollowsTheWeights(t *testing.T) {
-	cfg := mustParse(t, twoTargets("weighted", "http://a.invalid", "http://b.invalid", ""))
+	cfg := mustParse(t, routingtest.TwoTargets("weighted", "http://a.invalid", "http://b.invalid", ""))
 	r := &Router{Rand: rand.New(rand.NewPCG(3, 4))}
 	const draws = 100000
 	first := map[string]int{}
@@ -93,7 +71,7 @@ limits: {tenant: {requests_per_minute: -1}}
 }
 
 func TestScopesUseTheKeyRecordsLimits(t *testing.T) {
-	cfg := mustParse(t, fmt.Sprintf(mockRoute, "  key: {requests_per_minute: 100, tokens_per_minute: 1000, usd_per_day: 5}\n  tenants: {acme: {usd_per_day: 50}}\n  models: {gpt: {requests_per_minute: 7}}"))
+	cfg := mustParse(t, fmt.Sprintf(routingtest.MockRoute, "  key: {requests_per_minute: 100, tokens_per_minute: 1000, usd_per_day: 5}\n  tenants: {acme: {usd_per_day: 50}}\n  models: {gpt: {requests_per_minute: 7}}"))
 	own := cfg.Scopes(authclient.Principal{KeyID: "k1", Tenant: "acme", Limits: &authclient.Limits{RequestsPerMinute: 2, USDPerDay: 0.5}}, "gpt")
 	want := []limits.Scope{
 		{ID: "key:k1", Limit: limits.Limit{RequestsPerMinute: 2, USDPerDay: 0.5}},
