@@ -1,5 +1,6 @@
-// Package clickhouse holds trustplane's ClickHouse schema, its migrations, and the writer and
-// reader for telemetry rows (traces, observations, scores).
+// Package clickhouse holds trustplane's ClickHouse schema, its migrations, and the writer of
+// telemetry rows (traces, observations, scores, llm calls). Tests read rows back with
+// chtest/readback.
 //
 // One migration source serves every server: the templates in migrations/ are rendered for the
 // features of the server they run on (see Features) and for single-node or cluster mode.

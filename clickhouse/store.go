@@ -50,7 +50,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Store writes and reads telemetry rows over one native connection pool.
+// Store writes telemetry rows over one native connection pool.
 type Store struct {
 	conn     driver.Conn
 	db       string
