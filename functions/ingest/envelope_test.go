@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -108,4 +109,66 @@ func TestEnvelopeFastPathAndFallback(t *testing.T) {
 	if _, problems := decodeStructured([]byte(`{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"yesterday"}`)); problems == nil {
 		t.Error("a bad time was accepted")
 	}
+}
+
+// BenchmarkReadEnvelope is the fast reader against the SDK's structured-mode reader that
+// decodeStructured falls back to, on a 600-byte observation.
+// Run with: go test -run '^$' -bench BenchmarkReadEnvelope ./functions/ingest/
+func BenchmarkReadEnvelope(b *testing.B) {
+	raw := []byte(benchObservation(1))
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, ok := readEnvelope(raw); !ok {
+				b.Fatal("not read by the fast path")
+			}
+		}
+	})
+	b.Run("library", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, problems := decodeStructuredSlowly(raw); problems != nil {
+				b.Fatal(problems)
+			}
+		}
+	})
+}
+
+// BenchmarkReadBatch is the batch reader against encoding/json splitting a batch of 100
+// observations and the SDK reading each element, as FuzzReadBatch compares them.
+// Run with: go test -run '^$' -bench BenchmarkReadBatch ./functions/ingest/
+func BenchmarkReadBatch(b *testing.B) {
+	const n = 100
+	events := make([]string, n)
+	for i := range events {
+		events[i] = benchObservation(i)
+	}
+	body := []byte("[" + strings.Join(events, ",") + "]")
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			elems, err := readBatch(body, n)
+			if err != nil || len(elems) != n {
+				b.Fatalf("%d events, error %v", len(elems), err)
+			}
+		}
+	})
+	b.Run("library", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var raws []json.RawMessage
+			if err := json.Unmarshal(body, &raws); err != nil || len(raws) != n {
+				b.Fatalf("%d events, error %v", len(raws), err)
+			}
+			for _, raw := range raws {
+				if _, problems := decodeStructuredSlowly(raw); problems != nil {
+					b.Fatal(problems)
+				}
+			}
+		}
+	})
 }

@@ -92,3 +92,55 @@ func validHeader(k, v string) bool {
 	}
 	return true
 }
+
+// benchReaderData is an LLM generation of about 600 bytes, as ingest sees them.
+const benchReaderData = `{"id":"obs-1","trace_id":"trace-1","type":"GENERATION","name":"chat","start_time":"2026-11-29T10:00:00Z","end_time":"2026-11-29T10:00:01.2Z",` +
+	`"model":"gpt-4o-mini","input":[{"role":"user","content":"What is the capital of France? Answer in one word, please."}],` +
+	`"output":{"role":"assistant","content":"Paris."},"usage":{"prompt_tokens":21,"completion_tokens":2,"total_tokens":23},` +
+	`"cost":{"input":0.00000315,"output":0.0000012,"total":0.00000435},"metadata":{"route":"/v1/chat/completions","region":"eu-west-1"}}`
+
+// BenchmarkReadBinary is persist's direct reading of a binary-mode delivery against the SDK's
+// HTTP binding, as FuzzBinaryDelivery compares them, on a 600-byte observation with the
+// attributes ingest stamps. The rows made from either are the catalog's work, measured by
+// BenchmarkUnmarshal in eventing/catalog.
+// Run with: go test -run '^$' -bench BenchmarkReadBinary ./functions/persist/
+func BenchmarkReadBinary(b *testing.B) {
+	data := []byte(benchReaderData)
+	body := bytes.NewReader(data)
+	req, err := http.NewRequest(http.MethodPost, "http://persist/", body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "evt-1", "Ce-Source": "/app",
+		"Ce-Type": catalog.TypeObservation, "Ce-Time": "2026-11-29T10:00:00Z", "Ce-Tenantid": "acme",
+		"Ce-Projectid": "web", "Ce-Keyid": "k1", "Ce-Partitionkey": "trace-1",
+		"Ce-Ingesttime": "2026-11-29T10:00:01.5Z", "Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	req.ContentLength = int64(len(data))
+	req.Body = nopCloser{body}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		var buf bytes.Buffer
+		for b.Loop() {
+			body.Reset(data)
+			buf.Reset() // as the handler's pool of bodies hands them out
+			if d, err := readBinary(req, &buf); err != nil || len(d.data) != len(data) {
+				b.Fatalf("%d bytes of data, error %v", len(d.data), err)
+			}
+		}
+	})
+	b.Run("library", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		ctx := context.Background()
+		for b.Loop() {
+			body.Reset(data)
+			e, err := binding.ToEvent(ctx, cehttp.NewMessageFromHttpRequest(req))
+			if err != nil || len(e.Data()) != len(data) {
+				b.Fatalf("error %v", err)
+			}
+		}
+	})
+}
