@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -217,7 +218,7 @@ func (p *AsyncProducer) enqueue(ctx context.Context, timeout <-chan time.Time, e
 			continue
 		}
 		msg := &sarama.ProducerMessage{Topic: p.topic}
-		if err := kafka_sarama.WriteProducerMessage(ctx, messageOf(&events[i]), msg); err != nil {
+		if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&events[i]), msg); err != nil {
 			errs[i] = fmt.Errorf("kafka: encode event %q: %w", events[i].ID(), err)
 			p.metrics.failed.WithLabelValues("encode").Inc()
 			continue
