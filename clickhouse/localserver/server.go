@@ -195,8 +195,14 @@ func (s *Server) Pid() int { return s.proc.cmd.Process.Pid }
 
 // Pause stops the server's processes (SIGSTOP) as a hung server would look to its clients:
 // connections stay open and new ones are accepted into the kernel's backlog, but nothing is
-// answered until Resume. Stop and Kill end a paused server too.
-func (s *Server) Pause() error { return s.proc.signal(syscall.SIGSTOP) }
+// answered until Resume. It returns once every thread has stopped. Stop and Kill end a paused
+// server too.
+func (s *Server) Pause() error {
+	if err := s.proc.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return testsupport.WaitStopped(s.proc.cmd.Process.Pid, 10*time.Second)
+}
 
 // Resume continues a paused server (SIGCONT).
 func (s *Server) Resume() error { return s.proc.signal(syscall.SIGCONT) }

@@ -107,8 +107,18 @@ func (s *Server) Restart() error {
 }
 
 // Pause stops the server's process (SIGSTOP): its connections stay open and its port accepts
-// connections (the kernel does), but nothing answers until Resume.
-func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+// connections (the kernel does), but nothing answers until Resume. It returns once every
+// thread has stopped.
+func (s *Server) Pause() error {
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	err := syscall.Kill(-pid, syscall.SIGSTOP)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return testsupport.WaitStopped(pid, 10*time.Second)
+}
 
 // Resume continues a paused server (SIGCONT).
 func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
