@@ -324,7 +324,9 @@ func base64Runs(text string) []span {
 	return out
 }
 
-func isB64(c byte) bool { return isAlnum(c) || c == '+' || c == '/' || c == '=' || c == '-' || c == '_' }
+func isB64(c byte) bool {
+	return isAlnum(c) || c == '+' || c == '/' || c == '=' || c == '-' || c == '_'
+}
 
 // decodeBase64Text decodes s when it is base64 of mostly printable text.
 func decodeBase64Text(s string) (string, bool) {
