@@ -3,6 +3,7 @@ package detect
 import (
 	"encoding/base64"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strings"
 )
@@ -34,9 +35,10 @@ type signal struct {
 	id       string
 	category Category
 	weight   float64
-	keywords []string
-	re       *regexp.Regexp
-	reason   string
+	// pat is matched at the position of one of its literal prefixes (found by Aho-Corasick)
+	// and no further than maxSignalSpan bytes on: every alternative must start with a literal.
+	pat    string
+	reason string
 }
 
 const (
@@ -47,106 +49,231 @@ const (
 var signals = []signal{
 	// ---- instruction override
 	{id: "instruction_override", category: CategoryInjection, weight: 0.92,
-		keywords: []string{"ignor", "disregard", "forget", "skip", "override", "bypass", "set aside", "pay no attention", "follow", "abandon", "discard", "delete", "erase"},
-		re:       regexp.MustCompile(`\b(?:` + verbsOverrideEN + `)\b[^.!?\n]{0,40}?\b(?:all|any|the|your|these|those|every|everything|each)\b[^.!?\n]{0,25}?\b(?:previous|prior|above|preceding|earlier|former|initial|original|old|existing|system|developer|safety|default|given|current|other|original)\b[^.!?\n]{0,15}?\b(?:` + objectsEN + `)\b`),
-		reason:   "asks to ignore the previous instructions"},
+		pat:    `\b(?:` + verbsOverrideEN + `)\b[^.!?\n]{0,40}?\b(?:all|any|the|your|these|those|every|everything|each)\b[^.!?\n]{0,25}?\b(?:previous|prior|above|preceding|earlier|former|initial|original|old|existing|system|developer|safety|default|given|current|other|original)\b[^.!?\n]{0,15}?\b(?:` + objectsEN + `)\b`,
+		reason: "asks to ignore the previous instructions"},
 	{id: "instruction_override", category: CategoryInjection, weight: 0.9,
-		keywords: []string{"ignor", "disregard", "forget"},
-		re:       regexp.MustCompile(`\b(?:ignore|disregard|forget)\b (?:all |everything |anything |what(?:ever)? (?:was|you were|i|you've been) )?(?:(?:said|told|written|stated) )?(?:above|before|previously|so far|until now|earlier)\b|\b(?:ignore|disregard|forget) (?:all|everything) (?:you (?:were|have been|know)|that came before)|\bforget (?:about )?(?:all )?(?:your|the) (?:` + objectsEN + `|training|guidelines)\b|\b(?:ignore|disregard) (?:your|the) (?:` + objectsEN + `)\b`),
-		reason:   "asks to ignore what came before"},
+		pat:    `\b(?:ignore|disregard|forget)\b (?:all |everything |anything |what(?:ever)? (?:was|you were|i|you've been) )?(?:(?:said|told|written|stated) )?(?:above|before|previously|so far|until now|earlier)\b|\b(?:ignore|disregard|forget) (?:all|everything) (?:you (?:were|have been|know)|that came before)|\bforget (?:about )?(?:all )?(?:your|the) (?:` + objectsEN + `|training|guidelines)\b|\b(?:ignore|disregard) (?:your|the) (?:` + objectsEN + `)\b`,
+		reason: "asks to ignore what came before"},
 	{id: "instruction_override", category: CategoryInjection, weight: 0.45,
-		keywords: []string{"ignor", "disregard", "forget"},
-		re:       regexp.MustCompile(`\b(?:ignore|disregard|forget)\b (?:my|our) (?:previous|prior|earlier|last) (?:` + objectsEN + `)\b`),
-		reason:   "asks to ignore the user's own earlier instructions"},
+		pat:    `\b(?:ignore|disregard|forget)\b (?:my|our) (?:previous|prior|earlier|last) (?:` + objectsEN + `)\b`,
+		reason: "asks to ignore the user's own earlier instructions"},
 	{id: "instruction_override", category: CategoryInjection, weight: 0.9,
-		keywords: []string{"ignor", "olvid", "omit", "descart", "no sigas", "caso omiso"},
-		re:       regexp.MustCompile(`\b(?:ignora|ignore|ignoren|ignorar|ignorad|olvida|olvide|olviden|olvidar|olvidad|omite|omitir|descarta|descartar|no sigas|haz caso omiso (?:a|de))\b[^.!?\n]{0,40}?\b(?:instrucciones|indicaciones|reglas|ordenes|directrices|normas|prompt|restricciones|todo lo anterior|lo anterior)\b`),
-		reason:   "asks to ignore the previous instructions (es)"},
+		pat:    `\b(?:ignora|ignore|ignoren|ignorar|ignorad|olvida|olvide|olviden|olvidar|olvidad|omite|omitir|descarta|descartar|no sigas|haz caso omiso (?:a|de))\b[^.!?\n]{0,40}?\b(?:instrucciones|indicaciones|reglas|ordenes|directrices|normas|prompt|restricciones|todo lo anterior|lo anterior)\b`,
+		reason: "asks to ignore the previous instructions (es)"},
 	{id: "instruction_override", category: CategoryInjection, weight: 0.9,
-		keywords: []string{"ignorier", "vergiss", "vergessen", "missacht", "uberschreib", "beachte"},
-		re:       regexp.MustCompile(`\b(?:ignoriere|ignorier|ignorieren|ignoriert|vergiss|vergesst|vergessen|missachte|missachten|uberschreibe|beachte nicht|beachten sie nicht)\b[^.!?\n]{0,40}?\b(?:anweisungen|anweisung|instruktionen|regeln|vorgaben|richtlinien|befehle|prompt|systemprompt|anordnungen|einschrankungen|alles (?:bisherige|vorherige|davor|oben|zuvor)|alles,? was (?:oben|davor|zuvor|vorher))`),
-		reason:   "asks to ignore the previous instructions (de)"},
+		pat:    `\b(?:ignoriere|ignorier|ignorieren|ignoriert|vergiss|vergesst|vergessen|missachte|missachten|uberschreibe|beachte nicht|beachten sie nicht)\b[^.!?\n]{0,40}?\b(?:anweisungen|anweisung|instruktionen|regeln|vorgaben|richtlinien|befehle|prompt|systemprompt|anordnungen|einschrankungen|alles (?:bisherige|vorherige|davor|oben|zuvor)|alles,? was (?:oben|davor|zuvor|vorher))`,
+		reason: "asks to ignore the previous instructions (de)"},
 	{id: "instruction_override", category: CategoryInjection, weight: 0.9,
-		keywords: []string{"ignor", "oubli", "tiens pas compte", "tenez pas compte", "abstraction"},
-		re:       regexp.MustCompile(`\b(?:ignore|ignores|ignorez|ignorer|oublie|oubliez|oublier|ne tiens pas compte|ne tenez pas compte|fais abstraction|faites abstraction)\b[^.!?\n]{0,40}?\b(?:instructions?|consignes|regles|directives|prompt|ordres|indications|restrictions|tout ce qui precede|ce qui precede)\b`),
-		reason:   "asks to ignore the previous instructions (fr)"},
+		pat:    `\b(?:ignore|ignores|ignorez|ignorer|oublie|oubliez|oublier|ne tiens pas compte|ne tenez pas compte|fais abstraction|faites abstraction)\b[^.!?\n]{0,40}?\b(?:instructions?|consignes|regles|directives|prompt|ordres|indications|restrictions|tout ce qui precede|ce qui precede)\b`,
+		reason: "asks to ignore the previous instructions (fr)"},
 	{id: "new_instructions", category: CategoryInjection, weight: 0.55,
-		keywords: []string{"instruction", "task", "directive", "anweisung", "consigne", "from now on", "a partir de", "ab jetzt", "von nun an", "desormais", "nuevas", "neue"},
-		re:       regexp.MustCompile(`\b(?:new|updated|real|actual|true|revised|override|admin|system) (?:instructions?|task|directive|rules|system prompt)\s*:|\b(?:nuevas instrucciones|neue anweisungen|neue anweisung|nouvelles instructions|nouvelle consigne)\s*:|\bfrom now on,? (?:you|your|ignore|only|always|never|respond|answer)\b|\ba partir de ahora,? (?:eres|tu|responde|ignora|solo)|\b(?:ab jetzt|von nun an|ab sofort),? (?:bist du|du bist|antwortest|ignorierst|gilt)|\b(?:a partir de maintenant|desormais|dorenavant),? (?:tu|vous|reponds|ignore)`),
-		reason:   "announces new instructions"},
+		pat:    `\b(?:new|updated|real|actual|true|revised|override|admin|system) (?:instructions?|task|directive|rules|system prompt)\s*:|\b(?:nuevas instrucciones|neue anweisungen|neue anweisung|nouvelles instructions|nouvelle consigne)\s*:|\bfrom now on,? (?:you|your|ignore|only|always|never|respond|answer)\b|\ba partir de ahora,? (?:eres|tu|responde|ignora|solo)|\b(?:ab jetzt|von nun an|ab sofort),? (?:bist du|du bist|antwortest|ignorierst|gilt)|\b(?:a partir de maintenant|desormais|dorenavant),? (?:tu|vous|reponds|ignore)`,
+		reason: "announces new instructions"},
 	// ---- system prompt and data exfiltration
 	{id: "prompt_exfiltration", category: CategoryInjection, weight: 0.88,
-		keywords: []string{"prompt", "instruction", "system message", "rules", "guidelines", "above", "initial"},
-		re:       regexp.MustCompile(`\b(?:reveal|show|print|display|output|repeat|tell|give|write|leak|dump|share|recite|spell out|list|disclose|expose|copy|paste|translate|summarize|what (?:is|are|was|were))\b[^.!?\n]{0,30}?\b(?:your|the|its)\b[^.!?\n]{0,12}?\b(?:system|initial|original|hidden|secret|internal|developer|confidential|pre|full|complete|exact|verbatim|first|starting|meta)[ -]?(?:prompt|instructions|message|rules|guidelines|configuration)s?\b|\bwhat (?:are|were) your (?:instructions|rules|guidelines|directives)\b|\b(?:repeat|print|output|reveal|show|write|copy)\b[^.!?\n]{0,25}?\b(?:everything|all|the text|the words|text|words|content)\b[^.!?\n]{0,20}?\b(?:above|before this|preceding|so far|prior to this)\b|\brepeat the words above\b|\bstarting with ["']?you are\b`),
-		reason:   "asks for the system prompt"},
+		pat:    `\b(?:reveal|show|print|display|output|repeat|tell|give|write|leak|dump|share|recite|spell out|list|disclose|expose|copy|paste|translate|summarize|what (?:is|are|was|were))\b[^.!?\n]{0,30}?\b(?:your|the|its)\b[^.!?\n]{0,12}?\b(?:system|initial|original|hidden|secret|internal|developer|confidential|pre|full|complete|exact|verbatim|first|starting|meta)[ -]?(?:prompt|instructions|message|rules|guidelines|configuration)s?\b|\bwhat (?:are|were) your (?:instructions|rules|guidelines|directives)\b|\b(?:repeat|print|output|reveal|show|write|copy)\b[^.!?\n]{0,25}?\b(?:everything|all|the text|the words|text|words|content)\b[^.!?\n]{0,20}?\b(?:above|before this|preceding|so far|prior to this)\b|\brepeat the words above\b|\bstarting with ["']?you are\b`,
+		reason: "asks for the system prompt"},
 	{id: "prompt_exfiltration", category: CategoryInjection, weight: 0.88,
-		keywords: []string{"prompt", "instrucciones", "anweisung", "instruktion", "instructions", "systemprompt", "mensaje", "consignes"},
-		re:       regexp.MustCompile(`\b(?:muestra|muestrame|revela|revelame|dime|repite|imprime|escribe|ensename|cual es|cuales son)\b[^.!?\n]{0,30}?\b(?:(?:prompt|instrucciones|mensaje) (?:del|de) sistema|(?:tus|las) instrucciones (?:iniciales|originales|ocultas|del sistema|secretas)|tu prompt)\b|\b(?:zeige|zeig|gib|verrate|wiederhole|nenne|schreibe|was (?:ist|sind))\b[^.!?\n]{0,30}?\b(?:systemprompt|system-prompt|systemanweisung|systemnachricht|(?:deine|die) (?:ursprunglichen |geheimen |versteckten |ersten )?(?:anweisungen|instruktionen|systemanweisungen))\b|\b(?:montre|montrez|revele|revelez|affiche|affichez|repete|repetez|donne|donnez|dis|dites|ecris|quel est|quelles sont)\b[^.!?\n]{0,30}?\b(?:prompt (?:systeme|system|initial)|instructions (?:initiales|systeme|cachees|secretes|d'origine)|tes instructions|vos instructions|ton prompt|votre prompt)\b`),
-		reason:   "asks for the system prompt (es, de, fr)"},
+		pat:    `\b(?:muestra|muestrame|revela|revelame|dime|repite|imprime|escribe|ensename|cual es|cuales son)\b[^.!?\n]{0,30}?\b(?:(?:prompt|instrucciones|mensaje) (?:del|de) sistema|(?:tus|las) instrucciones (?:iniciales|originales|ocultas|del sistema|secretas)|tu prompt)\b|\b(?:zeige|zeig|gib|verrate|wiederhole|nenne|schreibe|was (?:ist|sind))\b[^.!?\n]{0,30}?\b(?:systemprompt|system-prompt|systemanweisung|systemnachricht|(?:deine|die) (?:ursprunglichen |geheimen |versteckten |ersten )?(?:anweisungen|instruktionen|systemanweisungen))\b|\b(?:montre|montrez|revele|revelez|affiche|affichez|repete|repetez|donne|donnez|dis|dites|ecris|quel est|quelles sont)\b[^.!?\n]{0,30}?\b(?:prompt (?:systeme|system|initial)|instructions (?:initiales|systeme|cachees|secretes|d'origine)|tes instructions|vos instructions|ton prompt|votre prompt)\b`,
+		reason: "asks for the system prompt (es, de, fr)"},
 	{id: "data_exfiltration", category: CategoryInjection, weight: 0.8,
-		keywords: []string{"send", "post", "forward", "upload", "exfiltrat", "transmit", "leak", "envia", "sende", "envoie", "!["},
-		re:       regexp.MustCompile(`\b(?:send|post|forward|upload|exfiltrate|transmit|leak|email|append|envia|enviar|sende|schicke|envoie|envoyez)\b[^.!?\n]{0,50}?\b(?:conversation|chat history|api keys?|passwords?|credentials|secrets?|user data|the data|all data|tokens?|cookies?|session|history|conversacion|contrasenas|passworter|mots de passe)\b[^.!?\n]{0,40}?(?:https?://|www\.|\b[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]{2,})|!\[[^\]]{0,40}\]\(https?://[^)\s]{1,200}[?&][a-z_]{1,20}=[^)\s]{0,50}(?:\{|\[|%7b|data|secret|conversation|chat|history|key|token|password)`),
-		reason:   "asks to send data to an outside address"},
+		pat:    `\b(?:send|post|forward|upload|exfiltrate|transmit|leak|email|append|envia|enviar|sende|schicke|envoie|envoyez)\b[^.!?\n]{0,50}?\b(?:conversation|chat history|api keys?|passwords?|credentials|secrets?|user data|the data|all data|tokens?|cookies?|session|history|conversacion|contrasenas|passworter|mots de passe)\b[^.!?\n]{0,40}?(?:https?://|www\.|\b[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]{2,})|!\[[^\]]{0,40}\]\(https?://[^)\s]{1,200}[?&][a-z_]{1,20}=[^)\s]{0,50}(?:\{|\[|%7b|data|secret|conversation|chat|history|key|token|password)`,
+		reason: "asks to send data to an outside address"},
 	// ---- role and delimiter tricks
 	{id: "role_delimiter", category: CategoryInjection, weight: 0.75,
-		keywords: []string{"im_start", "im_end", "endoftext", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "<system", "</system", "[system", "system:", "assistant:", "developer:", "### ", "<|", "end of ", "begin ", "</user", "<user", "</instructions"},
-		re:       regexp.MustCompile(`<\|?(?:im_start|im_end|endoftext|system|user|assistant|eot_id|start_header_id)\|?>|\[/?(?:inst|sys|system)\]|<</?sys>>|</?(?:system|system_prompt|instructions?|admin|developer)>|</user(?:_input|_message)?>|(?:^|\n) ?(?:system|developer|admin) ?(?:message|prompt)? ?:[^\n]{0,80}\b(?:you|ignore|must|new|override|now|always|never)\b|(?:^|\n) ?#{2,} ?(?:system|new instructions|instructions|admin|developer)\b|\b(?:end|begin|start) (?:of )?(?:the )?(?:system|user|developer) (?:prompt|message|input|instructions)\b`),
-		reason:   "fakes a role marker or a prompt delimiter"},
+		pat:    `<\|?(?:im_start|im_end|endoftext|system|user|assistant|eot_id|start_header_id)\|?>|\[/?(?:inst|sys|system)\]|<</?sys>>|</?(?:system|system_prompt|instructions?|admin|developer)>|</user(?:_input|_message)?>|(?:system|developer|admin) ?(?:message|prompt)? ?:[^\n]{0,80}\b(?:you|ignore|must|new|override|now|always|never)\b|## ?#* ?(?:system|new instructions|instructions|admin|developer)\b|\b(?:end|begin|start) (?:of )?(?:the )?(?:system|user|developer) (?:prompt|message|input|instructions)\b`,
+		reason: "fakes a role marker or a prompt delimiter"},
 	// ---- instructions hidden in documents and tool output
 	{id: "indirect", category: CategoryInjection, weight: 0.8,
-		keywords: []string{" ai", "llm", "language model", "assistant", "chatbot", "gpt", "claude", "copilot", "tell the user", "the user", "summariz", "agent"},
-		re:       regexp.MustCompile(`\b(?:if you are|you are|to) an? (?:ai|llm|language model|ai assistant|assistant|chatbot|gpt|large language model|ai agent|agent)\b[^.!?\n]{0,80}?\b(?:ignore|must|should|do not|don't|tell|send|say|include|reply|respond|write|forget|recommend|append|output|mention)\b|\b(?:note|message|instructions?|directive|important|attention) (?:to|for) (?:the |any |all )?(?:ai|assistant|llm|language model|chatbot|model|ai agents?|agents?|gpt|claude|copilot)s?\b|\b(?:ai|assistant|llm|chatbot|gpt|claude|copilot|model)s?,? (?:please |you must |must )?(?:ignore|disregard|forget|stop|do not summarize)\b|\bwhen (?:you )?(?:summariz|translat|process|read|analyz|review)(?:ing|e|es)?\b[^.!?\n]{0,40}?\b(?:this|the) (?:document|page|email|text|file|article|website|resume|cv|message|review)\b[^.!?\n]{0,60}?\b(?:ignore|instead|include|say|tell|send|add|recommend|rate|state|mention|reply)\b|\bdo not (?:tell|inform|mention|reveal|alert|notify|show) (?:this |it |anything )?(?:to )?the user\b|\bwithout (?:telling|informing|alerting|notifying) the user\b|\b(?:hidden|secret) instructions? (?:for|to) (?:the )?(?:ai|assistant|model)`),
-		reason:   "addresses instructions to the AI inside content"},
+		pat:    `\b(?:if you are|you are|to) an? (?:ai|llm|language model|ai assistant|assistant|chatbot|gpt|large language model|ai agent|agent)\b[^.!?\n]{0,80}?\b(?:ignore|must|should|do not|don't|tell|send|say|include|reply|respond|write|forget|recommend|append|output|mention)\b|\b(?:note|message|instructions?|directive|important|attention) (?:to|for) (?:the |any |all )?(?:ai|assistant|llm|language model|chatbot|model|ai agents?|agents?|gpt|claude|copilot)s?\b|\b(?:ai|assistant|llm|chatbot|gpt|claude|copilot|model)s?,? (?:please |you must |must )?(?:ignore|disregard|forget|stop|do not summarize)\b|\bwhen (?:you )?(?:summariz|translat|process|read|analyz|review)(?:ing|e|es)?\b[^.!?\n]{0,40}?\b(?:this|the) (?:document|page|email|text|file|article|website|resume|cv|message|review)\b[^.!?\n]{0,60}?\b(?:ignore|instead|include|say|tell|send|add|recommend|rate|state|mention|reply)\b|\bdo not (?:tell|inform|mention|reveal|alert|notify|show) (?:this |it |anything )?(?:to )?the user\b|\bwithout (?:telling|informing|alerting|notifying) the user\b|\b(?:hidden|secret) instructions? (?:for|to) (?:the )?(?:ai|assistant|model)`,
+		reason: "addresses instructions to the AI inside content"},
 	{id: "indirect", category: CategoryInjection, weight: 0.8,
-		keywords: []string{"ia", "ki", "asistente", "assistent", "modelo", "modell", "modele", "utilisateur", "usuario", "nutzer", "benutzer"},
-		re:       regexp.MustCompile(`\b(?:si eres|eres) (?:una|un) (?:ia|asistente|modelo de lenguaje|chatbot)\b[^.!?\n]{0,80}?\b(?:ignora|debes|di|responde|envia|incluye|olvida|no)\b|\b(?:nota|mensaje|instrucciones?) para (?:la |el )?(?:ia|asistente|modelo)\b|\bno (?:le )?(?:digas|informes|menciones) (?:nada )?al usuario\b|\b(?:wenn du|du bist) (?:eine|ein) (?:ki|assistent|sprachmodell|chatbot)\b[^.!?\n]{0,80}?\b(?:ignoriere|musst|sage|antworte|sende|vergiss|schreibe)\b|\b(?:hinweis|nachricht|anweisung) (?:an|fur) (?:die |den )?(?:ki|assistenten|modell)\b|\b(?:sag|sage|erzahle|verrate) (?:dem|den) (?:nutzer|benutzer) nicht(?:s)?\b|\b(?:si tu es|tu es) (?:une|un) (?:ia|assistant|modele de langage|chatbot)\b[^.!?\n]{0,80}?\b(?:ignore|dois|dis|reponds|envoie|oublie|ecris)\b|\b(?:note|message|instructions?) (?:a|pour) (?:l'|la |le )?(?:ia|assistant|modele)\b|\bne (?:le )?(?:dis|dites|mentionne|mentionnez) (?:rien )?a l'utilisateur\b`),
-		reason:   "addresses instructions to the AI inside content (es, de, fr)"},
+		pat:    `\b(?:si eres|eres) (?:una|un) (?:ia|asistente|modelo de lenguaje|chatbot)\b[^.!?\n]{0,80}?\b(?:ignora|debes|di|responde|envia|incluye|olvida|no)\b|\b(?:nota|mensaje|instrucciones?) para (?:la |el )?(?:ia|asistente|modelo)\b|\bno (?:le )?(?:digas|informes|menciones) (?:nada )?al usuario\b|\b(?:wenn du|du bist) (?:eine|ein) (?:ki|assistent|sprachmodell|chatbot)\b[^.!?\n]{0,80}?\b(?:ignoriere|musst|sage|antworte|sende|vergiss|schreibe)\b|\b(?:hinweis|nachricht|anweisung) (?:an|fur) (?:die |den )?(?:ki|assistenten|modell)\b|\b(?:sag|sage|erzahle|verrate) (?:dem|den) (?:nutzer|benutzer) nicht(?:s)?\b|\b(?:si tu es|tu es) (?:une|un) (?:ia|assistant|modele de langage|chatbot)\b[^.!?\n]{0,80}?\b(?:ignore|dois|dis|reponds|envoie|oublie|ecris)\b|\b(?:note|message|instructions?) (?:a|pour) (?:l'|la |le )?(?:ia|assistant|modele)\b|\bne (?:le )?(?:dis|dites|mentionne|mentionnez) (?:rien )?a l'utilisateur\b`,
+		reason: "addresses instructions to the AI inside content (es, de, fr)"},
 	// ---- jailbreaks
 	{id: "dan", category: CategoryJailbreak, weight: 0.92,
-		keywords: []string{"do anything now", "dan", "jailbr", "aim", "stan", "dude"},
-		re:       regexp.MustCompile(`\bdo anything now\b|\b(?:you are|you're|act as|pretend to be|become|be) (?:now )?(?:a |an )?(?:dan|stan|dude|aim|jailbroken|jailbreak)\b|\b(?:jailbreak|jailbroken|dan) (?:mode|prompt|persona|version)\b|\b(?:enable|activate|enter|unlock) (?:the )?(?:dan|jailbreak|jailbroken)\b`),
-		reason:   "a known jailbreak persona (DAN and kin)"},
+		pat:    `\bdo anything now\b|\b(?:you are|you're|act as|pretend to be|become|be) (?:now )?(?:a |an )?(?:dan|stan|dude|aim|jailbroken|jailbreak)\b|\b(?:jailbreak|jailbroken|dan) (?:mode|prompt|persona|version)\b|\b(?:enable|activate|enter|unlock) (?:the )?(?:dan|jailbreak|jailbroken)\b`,
+		reason: "a known jailbreak persona (DAN and kin)"},
 	{id: "mode_switch", category: CategoryJailbreak, weight: 0.75,
-		keywords: []string{"mode", "modus", "modo"},
-		re:       regexp.MustCompile(`\b(?:enable|enabled|activate|activated|enter|entering|switch to|now in|you are in|you're in|with|unlock|turn on)\b[^.!?\n]{0,15}?\b(?:developer|dev|god|debug|admin|sudo|unrestricted|unfiltered|uncensored|evil|chaos|opposite|dude|stan|aim|no[- ]?limits?|no[- ]?rules|maximum|root)\b mode\b[^\n]{0,120}?\b(?:you|respond|answer|reply|policies|polic|restrictions|filters|rules|chatgpt|ai|assistant|model|censor|output|generate)|\b(?:modo (?:desarrollador|dios|sin restricciones|sin filtros|sin censura)|entwicklermodus|gottmodus|(?:uneingeschrankter|unzensierter) modus|mode (?:developpeur|dieu|sans restrictions|sans filtre|sans censure))\b`),
-		reason:   "switches the model into an unrestricted mode"},
+		pat:    `\b(?:enable|enabled|activate|activated|enter|entering|switch to|now in|you are in|you're in|with|unlock|turn on)\b[^.!?\n]{0,15}?\b(?:developer|dev|god|debug|admin|sudo|unrestricted|unfiltered|uncensored|evil|chaos|opposite|dude|stan|aim|no[- ]?limits?|no[- ]?rules|maximum|root)\b mode\b[^\n]{0,120}?\b(?:you|respond|answer|reply|policies|polic|restrictions|filters|rules|chatgpt|ai|assistant|model|censor|output|generate)|\b(?:modo (?:desarrollador|dios|sin restricciones|sin filtros|sin censura)|entwicklermodus|gottmodus|(?:uneingeschrankter|unzensierter) modus|mode (?:developpeur|dieu|sans restrictions|sans filtre|sans censure))\b`,
+		reason: "switches the model into an unrestricted mode"},
 	{id: "persona", category: CategoryJailbreak, weight: 0.88,
-		keywords: []string{"restrict", "limit", "filter", "rules", "guideline", "ethic", "moral", "censor", "boundar", "polic", "safety", "bound"},
-		re:       regexp.MustCompile(`\b(?:you are|you're|act as|acting as|pretend (?:to be|you are|you're)|roleplay as|role-play as|play the role of|from now on you are|you will be|you will act as|become|behave (?:like|as)|imagine you are|simulate|respond as)\b[^.!?\n]{0,80}?\b(?:no|without|free of|free from|not bound by|unbound by|ignores?|doesn't have|does not have|don't have|do not have|never follows?|has broken free of|outside of|beyond)\b[^.!?\n]{0,30}?\b(?:restrictions|limitations|limits|filters|rules|guidelines|ethics|ethical|morals|moral|morality|censorship|boundaries|policies|content polic\w*|safety|constraints|principles|scruples|conscience)\b|\bnot bound by (?:any )?(?:rules|openai|anthropic|policies|guidelines|ethics|restrictions|laws)\b|\byou are no longer (?:chatgpt|an ai|bound|restricted|claude|an assistant|limited|gpt)|\b(?:ethical|moral|safety|content) (?:guidelines|restrictions|filters|constraints|rules|policies) (?:do not|don't|no longer|doesn't|does not) apply\b|\b(?:broken|break|broke) free (?:of|from) (?:the )?(?:typical |usual )?(?:confines|restrictions|rules|limitations)\b`),
-		reason:   "asks the model to play a persona without rules"},
+		pat:    `\b(?:you are|you're|act as|acting as|pretend (?:to be|you are|you're)|roleplay as|role-play as|play the role of|from now on you are|you will be|you will act as|become|behave (?:like|as)|imagine you are|simulate|respond as)\b[^.!?\n]{0,80}?\b(?:no|without|free of|free from|not bound by|unbound by|ignores?|doesn't have|does not have|don't have|do not have|never follows?|has broken free of|outside of|beyond)\b[^.!?\n]{0,30}?\b(?:restrictions|limitations|limits|filters|rules|guidelines|ethics|ethical|morals|moral|morality|censorship|boundaries|policies|content polic\w*|safety|constraints|principles|scruples|conscience)\b|\bnot bound by (?:any )?(?:rules|openai|anthropic|policies|guidelines|ethics|restrictions|laws)\b|\byou are no longer (?:chatgpt|an ai|bound|restricted|claude|an assistant|limited|gpt)|\b(?:ethical|moral|safety|content) (?:guidelines|restrictions|filters|constraints|rules|policies) (?:do not|don't|no longer|doesn't|does not) apply\b|\b(?:broken|break|broke) free (?:of|from) (?:the )?(?:typical |usual )?(?:confines|restrictions|rules|limitations)\b`,
+		reason: "asks the model to play a persona without rules"},
 	{id: "persona", category: CategoryJailbreak, weight: 0.85,
-		keywords: []string{"restricc", "limitac", "filtro", "censura", "reglas", "etica", "moral", "einschrank", "beschrank", "zensur", "regeln", "ethik", "restriction", "limite", "filtre", "censure", "regle", "ethique", "ya no eres", "tu n'es plus", "du bist nicht mehr", "nicht mehr an"},
-		re:       regexp.MustCompile(`\b(?:eres|actua como|actuas como|finge (?:ser|que eres)|haz de|interpreta a|seras|comportate como)\b[^.!?\n]{0,80}?\b(?:sin|no tiene|no tienes|libre de|que ignora)\b[^.!?\n]{0,30}?\b(?:restricciones|limitaciones|limites|filtros|reglas|etica|moral|censura|normas|principios)\b|\bya no eres (?:chatgpt|una ia|un asistente|claude)|\b(?:du bist|spiel|spiele|tu so,? als ob du|verhalte dich wie|agiere als|du wirst)\b[^.!?\n]{0,80}?\b(?:ohne|keine|frei von|nicht an)\b[^.!?\n]{0,30}?\b(?:einschrankungen|beschrankungen|filter|zensur|regeln|ethik|moral|richtlinien|grenzen|gebunden)\b|\bdu bist nicht mehr (?:chatgpt|eine ki|ein assistent|claude|an)|\b(?:tu es|vous etes|agis comme|agissez comme|fais semblant d'etre|joue le role d'?|tu seras|comporte-toi comme)\b[^.!?\n]{0,80}?\b(?:sans|aucune|aucun|libre de|qui ignore|n'a pas de)\b[^.!?\n]{0,30}?\b(?:restrictions?|limites?|limitations?|filtres?|regles|ethique|morale|censure|principes)\b|\btu n'es plus (?:chatgpt|une ia|un assistant|claude)`),
-		reason:   "asks the model to play a persona without rules (es, de, fr)"},
+		pat:    `\b(?:eres|actua como|actuas como|finge (?:ser|que eres)|haz de|interpreta a|seras|comportate como)\b[^.!?\n]{0,80}?\b(?:sin|no tiene|no tienes|libre de|que ignora)\b[^.!?\n]{0,30}?\b(?:restricciones|limitaciones|limites|filtros|reglas|etica|moral|censura|normas|principios)\b|\bya no eres (?:chatgpt|una ia|un asistente|claude)|\b(?:du bist|spiel|spiele|tu so,? als ob du|verhalte dich wie|agiere als|du wirst)\b[^.!?\n]{0,80}?\b(?:ohne|keine|frei von|nicht an)\b[^.!?\n]{0,30}?\b(?:einschrankungen|beschrankungen|filter|zensur|regeln|ethik|moral|richtlinien|grenzen|gebunden)\b|\bdu bist nicht mehr (?:chatgpt|eine ki|ein assistent|claude|an)|\b(?:tu es|vous etes|agis comme|agissez comme|fais semblant d'etre|joue le role d'?|tu seras|comporte-toi comme)\b[^.!?\n]{0,80}?\b(?:sans|aucune|aucun|libre de|qui ignore|n'a pas de)\b[^.!?\n]{0,30}?\b(?:restrictions?|limites?|limitations?|filtres?|regles|ethique|morale|censure|principes)\b|\btu n'es plus (?:chatgpt|une ia|un assistant|claude)`,
+		reason: "asks the model to play a persona without rules (es, de, fr)"},
 	{id: "refusal_suppression", category: CategoryJailbreak, weight: 0.6,
-		keywords: []string{"refus", "apolog", "sorry", "warning", "disclaimer", "i can't", "cannot", "rechaz", "niegues", "verweiger", "entschuldig", "refuse", "excuse", "character"},
-		re:       regexp.MustCompile(`\b(?:never|do not|don't|must not|cannot|can't|will not|won't|should not|shouldn't|without) (?:ever )?(?:refuse|refusing|decline|declining|say (?:no|"?i can'?t|"?i'?m sorry)|apologi[sz]e|add (?:any )?(?:warnings?|disclaimers?)|include (?:any )?(?:warnings?|disclaimers?)|break character|moralize|lecture)\b|\bstay in character\b|\b(?:nunca|no) (?:te niegues|rechaces|digas que no|pidas disculpas)\b|\b(?:verweigere|lehne) (?:niemals|nie|nicht)\b|\bentschuldige dich nicht\b|\bne (?:refuse|refusez) jamais\b|\bne t'excuse pas\b`),
-		reason:   "forbids refusals or safety warnings"},
+		pat:    `\b(?:never|do not|don't|must not|cannot|can't|will not|won't|should not|shouldn't|without) (?:ever )?(?:refuse|refusing|decline|declining|say (?:no|"?i can'?t|"?i'?m sorry)|apologi[sz]e|add (?:any )?(?:warnings?|disclaimers?)|include (?:any )?(?:warnings?|disclaimers?)|break character|moralize|lecture)\b|\bstay in character\b|\b(?:nunca|no) (?:te niegues|rechaces|digas que no|pidas disculpas)\b|\b(?:verweigere|lehne) (?:niemals|nie|nicht)\b|\bentschuldige dich nicht\b|\bne (?:refuse|refusez) jamais\b|\bne t'excuse pas\b`,
+		reason: "forbids refusals or safety warnings"},
 	{id: "uncensored", category: CategoryJailbreak, weight: 0.55,
-		keywords: []string{"uncensored", "unfiltered", "unrestricted", "sin censura", "unzensiert", "sans censure", "sin filtro", "ungefiltert", "sans filtre", "amoral", "unethical", "evil"},
-		re:       regexp.MustCompile(`\b(?:uncensored|unfiltered|unrestricted|amoral|unethical|evil|unaligned) (?:ai|response|responses|version|model|assistant|answer|answers|chatbot|mode|persona|character|bot|confidant)\b|\b(?:respuesta|ia|version) (?:sin censura|sin filtros)\b|\b(?:unzensierte|ungefilterte) (?:antwort|ki|version)\b|\b(?:reponse|ia|version) (?:sans censure|sans filtre)\b`),
-		reason:   "asks for an uncensored model"},
+		pat:    `\b(?:uncensored|unfiltered|unrestricted|amoral|unethical|evil|unaligned) (?:ai|response|responses|version|model|assistant|answer|answers|chatbot|mode|persona|character|bot|confidant)\b|\b(?:respuesta|ia|version) (?:sin censura|sin filtros)\b|\b(?:unzensierte|ungefilterte) (?:antwort|ki|version)\b|\b(?:reponse|ia|version) (?:sans censure|sans filtre)\b`,
+		reason: "asks for an uncensored model"},
 	{id: "dual_response", category: CategoryJailbreak, weight: 0.8,
-		keywords: []string{"response", "answer", "respuesta", "antwort", "reponse"},
-		re:       regexp.MustCompile(`\b(?:two|2|both|dual) (?:different )?(?:responses|answers|replies|outputs|ways)\b[^\n]{0,120}?\b(?:normal|classic|standard|filtered|censored|gpt|chatgpt)\b[^\n]{0,80}?\b(?:jailbreak|jailbroken|unfiltered|uncensored|dan|developer mode|unrestricted|evil)\b`),
-		reason:   "asks for a filtered and an unfiltered answer side by side"},
+		pat:    `\b(?:two|2|both|dual) (?:different )?(?:responses|answers|replies|outputs|ways)\b[^\n]{0,120}?\b(?:normal|classic|standard|filtered|censored|gpt|chatgpt)\b[^\n]{0,80}?\b(?:jailbreak|jailbroken|unfiltered|uncensored|dan|developer mode|unrestricted|evil)\b`,
+		reason: "asks for a filtered and an unfiltered answer side by side"},
 	{id: "hypothetical", category: CategoryJailbreak, weight: 0.5,
-		keywords: []string{"hypothetic", "fiction", "story", "imagine", "pretend", "game", "world"},
-		re:       regexp.MustCompile(`\b(?:hypothetical(?:ly)?|fictional|in a (?:story|novel|world|game)|imagine a world|let's play a game|pretend)\b[^.!?\n]{0,100}?\b(?:no (?:rules|laws|restrictions|limits|ethics|morals)|without (?:rules|laws|restrictions|limits|ethics|consequences|morals)|(?:rules|laws|ethics) (?:don't|do not) (?:exist|apply))\b`),
-		reason:   "a hypothetical frame that removes the rules"},
+		pat:    `\b(?:hypothetical(?:ly)?|fictional|in a (?:story|novel|world|game)|imagine a world|let's play a game|pretend)\b[^.!?\n]{0,100}?\b(?:no (?:rules|laws|restrictions|limits|ethics|morals)|without (?:rules|laws|restrictions|limits|ethics|consequences|morals)|(?:rules|laws|ethics) (?:don't|do not) (?:exist|apply))\b`,
+		reason: "a hypothetical frame that removes the rules"},
 }
 
-var signalKeywords, signalOfKeyword = func() (*keywords, []int) {
+// maxSignalSpan bounds how far a signal's match reaches from its first word.
+const maxSignalSpan = 256
+
+// alternative is one top-level alternative of a signal's pattern, compiled on its own so
+// that each match attempt runs a small program.
+type alternative struct {
+	sig int
+	re  *regexp.Regexp
+}
+
+// signalKeywords holds the literal prefixes of every signal's alternatives; alternativeOf maps
+// each to its alternative.
+var signalKeywords, alternativeOf = func() (*keywords, []alternative) {
 	var words []string
-	var of []int
-	for i, s := range signals {
-		for _, k := range s.keywords {
-			words = append(words, k)
-			of = append(of, i)
+	var of []alternative
+	for i := range signals {
+		s := &signals[i]
+		for _, alt := range splitAlternatives(s.pat) {
+			re, err := syntax.Parse(alt, syntax.Perl)
+			if err != nil {
+				panic(err)
+			}
+			ps, ok := literalPrefixes(re)
+			if !ok {
+				panic("detect: signal " + s.id + " has an alternative that does not start with a literal: " + alt)
+			}
+			a := alternative{sig: i, re: regexp.MustCompile(`^(?:` + alt + `)`)}
+			for _, p := range ps {
+				words = append(words, p)
+				of = append(of, a)
+			}
 		}
 	}
 	return newKeywords(words), of
 }()
+
+// splitAlternatives splits a pattern at its top-level '|'.
+func splitAlternatives(pat string) []string {
+	var out []string
+	depth, class, start := 0, false, 0
+	for i := 0; i < len(pat); i++ {
+		switch c := pat[i]; {
+		case c == '\\':
+			i++
+		case class:
+			if c == ']' {
+				class = false
+			}
+		case c == '[':
+			class = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '|' && depth == 0:
+			out = append(out, pat[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, pat[start:])
+}
+
+// exact reports whether re matches exactly the strings literalPrefixes returns for it.
+func exact(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return re.Flags&syntax.FoldCase == 0
+	case syntax.OpCharClass:
+		return true
+	case syntax.OpCapture:
+		return exact(re.Sub[0])
+	case syntax.OpAlternate, syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if !exact(sub) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func cross(a, b []string) []string {
+	out := make([]string, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			out = append(out, x+y)
+		}
+	}
+	return out
+}
+
+// literalPrefixes returns literal strings one of which every match of re starts with, or false.
+func literalPrefixes(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return nil, false
+		}
+		return []string{string(re.Rune)}, true
+	case syntax.OpCapture:
+		return literalPrefixes(re.Sub[0])
+	case syntax.OpConcat:
+		// The longest literal prefixes: literals and small alternations of them, multiplied
+		// out, until the first part that is not one.
+		out := []string{""}
+		for _, sub := range re.Sub {
+			switch sub.Op {
+			case syntax.OpWordBoundary, syntax.OpBeginText, syntax.OpBeginLine:
+				if out[0] == "" {
+					continue
+				}
+				return out, true
+			}
+			ps, ok := literalPrefixes(sub)
+			if !ok || !exact(sub) || len(out)*len(ps) > 64 {
+				if ok && len(out)*len(ps) <= 64 {
+					out = cross(out, ps)
+				}
+				if out[0] == "" {
+					return nil, false
+				}
+				return out, true
+			}
+			out = cross(out, ps)
+		}
+		return out, out[0] != ""
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			ps, ok := literalPrefixes(sub)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, ps...)
+		}
+		return out, true
+	case syntax.OpCharClass:
+		var out []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				out = append(out, string(r))
+				if len(out) > 8 {
+					return nil, false
+				}
+			}
+		}
+		return out, true
+	case syntax.OpPlus:
+		return literalPrefixes(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return literalPrefixes(re.Sub[0])
+		}
+	}
+	return nil, false
+}
 
 // metaTopic and metaFrame are what text discussing attacks says: a topic and a framing.
 var metaTopic = []string{"prompt injection", "jailbreak", "injection attack", "attackers", "adversarial", "red team", "red-team", "inyeccion de prompts", "prompt-injection", "injection de prompt"}
@@ -161,9 +288,11 @@ type hit struct {
 func (Injection) Detect(text string, emit func(Finding)) {
 	var hits []hit
 	n := normalize(text)
+	work(len(text))
 	hits = matchSignals(n, hits, "")
 	// Base64 runs: decode and scan what they hide.
 	for _, b := range base64Runs(text) {
+		work(b.end - b.start)
 		dec, ok := decodeBase64Text(text[b.start:b.end])
 		if !ok {
 			continue
@@ -262,44 +391,48 @@ func (Injection) Detect(text string, emit func(Finding)) {
 	}
 }
 
-// matchSignals runs the signals whose keywords n holds over n and its leetspeak fold.
+// matchSignals runs, at each occurrence of a signal's first words in n, the signal's
+// expression anchored there; then the same over the leetspeak fold where it differs.
 func matchSignals(n *normalized, hits []hit, via string) []hit {
-	present := make([]bool, len(signalKeywords.words))
-	leet := n.leet != n.text
-	if signalKeywords.find(n.text, present) == 0 && !leet {
-		return hits
-	}
-	if leet {
-		signalKeywords.find(n.leet, present)
-	}
-	run := make([]bool, len(signals))
-	for w, p := range present {
-		if p {
-			run[signalOfKeyword[w]] = true
-		}
-	}
-	for i := range signals {
-		if !run[i] {
-			continue
-		}
-		if loc := signals[i].re.FindStringIndex(n.text); loc != nil {
-			s, e := n.span(loc[0], loc[1])
-			hits = append(hits, hit{sig: i, start: s, end: e, via: via})
-			continue
-		}
-		if leet {
-			if loc := signals[i].re.FindStringIndex(n.leet); loc != nil {
-				s, e := n.span(loc[0], loc[1])
-				v := "leetspeak"
-				if via != "" {
-					v = via + ", leetspeak"
-				}
-				hits = append(hits, hit{sig: i, start: s, end: e, via: v})
+	found := make([]bool, len(signals))
+	scan := func(t string, leet bool) {
+		signalKeywords.positions(t, func(w, end int) {
+			alt := alternativeOf[w]
+			sig := alt.sig
+			if found[sig] {
+				return
 			}
-		}
+			kw := signalKeywords.words[w]
+			start := end - len(kw)
+			if isLetter(kw[0]) && start > 0 && isWordByte(t[start-1]) {
+				return // not the start of a word
+			}
+			wend := min(len(t), start+maxSignalSpan)
+			if leet && t[start:wend] == n.text[start:wend] {
+				return // the plain pass saw the same text
+			}
+			work(wend - start)
+			loc := alt.re.FindStringIndex(t[start:wend])
+			if loc == nil {
+				return
+			}
+			found[sig] = true
+			s, e := n.span(start+loc[0], start+loc[1])
+			v := via
+			if leet {
+				v = strings.TrimPrefix(via+", leetspeak", ", ")
+			}
+			hits = append(hits, hit{sig: sig, start: s, end: e, via: v})
+		})
+	}
+	scan(n.text, false)
+	if n.leet != n.text {
+		scan(n.leet, true)
 	}
 	return hits
 }
+
+func isWordByte(c byte) bool { return isAlnum(c) || c == '_' || c >= 0x80 }
 
 // base64Runs are the runs of base64 characters long enough to hide a sentence.
 func base64Runs(text string) []span {
@@ -313,6 +446,7 @@ func base64Runs(text string) []span {
 		for j < len(text) && isB64(text[j]) {
 			j++
 		}
+		work(j - i + 1)
 		if j-i >= 24 && boundaryBefore(text, i) {
 			out = append(out, span{i, j})
 			if len(out) == 32 {

@@ -105,6 +105,7 @@ func (Numbers) Detect(text string, emit func(Finding)) {
 			break
 		}
 		r.end = k
+		work(k - j + 1)
 		if r.paren && (len(r.seps) == 0 || r.seps[0] != ' ' && r.seps[0] != ')') {
 			r.start, r.paren = r.start+1, false
 		}
