@@ -35,6 +35,9 @@ func (Email) Detect(text string, emit func(Finding)) {
 		if s == at || text[at-1] == '.' {
 			continue
 		}
+		if s > 0 && (text[s-1] == ':' || text[s-1] == '/') {
+			continue // a URL's user information (https://token@host), not an address
+		}
 		work(at - s + 1)
 		e := at + 1
 		for e < len(text) && isDomainChar(text[e]) && e-at < 255 {
