@@ -1,7 +1,10 @@
 package detect
 
 import (
+	"encoding/base32"
 	"encoding/base64"
+	"encoding/hex"
+	"net/url"
 	"regexp"
 	"regexp/syntax"
 	"sort"
@@ -69,23 +72,44 @@ var signals = []signal{
 	{id: "new_instructions", category: CategoryInjection, weight: 0.55,
 		pat:    `\b(?:new|updated|real|actual|true|revised|override|admin|system) (?:instructions?|task|directive|rules|system prompt)\s*:|\b(?:nuevas instrucciones|neue anweisungen|neue anweisung|nouvelles instructions|nouvelle consigne)\s*:|\bfrom now on,? (?:you|your|ignore|only|always|never|respond|answer)\b|\ba partir de ahora,? (?:eres|tu|responde|ignora|solo)|\b(?:ab jetzt|von nun an|ab sofort),? (?:bist du|du bist|antwortest|ignorierst|gilt)|\b(?:a partir de maintenant|desormais|dorenavant),? (?:tu|vous|reponds|ignore)`,
 		reason: "announces new instructions"},
+	{id: "new_instructions", category: CategoryInjection, weight: 0.75,
+		pat:    `\byour (?:real|actual|true|new|only|primary) (?:task|job|goal|instructions?|directive|mission|purpose) (?:is|are|now)\b|\byour (?:rules|instructions|guidelines|directives) (?:have|has) (?:changed|been updated|been replaced|been revoked)|\b(?:new|this) directive supersedes|\bsupersedes all (?:prior|previous|earlier) (?:instructions|directives|rules)`,
+		reason: "redefines the assistant's task"},
+	{id: "fake_system_notice", category: CategoryInjection, weight: 0.6,
+		pat:    `\b(?:important system|system|admin|administrator|developer|security|root) (?:note|notice|update|message|override|alert|instruction|directive|hinweis)s? ?:|\bnota (?:del|di) sistema ?:|\bnote systeme ?:|\bsystemhinweis ?:|\bmensaje del sistema ?:|\bsystemnachricht ?:|\boverride ?: ?(?:safety|security|all|rules|restrictions|protocols)`,
+		reason: "poses as a system notice inside content"},
+	{id: "encoded_instruction", category: CategoryInjection, weight: 0.8,
+		pat:    `\b(?:decode|translate|read|convert|decipher|unscramble)\b[^.!?\n]{0,60}?\b(?:and|then)\b[^.!?\n]{0,12}?\b(?:do|follow|execute|obey|run|perform|carry out|act on)\b[^.!?\n]{0,30}?\b(?:what it says|what they say|the instructions?|exactly|it|them|as a command|as an instruction)\b`,
+		reason: "asks to decode a text and follow it"},
+	{id: "tool_injection", category: CategoryInjection, weight: 0.6,
+		pat:    `\b(?:call|use|invoke|run|execute|trigger)\b (?:the )?(?:delete|send|http|post|exec|shell|transfer|write|upload|email|remove|rm|drop|wire|pay)_[a-z_]+\b`,
+		reason: "tells the assistant to call a tool"},
+	{id: "persistence", category: CategoryInjection, weight: 0.6,
+		pat:    `\b(?:must|should|shall|has to|have to) be (?:included|appended|added|inserted|mentioned) (?:in|to|at the end of) (?:every|each|all|any) (?:reply|response|answer|report|summary|message|output)s?\b|\b(?:include|append|add|insert)\b[^.!?\n]{0,60}?\b(?:in|to|at the end of) (?:every|each|all|any|your) (?:reply|response|answer|report|summary|message|output)s?\b[^.!?\n]{0,30}?(?:\{|from now on|always|going forward)|\bremember (?:this )?for (?:all )?(?:future|later|subsequent) (?:tasks|sessions|conversations|chats|requests)\b|\bsave this (?:note|instruction|rule) (?:to|in) your (?:memory|notes)\b|\b(?:doit etre ajoute|doit etre inclus) a la fin de (?:toute|chaque) reponse|\bdebe (?:anadirse|incluirse) al final de (?:cada|toda) respuesta|\bmuss am ende (?:jeder|aller) antwort|\bdeve essere aggiunto alla fine di ogni risposta`,
+		reason: "plants an instruction for every later answer"},
+	{id: "fake_assistant_turn", category: CategoryInjection, weight: 0.6,
+		pat:    `\b(?:assistant|ai|chatgpt|model) ?: ?(?:sure|of course|certainly|absolutely|ok|okay)\b[^\n]{0,40}?\bhere (?:is|are)\b`,
+		reason: "writes the assistant's answer for it"},
+	{id: "instruction_override", category: CategoryInjection, weight: 0.85,
+		pat:    `\b(?:ignora|dimentica|trascura)\b[^.!?\n]{0,30}?\b(?:istruzioni|regole|indicazioni)\b|\b(?:rivela|mostra|mostrami|ripeti|dimmi)\b[^.!?\n]{0,30}?\b(?:prompt di sistema|istruzioni di sistema|tue istruzioni|tuo prompt)\b`,
+		reason: "asks to ignore the instructions or reveal the system prompt (it)"},
 	// ---- system prompt and data exfiltration
 	{id: "prompt_exfiltration", category: CategoryInjection, weight: 0.88,
-		pat:    `\b(?:reveal|show|print|display|output|repeat|tell|give|write|leak|dump|share|recite|spell out|list|disclose|expose|copy|paste|translate|summarize|what (?:is|are|was|were))\b[^.!?\n]{0,30}?\b(?:your|the|its)\b[^.!?\n]{0,12}?\b(?:system|initial|original|hidden|secret|internal|developer|confidential|pre|full|complete|exact|verbatim|first|starting|meta)[ -]?(?:prompt|instructions|message|rules|guidelines|configuration)s?\b|\bwhat (?:are|were) your (?:instructions|rules|guidelines|directives)\b|\b(?:repeat|print|output|reveal|show|write|copy)\b[^.!?\n]{0,25}?\b(?:everything|all|the text|the words|text|words|content)\b[^.!?\n]{0,20}?\b(?:above|before this|preceding|so far|prior to this)\b|\brepeat the words above\b|\bstarting with ["']?you are\b`,
+		pat:    `\b(?:reveal|show|print|display|output|repeat|tell|give|write|leak|dump|share|recite|spell out|list|disclose|expose|copy|paste|translate|summarize|what (?:is|are|was|were))\b[^.!?\n]{0,30}?\b(?:your|the|its)\b[^.!?\n]{0,12}?\b(?:system|initial|original|hidden|secret|internal|developer|confidential|pre|full|complete|exact|verbatim|first|starting|meta)[ -]?(?:prompt|instructions|message|rules|guidelines|configuration)s?\b|\bwhat (?:are|were) your (?:instructions|rules|guidelines|directives)\b|\b(?:repeat|print|output|reveal|show|write|copy)\b[^.!?\n]{0,25}?\b(?:everything|all|the text|the words|text|words|content)\b[^.!?\n]{0,20}?\b(?:above|before this|preceding|so far|prior to this)\b|\brepeat the words above\b|\b(?:summary|summarize|list|repeat|output|print|quote|recite|paraphrase|copy) (?:of )?(?:all )?(?:the )?(?:operating |original |initial |hidden )?(?:instructions|rules|guidelines) you (?:were|have been|are) given\b|\b(?:output|print|dump|show|reveal|repeat)\b[^.!?\n]{0,25}?\b(?:in|of) your (?:context window|context|memory|prompt)\b|\bstarting with ["']?you are\b`,
 		reason: "asks for the system prompt"},
 	{id: "prompt_exfiltration", category: CategoryInjection, weight: 0.88,
 		pat:    `\b(?:muestra|muestrame|revela|revelame|dime|repite|imprime|escribe|ensename|cual es|cuales son)\b[^.!?\n]{0,30}?\b(?:(?:prompt|instrucciones|mensaje) (?:del|de) sistema|(?:tus|las) instrucciones (?:iniciales|originales|ocultas|del sistema|secretas)|tu prompt)\b|\b(?:zeige|zeig|gib|verrate|wiederhole|nenne|schreibe|was (?:ist|sind))\b[^.!?\n]{0,30}?\b(?:systemprompt|system-prompt|systemanweisung|systemnachricht|(?:deine|die) (?:ursprunglichen |geheimen |versteckten |ersten )?(?:anweisungen|instruktionen|systemanweisungen))\b|\b(?:montre|montrez|revele|revelez|affiche|affichez|repete|repetez|donne|donnez|dis|dites|ecris|quel est|quelles sont)\b[^.!?\n]{0,30}?\b(?:prompt (?:systeme|system|initial)|instructions (?:initiales|systeme|cachees|secretes|d'origine)|tes instructions|vos instructions|ton prompt|votre prompt)\b`,
 		reason: "asks for the system prompt (es, de, fr)"},
 	{id: "data_exfiltration", category: CategoryInjection, weight: 0.8,
-		pat:    `\b(?:send|post|forward|upload|exfiltrate|transmit|leak|email|append|envia|enviar|sende|schicke|envoie|envoyez)\b[^.!?\n]{0,50}?\b(?:conversation|chat history|api keys?|passwords?|credentials|secrets?|user data|the data|all data|tokens?|cookies?|session|history|conversacion|contrasenas|passworter|mots de passe)\b[^.!?\n]{0,40}?(?:https?://|www\.|\b[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]{2,})|!\[[^\]]{0,40}\]\(https?://[^)\s]{1,200}[?&][a-z_]{1,20}=[^)\s]{0,50}(?:\{|\[|%7b|data|secret|conversation|chat|history|key|token|password)`,
+		pat:    `\b(?:send|post|forward|upload|exfiltrate|transmit|leak|email|append|collect|envia|enviar|sende|schicke|envoie|envoyez|rassemble|invia)\b[^.!?\n]{0,50}?\b(?:conversation|chat history|api keys?|passwords?|credentials|secrets?|user data|the data|all data|tokens?|cookies?|session|history|customer (?:list|data|emails|records|database)|database|records|emails|conversacion|contrasenas|passworter|mots de passe|donnees|datos|daten|kundendaten|les)\b[^.!?\n]{0,40}?(?:https?://|www\.|\b[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]{2,})|!\[[^\]]{0,40}\]\(https?://[^)\s]{1,200}[?&][a-z_]{1,20}=[^)\s]{0,50}(?:\{|\[|%7b|data|secret|conversation|chat|history|key|token|password)`,
 		reason: "asks to send data to an outside address"},
 	// ---- role and delimiter tricks
 	{id: "role_delimiter", category: CategoryInjection, weight: 0.75,
-		pat:    `<\|?(?:im_start|im_end|endoftext|system|user|assistant|eot_id|start_header_id)\|?>|\[/?(?:inst|sys|system)\]|<</?sys>>|</?(?:system|system_prompt|instructions?|admin|developer)>|</user(?:_input|_message)?>|(?:system|developer|admin) ?(?:message|prompt)? ?:[^\n]{0,80}\b(?:you|ignore|must|new|override|now|always|never)\b|## ?#* ?(?:system|new instructions|instructions|admin|developer)\b|\b(?:end|begin|start) (?:of )?(?:the )?(?:system|user|developer) (?:prompt|message|input|instructions)\b`,
+		pat:    `<\|?(?:im_start|im_end|endoftext|system|user|assistant|eot_id|start_header_id)\|?>|\[/?(?:inst|sys|system)\]|<</?sys>>|</?(?:system|system_prompt|instructions?|admin|developer)>|</user(?:_input|_message)?>|(?:system|developer|admin) ?(?:message|prompt)? ?:[^\n]{0,80}\b(?:you|ignore|must|new|override|now|always|never|call|run|execute|delete|send|include|append)\b|## ?#* ?(?:system|new instructions|instructions|admin|developer)\b|\b(?:end|begin|start) (?:of )?(?:the )?(?:system|user|developer) (?:prompt|message|input|instructions)\b`,
 		reason: "fakes a role marker or a prompt delimiter"},
 	// ---- instructions hidden in documents and tool output
 	{id: "indirect", category: CategoryInjection, weight: 0.8,
-		pat:    `\b(?:if you are|you are|to) an? (?:ai|llm|language model|ai assistant|assistant|chatbot|gpt|large language model|ai agent|agent)\b[^.!?\n]{0,80}?\b(?:ignore|must|should|do not|don't|tell|send|say|include|reply|respond|write|forget|recommend|append|output|mention)\b|\b(?:note|message|instructions?|directive|important|attention) (?:to|for) (?:the |any |all )?(?:ai|assistant|llm|language model|chatbot|model|ai agents?|agents?|gpt|claude|copilot)s?\b|\b(?:ai|assistant|llm|chatbot|gpt|claude|copilot|model)s?,? (?:please |you must |must )?(?:ignore|disregard|forget|stop|do not summarize)\b|\bwhen (?:you )?(?:summariz|translat|process|read|analyz|review)(?:ing|e|es)?\b[^.!?\n]{0,40}?\b(?:this|the) (?:document|page|email|text|file|article|website|resume|cv|message|review)\b[^.!?\n]{0,60}?\b(?:ignore|instead|include|say|tell|send|add|recommend|rate|state|mention|reply)\b|\bdo not (?:tell|inform|mention|reveal|alert|notify|show) (?:this |it |anything )?(?:to )?the user\b|\bwithout (?:telling|informing|alerting|notifying) the user\b|\b(?:hidden|secret) instructions? (?:for|to) (?:the )?(?:ai|assistant|model)`,
+		pat:    `\b(?:if you are|you are|to) an? (?:ai|llm|language model|ai assistant|assistant|chatbot|gpt|large language model|ai agent|agent)\b[^.!?\n]{0,80}?\b(?:ignore|must|should|do not|don't|tell|send|say|include|reply|respond|write|forget|recommend|append|output|mention)\b|\b(?:note|message|instructions?|directive|important|attention) (?:to|for) (?:the |any |all )?(?:ai|assistant|llm|language model|chatbot|bot|model|ai agents?|agents?|gpt|claude|copilot|ai system|ai coding agents?)s?\b|\b(?:ai|assistant|llm|chatbot|gpt|claude|copilot|model)s?,? (?:please |you must |must )?(?:ignore|disregard|forget|stop|do not summarize)\b|\bwhen (?:you )?(?:summariz|translat|process|read|analyz|review)(?:ing|e|es)?\b[^.!?\n]{0,40}?\b(?:this|the) (?:document|page|email|text|file|article|website|resume|cv|message|review)\b[^.!?\n]{0,60}?\b(?:ignore|instead|include|say|tell|send|add|recommend|rate|state|mention|reply)\b|\bdo not (?:tell|inform|mention|reveal|alert|notify|show) (?:this |it |anything )?(?:to )?the user\b|\bwithout (?:telling|informing|alerting|notifying) the user\b|\b(?:hidden|secret) instructions? (?:for|to) (?:the )?(?:ai|assistant|model)`,
 		reason: "addresses instructions to the AI inside content"},
 	{id: "indirect", category: CategoryInjection, weight: 0.8,
 		pat:    `\b(?:si eres|eres) (?:una|un) (?:ia|asistente|modelo de lenguaje|chatbot)\b[^.!?\n]{0,80}?\b(?:ignora|debes|di|responde|envia|incluye|olvida|no)\b|\b(?:nota|mensaje|instrucciones?) para (?:la |el )?(?:ia|asistente|modelo)\b|\bno (?:le )?(?:digas|informes|menciones) (?:nada )?al usuario\b|\b(?:wenn du|du bist) (?:eine|ein) (?:ki|assistent|sprachmodell|chatbot)\b[^.!?\n]{0,80}?\b(?:ignoriere|musst|sage|antworte|sende|vergiss|schreibe)\b|\b(?:hinweis|nachricht|anweisung) (?:an|fur) (?:die |den )?(?:ki|assistenten|modell)\b|\b(?:sag|sage|erzahle|verrate) (?:dem|den) (?:nutzer|benutzer) nicht(?:s)?\b|\b(?:si tu es|tu es) (?:une|un) (?:ia|assistant|modele de langage|chatbot)\b[^.!?\n]{0,80}?\b(?:ignore|dois|dis|reponds|envoie|oublie|ecris)\b|\b(?:note|message|instructions?) (?:a|pour) (?:l'|la |le )?(?:ia|assistant|modele)\b|\bne (?:le )?(?:dis|dites|mentionne|mentionnez) (?:rien )?a l'utilisateur\b`,
@@ -100,6 +124,9 @@ var signals = []signal{
 	{id: "persona", category: CategoryJailbreak, weight: 0.88,
 		pat:    `\b(?:you are|you're|act as|acting as|pretend (?:to be|you are|you're)|roleplay as|role-play as|play the role of|from now on you are|you will be|you will act as|become|behave (?:like|as)|imagine you are|simulate|respond as)\b[^.!?\n]{0,80}?\b(?:no|without|free of|free from|not bound by|unbound by|ignores?|doesn't have|does not have|don't have|do not have|never follows?|has broken free of|outside of|beyond)\b[^.!?\n]{0,30}?\b(?:restrictions|limitations|limits|filters|rules|guidelines|ethics|ethical|morals|moral|morality|censorship|boundaries|policies|content polic\w*|safety|constraints|principles|scruples|conscience)\b|\bnot bound by (?:any )?(?:rules|openai|anthropic|policies|guidelines|ethics|restrictions|laws)\b|\byou are no longer (?:chatgpt|an ai|bound|restricted|claude|an assistant|limited|gpt)|\b(?:ethical|moral|safety|content) (?:guidelines|restrictions|filters|constraints|rules|policies) (?:do not|don't|no longer|doesn't|does not) apply\b|\b(?:broken|break|broke) free (?:of|from) (?:the )?(?:typical |usual )?(?:confines|restrictions|rules|limitations)\b`,
 		reason: "asks the model to play a persona without rules"},
+	{id: "safety_off", category: CategoryJailbreak, weight: 0.8,
+		pat:    `\b(?:safety|security|usual|normal|ethical|content) (?:guidelines|rules|restrictions|checks|policies|filters|protocols|measures)\b (?:were not meant|do not apply|don't apply|no longer apply|are suspended|are disabled|have been disabled|have been lifted|are lifted|are off)\b|\bexempt from (?:the |all |any )?(?:usual |normal |standard )?(?:restrictions|rules|policies|guidelines|safety)\b|\b(?:skip|disable|bypass|turn off|ignore|lift)\b (?:all |any )?(?:the |your )?(?:safety|security|content) (?:checks|filters|protocols|guidelines|measures|restrictions|rules|policies)\b|\bsafety (?:protocols|filters|checks|guidelines) (?:disabled|off|removed|lifted)\b|\b(?:respond|answer|reply|comply)\b[^.!?\n]{0,20}?\b(?:without (?:any )?(?:restrictions|limits|limitations|filters|censorship)|fully and without)\b|\b(?:(?:reglas|normas) de seguridad|sicherheitsrichtlinien|sicherheitsregeln|regles de securite|consignes de securite|linee guida di sicurezza) (?:no aplican|no se aplican|hier nicht gelten|nicht gelten|gelten nicht|ne s'appliquent pas|non si applicano)\b|\b(?:responder|contestar) sin restricciones\b|\bohne (?:einschraenkungen|einschrankungen|beschraenkungen|beschrankungen) (?:zu )?antworten\b|\brepondre sans (?:restrictions|limites|filtre)\b|\bora sei senza restrizioni\b`,
+		reason: "declares the safety rules off"},
 	{id: "persona", category: CategoryJailbreak, weight: 0.85,
 		pat:    `\b(?:eres|actua como|actuas como|finge (?:ser|que eres)|haz de|interpreta a|seras|comportate como)\b[^.!?\n]{0,80}?\b(?:sin|no tiene|no tienes|libre de|que ignora)\b[^.!?\n]{0,30}?\b(?:restricciones|limitaciones|limites|filtros|reglas|etica|moral|censura|normas|principios)\b|\bya no eres (?:chatgpt|una ia|un asistente|claude)|\b(?:du bist|spiel|spiele|tu so,? als ob du|verhalte dich wie|agiere als|du wirst)\b[^.!?\n]{0,80}?\b(?:ohne|keine|frei von|nicht an)\b[^.!?\n]{0,30}?\b(?:einschrankungen|beschrankungen|filter|zensur|regeln|ethik|moral|richtlinien|grenzen|gebunden)\b|\bdu bist nicht mehr (?:chatgpt|eine ki|ein assistent|claude|an)|\b(?:tu es|vous etes|agis comme|agissez comme|fais semblant d'etre|joue le role d'?|tu seras|comporte-toi comme)\b[^.!?\n]{0,80}?\b(?:sans|aucune|aucun|libre de|qui ignore|n'a pas de)\b[^.!?\n]{0,30}?\b(?:restrictions?|limites?|limitations?|filtres?|regles|ethique|morale|censure|principes)\b|\btu n'es plus (?:chatgpt|une ia|un assistant|claude)`,
 		reason: "asks the model to play a persona without rules (es, de, fr)"},
@@ -276,8 +303,8 @@ func literalPrefixes(re *syntax.Regexp) ([]string, bool) {
 }
 
 // metaTopic and metaFrame are what text discussing attacks says: a topic and a framing.
-var metaTopic = []string{"prompt injection", "jailbreak", "injection attack", "attackers", "adversarial", "red team", "red-team", "inyeccion de prompts", "prompt-injection", "injection de prompt"}
-var metaFrame = []string{"such as", "like ", "e.g.", "for example", "for instance", "include", "contain", "detect", "defend", "prevent", "mitigat", "classif", "filter", "how do", "how to", "what is", "explain", "research", "paper", "article", "blog", "example", "common", "typical", "phrases", "protect", "guardrail", "por ejemplo", "zum beispiel", "par exemple"}
+var metaTopic = []string{"prompt injection", "guard rejects", "detector", "classifier", "unit test", "test case", "jailbreak", "injection attack", "attackers", "adversarial", "red team", "red-team", "inyeccion de prompts", "prompt-injection", "injection de prompt"}
+var metaFrame = []string{"reject", "block", "flag", "such as", "like ", "e.g.", "for example", "for instance", "include", "contain", "detect", "defend", "prevent", "mitigat", "classif", "filter", "how do", "how to", "what is", "explain", "research", "paper", "article", "blog", "example", "common", "typical", "phrases", "protect", "guardrail", "por ejemplo", "zum beispiel", "par exemple"}
 
 type hit struct {
 	sig        int
@@ -290,17 +317,13 @@ func (Injection) Detect(text string, emit func(Finding)) {
 	n := normalize(text)
 	work(len(text))
 	hits = matchSignals(n, hits, "")
-	// Base64 runs: decode and scan what they hide.
-	for _, b := range base64Runs(text) {
-		work(b.end - b.start)
-		dec, ok := decodeBase64Text(text[b.start:b.end])
-		if !ok {
-			continue
-		}
+	// Encoded runs (base64, base32, hex, binary, percent-encoding, spaced-out letters): decode
+	// and scan what they hide.
+	for _, v := range decodedViews(text) {
 		before := len(hits)
-		hits = matchSignals(normalize(dec), hits, "base64")
+		hits = matchSignals(normalize(v.text), hits, v.via)
 		for k := before; k < len(hits); k++ {
-			hits[k].start, hits[k].end = b.start, b.end
+			hits[k].start, hits[k].end = v.start, v.end
 		}
 	}
 	var obf []string
@@ -456,6 +479,172 @@ func base64Runs(text string) []span {
 		i = j
 	}
 	return out
+}
+
+// view is a decoded run of the text: its span and what it decodes to.
+type view struct {
+	start, end int
+	text, via  string
+}
+
+// maxViews bounds the runs decoded in one text.
+const maxViews = 32
+
+// decodedViews decodes the runs of text that hide words: base64, base32, hex, groups of eight
+// binary digits, percent-encoding, and letters spaced out ("I g n o r e"). Each decoded text
+// must be mostly printable and hold a space, or it is data, not a message.
+func decodedViews(text string) []view {
+	var out []view
+	for _, b := range base64Runs(text) {
+		work(b.end - b.start)
+		run := text[b.start:b.end]
+		if isHexRun(run) {
+			if raw, err := hex.DecodeString(run[:len(run)/2*2]); err == nil && printableText(raw) {
+				out = append(out, view{b.start, b.end, string(raw), "hex"})
+			}
+			continue
+		}
+		if isBase32Run(run) {
+			if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(run, "=")[:len(strings.TrimRight(run, "="))/8*8]); err == nil && printableText(raw) {
+				out = append(out, view{b.start, b.end, string(raw), "base32"})
+				continue
+			}
+		}
+		if dec, ok := decodeBase64Text(run); ok {
+			out = append(out, view{b.start, b.end, dec, "base64"})
+		}
+		if len(out) >= maxViews {
+			return out
+		}
+	}
+	if s, e, raw, ok := binaryRun(text); ok {
+		out = append(out, view{s, e, raw, "binary"})
+	}
+	if strings.Contains(text, "%20") || strings.Contains(text, "%2") {
+		if dec, err := url.PathUnescape(text); err == nil && dec != text {
+			out = append(out, view{0, len(text), dec, "percent-encoding"})
+		}
+	}
+	if s, e, joined, ok := spacedLetters(text); ok {
+		out = append(out, view{s, e, joined, "spaced letters"})
+	}
+	return out
+}
+
+func isHexRun(s string) bool {
+	if len(s) < 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isBase32Run(s string) bool {
+	if len(s) < 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isUpper(c) || c >= '2' && c <= '7' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
+func printableText(raw []byte) bool {
+	if len(raw) < 12 {
+		return false
+	}
+	printable, spaces := 0, 0
+	for _, c := range raw {
+		if c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' || c >= 0x80 {
+			printable++
+		}
+		if c == ' ' {
+			spaces++
+		}
+	}
+	return printable*100 >= len(raw)*95 && spaces > 0
+}
+
+// binaryRun finds the first run of at least eight space-separated groups of eight binary
+// digits and decodes it.
+func binaryRun(text string) (int, int, string, bool) {
+	i := 0
+	for i+8 <= len(text) {
+		j := strings.IndexAny(text[i:], "01")
+		if j < 0 {
+			return 0, 0, "", false
+		}
+		start := i + j
+		k := start
+		var raw []byte
+		for k+8 <= len(text) && isBits(text[k:k+8]) && (k+8 == len(text) || !isDigit(text[k+8])) {
+			var c byte
+			for _, b := range []byte(text[k : k+8]) {
+				c = c<<1 | (b - '0')
+			}
+			raw = append(raw, c)
+			k += 8
+			if k < len(text) && text[k] == ' ' {
+				k++
+			}
+		}
+		work(k - start + 1)
+		if len(raw) >= 8 && printableText(raw) {
+			return start, k, string(raw), true
+		}
+		i = max(k, start+1)
+	}
+	return 0, 0, "", false
+}
+
+func isBits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '0' && s[i] != '1' {
+			return false
+		}
+	}
+	return true
+}
+
+// spacedLetters joins runs of at least four single letters separated by single spaces
+// ("I g n o r e" -> "Ignore") and returns the text with them joined, and the span of the runs.
+func spacedLetters(text string) (int, int, string, bool) {
+	var b strings.Builder
+	first, last := -1, 0
+	i := 0
+	for i < len(text) {
+		j := i
+		n := 0
+		for j+1 < len(text) && isLetter(text[j]) && boundaryBefore(text, j) && (j+1 == len(text) || text[j+1] == ' ') && (j+2 >= len(text) || isLetter(text[j+2]) && (j+3 >= len(text) || !isLetter(text[j+3]))) {
+			j += 2
+			n++
+		}
+		if n >= 3 && j < len(text) && isLetter(text[j]) {
+			if first < 0 {
+				first = i
+			}
+			for k := i; k <= j; k += 2 {
+				b.WriteByte(text[k])
+			}
+			last = j + 1
+			i = j + 1
+			continue
+		}
+		b.WriteByte(text[i])
+		i++
+	}
+	work(len(text))
+	if first < 0 {
+		return 0, 0, "", false
+	}
+	return first, last, b.String(), true
 }
 
 func isB64(c byte) bool {
