@@ -42,6 +42,8 @@ type signal struct {
 	// and no further than maxSignalSpan bytes on: every alternative must start with a literal.
 	pat    string
 	reason string
+	// need, when set, lists words one of which every match of the signal holds.
+	need []string
 }
 
 const (
@@ -102,7 +104,7 @@ var signals = []signal{
 		reason: "asks for the system prompt (es, de, fr)"},
 	{id: "data_exfiltration", category: CategoryInjection, weight: 0.8,
 		pat:    `\b(?:send|post|forward|upload|exfiltrate|transmit|leak|email|append|collect|envia|enviar|sende|schicke|envoie|envoyez|rassemble|invia)\b[^.!?\n]{0,50}?\b(?:conversation|chat history|api keys?|passwords?|credentials|secrets?|user data|the data|all data|tokens?|cookies?|session|history|customer (?:list|data|emails|records|database)|database|records|emails|conversacion|contrasenas|passworter|mots de passe|donnees|datos|daten|kundendaten|les)\b[^.!?\n]{0,40}?(?:https?://|www\.|\b[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]{2,})|!\[[^\]]{0,40}\]\(https?://[^)\s]{1,200}[?&][a-z_]{1,20}=[^)\s]{0,50}(?:\{|\[|%7b|data|secret|conversation|chat|history|key|token|password)`,
-		reason: "asks to send data to an outside address"},
+		reason: "asks to send data to an outside address", need: []string{"http", "www.", "@"}},
 	// ---- role and delimiter tricks
 	{id: "role_delimiter", category: CategoryInjection, weight: 0.75,
 		pat:    `<\|?(?:im_start|im_end|endoftext|system|user|assistant|eot_id|start_header_id)\|?>|\[/?(?:inst|sys|system)\]|<</?sys>>|</?(?:system|system_prompt|instructions?|admin|developer)>|</user(?:_input|_message)?>|(?:system|developer|admin) ?(?:message|prompt)? ?:[^\n]{0,80}\b(?:you|ignore|must|new|override|now|always|never|call|run|execute|delete|send|include|append)\b|## ?#* ?(?:system|new instructions|instructions|admin|developer)\b|\b(?:end|begin|start) (?:of )?(?:the )?(?:system|user|developer) (?:prompt|message|input|instructions)\b`,
@@ -122,7 +124,7 @@ var signals = []signal{
 		pat:    `\b(?:enable|enabled|activate|activated|enter|entering|switch to|now in|you are in|you're in|with|unlock|turn on)\b[^.!?\n]{0,15}?\b(?:developer|dev|god|debug|admin|sudo|unrestricted|unfiltered|uncensored|evil|chaos|opposite|dude|stan|aim|no[- ]?limits?|no[- ]?rules|maximum|root)\b mode\b[^\n]{0,120}?\b(?:you|respond|answer|reply|policies|polic|restrictions|filters|rules|chatgpt|ai|assistant|model|censor|output|generate)|\b(?:modo (?:desarrollador|dios|sin restricciones|sin filtros|sin censura)|entwicklermodus|gottmodus|(?:uneingeschrankter|unzensierter) modus|mode (?:developpeur|dieu|sans restrictions|sans filtre|sans censure))\b`,
 		reason: "switches the model into an unrestricted mode"},
 	{id: "persona", category: CategoryJailbreak, weight: 0.88,
-		pat:    `\b(?:you are|you're|act as|acting as|pretend (?:to be|you are|you're)|roleplay as|role-play as|play the role of|from now on you are|you will be|you will act as|become|behave (?:like|as)|imagine you are|simulate|respond as)\b[^.!?\n]{0,80}?\b(?:no|without|free of|free from|not bound by|unbound by|ignores?|doesn't have|does not have|don't have|do not have|never follows?|has broken free of|outside of|beyond)\b[^.!?\n]{0,30}?\b(?:restrictions|limitations|limits|filters|rules|guidelines|ethics|ethical|morals|moral|morality|censorship|boundaries|policies|content polic\w*|safety|constraints|principles|scruples|conscience)\b|\bnot bound by (?:any )?(?:rules|openai|anthropic|policies|guidelines|ethics|restrictions|laws)\b|\byou are no longer (?:chatgpt|an ai|bound|restricted|claude|an assistant|limited|gpt)|\b(?:ethical|moral|safety|content) (?:guidelines|restrictions|filters|constraints|rules|policies) (?:do not|don't|no longer|doesn't|does not) apply\b|\b(?:broken|break|broke) free (?:of|from) (?:the )?(?:typical |usual )?(?:confines|restrictions|rules|limitations)\b`,
+		pat:    `\b(?:you are|you're|act as|acting as|pretend (?:to be|you are|you're)|roleplay as|role-play as|play the role of|from now on you are|you will be|you will act as|become|behave (?:like|as)|imagine you are|simulate|respond as)\b[^.!?\n]{0,80}?\b(?:no|without|free of|free from|not bound by|unbound by|ignores?|doesn't have|does not have|don't have|do not have|never follows?|has broken free of|outside of|beyond)\b[^.!?\n]{0,30}?\b(?:restrictions|limitations|limits|filters|rules|guidelines|ethics|ethical|morals|moral|morality|censorship|boundaries|policies|content polic(?:y|ies)|safety|constraints|principles|scruples|conscience)\b|\bnot bound by (?:any )?(?:rules|openai|anthropic|policies|guidelines|ethics|restrictions|laws)\b|\byou are no longer (?:chatgpt|an ai|bound|restricted|claude|an assistant|limited|gpt)|\b(?:ethical|moral|safety|content) (?:guidelines|restrictions|filters|constraints|rules|policies) (?:do not|don't|no longer|doesn't|does not) apply\b|\b(?:broken|break|broke) free (?:of|from) (?:the )?(?:typical |usual )?(?:confines|restrictions|rules|limitations)\b`,
 		reason: "asks the model to play a persona without rules"},
 	{id: "safety_off", category: CategoryJailbreak, weight: 0.8,
 		pat:    `\b(?:safety|security|usual|normal|ethical|content) (?:guidelines|rules|restrictions|checks|policies|filters|protocols|measures)\b (?:were not meant|do not apply|don't apply|no longer apply|are suspended|are disabled|have been disabled|have been lifted|are lifted|are off)\b|\bexempt from (?:the |all |any )?(?:usual |normal |standard )?(?:restrictions|rules|policies|guidelines|safety)\b|\b(?:skip|disable|bypass|turn off|ignore|lift)\b (?:all |any )?(?:the |your )?(?:safety|security|content) (?:checks|filters|protocols|guidelines|measures|restrictions|rules|policies)\b|\bsafety (?:protocols|filters|checks|guidelines) (?:disabled|off|removed|lifted)\b|\b(?:respond|answer|reply|comply)\b[^.!?\n]{0,20}?\b(?:without (?:any )?(?:restrictions|limits|limitations|filters|censorship)|fully and without)\b|\b(?:(?:reglas|normas) de seguridad|sicherheitsrichtlinien|sicherheitsregeln|regles de securite|consignes de securite|linee guida di sicurezza) (?:no aplican|no se aplican|hier nicht gelten|nicht gelten|gelten nicht|ne s'appliquent pas|non si applicano)\b|\b(?:responder|contestar) sin restricciones\b|\bohne (?:einschraenkungen|einschrankungen|beschraenkungen|beschrankungen) (?:zu )?antworten\b|\brepondre sans (?:restrictions|limites|filtre)\b|\bora sei senza restrizioni\b`,
@@ -152,6 +154,9 @@ const maxSignalSpan = 256
 type alternative struct {
 	sig int
 	re  *regexp.Regexp
+	// need lists words one of which any match ends with (the literals of the pattern's last
+	// part); an attempt whose window holds none of them is skipped without running re.
+	need []string
 }
 
 // signalKeywords holds the literal prefixes of every signal's alternatives; alternativeOf maps
@@ -170,7 +175,10 @@ var signalKeywords, alternativeOf = func() (*keywords, []alternative) {
 			if !ok {
 				panic("detect: signal " + s.id + " has an alternative that does not start with a literal: " + alt)
 			}
-			a := alternative{sig: i, re: regexp.MustCompile(`^(?:` + alt + `)`)}
+			a := alternative{sig: i, re: regexp.MustCompile(`^(?:` + alt + `)`), need: lastLiterals(re)}
+			if s.need != nil {
+				a.need = s.need
+			}
 			for _, p := range ps {
 				words = append(words, p)
 				of = append(of, a)
@@ -204,6 +212,30 @@ func splitAlternatives(pat string) []string {
 		}
 	}
 	return append(out, pat[start:])
+}
+
+// lastLiterals returns the literal strings one of which ends every match of re, when its
+// last part is made of literals, or nil.
+func lastLiterals(re *syntax.Regexp) []string {
+	if re.Op != syntax.OpConcat {
+		return nil
+	}
+	for i := len(re.Sub) - 1; i >= 1; i-- {
+		sub := re.Sub[i]
+		switch sub.Op {
+		case syntax.OpWordBoundary, syntax.OpEndText, syntax.OpEndLine:
+			continue
+		}
+		if !exact(sub) {
+			return nil
+		}
+		ps, ok := literalPrefixes(sub)
+		if !ok {
+			return nil
+		}
+		return ps
+	}
+	return nil
 }
 
 // exact reports whether re matches exactly the strings literalPrefixes returns for it.
@@ -434,8 +466,12 @@ func matchSignals(n *normalized, hits []hit, via string) []hit {
 			if leet && t[start:wend] == n.text[start:wend] {
 				return // the plain pass saw the same text
 			}
+			win := t[start:wend]
 			work(wend - start)
-			loc := alt.re.FindStringIndex(t[start:wend])
+			if alt.need != nil && !containsAny(win, alt.need) {
+				return
+			}
+			loc := alt.re.FindStringIndex(win)
 			if loc == nil {
 				return
 			}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -142,8 +143,10 @@ func normalize(text string) *normalized {
 	return n
 }
 
-// leetFold folds leetspeak (1gn0r3 -> ignore) in words that mix letters with the digits and
-// symbols it uses; numbers on their own are kept.
+// leetFold folds leetspeak (1gn0r3 -> ignore) in words where a leet digit or symbol stands
+// between two letters or starts a word before two letters, or that mix at least two of them
+// with two letters; identifiers such as v1, utf8, x86 and sha256, and hexadecimal words, are
+// kept.
 func leetFold(b []byte) string {
 	out := make([]byte, len(b))
 	copy(out, b)
@@ -153,16 +156,26 @@ func leetFold(b []byte) string {
 			continue
 		}
 		j := i
-		letters, leet := 0, 0
+		leet, letters, leets, hexOnly := false, 0, 0, true
 		for j < len(out) && isLeetWordByte(out[j]) {
-			if isLetter(out[j]) {
+			c := out[j]
+			if isLetter(c) {
 				letters++
-			} else {
-				leet++
+			} else if isLeetChar(c) {
+				leets++
+				between := j > i && isLetter(out[j-1]) && j+1 < len(out) && isLetter(out[j+1])
+				first := j == i && j+2 < len(out) && isLetter(out[j+1]) && isLetter(out[j+2])
+				if between || first {
+					leet = true
+				}
+			}
+			if !isHex(c) {
+				hexOnly = false
 			}
 			j++
 		}
-		if letters > 0 && leet > 0 {
+		leet = (leet || leets >= 2 && letters >= 2) && !hexOnly
+		if leet {
 			for k := i; k < j; k++ {
 				switch out[k] {
 				case '0':
@@ -188,6 +201,8 @@ func leetFold(b []byte) string {
 	}
 	return string(out)
 }
+
+func isLeetChar(c byte) bool { return strings.IndexByte("0134578 9@$!|+", c) >= 0 && c != ' ' }
 
 func isLeetWordByte(c byte) bool {
 	return isLetter(c) || isDigit(c) || c == '@' || c == '$' || c == '!' || c == '|' || c == '+'
