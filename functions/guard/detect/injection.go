@@ -421,6 +421,7 @@ func (Injection) Detect(text string, emit func(Finding)) {
 		if best == nil {
 			continue
 		}
+		sort.Strings(reasons)
 		score := 1 - prod
 		if obfuscated || n.tags > 0 || n.homoglyphs > 0 {
 			score = 1 - (1-score)*0.6
@@ -438,7 +439,6 @@ func (Injection) Detect(text string, emit func(Finding)) {
 		if cat == CategoryJailbreak {
 			entity = "JAILBREAK"
 		}
-		sort.Strings(reasons[:len(reasons)])
 		emit(Finding{
 			Detector: string(cat) + "." + best.id, Category: cat, Entity: entity, Severity: sev,
 			Score: clamp01(score), Start: start, End: end, Preview: injectionPreview(text[start:end]), Reasons: reasons,

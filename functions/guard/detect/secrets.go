@@ -231,12 +231,9 @@ func isNotASecret(name, v string) bool {
 		return true
 	}
 	// An identifier (a variable or a call) rather than a literal.
-	lowerOnly, hasDigitOrUpper := true, false
+	lowerOnly := true
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if isDigit(c) || isUpper(c) {
-			hasDigitOrUpper = true
-		}
 		if !(c >= 'a' && c <= 'z' || c == '_' || c == '.') {
 			lowerOnly = false
 		}
@@ -244,7 +241,6 @@ func isNotASecret(name, v string) bool {
 	if lowerOnly && strings.ContainsAny(v, "_.") {
 		return true
 	}
-	_ = hasDigitOrUpper
 	return commonWord(v)
 }
 
