@@ -21,7 +21,10 @@ var tools = map[string]string{
 
 // shared are the packages of this module, besides its own and the functions' client
 // packages, that a function may import.
-var shared = []string{"functions/runtime", "eventing/catalog", "kafka", "clickhouse"}
+var shared = []string{"functions/runtime", "eventing/catalog", "kafka", "clickhouse",
+	// the price table: router prices its calls and ingest the generations it maps from
+	// OpenTelemetry spans with the same one
+	"eventing/pricing"}
 
 type pkg struct {
 	ImportPath string
