@@ -14,6 +14,6 @@ func Default(opts Options) *Scanner {
 // DefaultDetectors are the detectors Default runs, for callers that pick among them.
 func DefaultDetectors() []Detector {
 	return []Detector{
-		Email{}, Numbers{}, IBAN{}, IPv6{}, Secrets{},
+		Email{}, Numbers{}, IBAN{}, IPv6{}, Secrets{}, Injection{},
 	}
 }

@@ -121,6 +121,7 @@ var ruleOfKeyword = func() []int {
 }()
 
 func (Secrets) Detect(text string, emit func(Finding)) {
+	work(len(text))
 	hit := make([]bool, len(secretKeywords.words))
 	if secretKeywords.find(text, hit) == 0 {
 		return
@@ -136,6 +137,7 @@ func (Secrets) Detect(text string, emit func(Finding)) {
 		if !run[i] {
 			continue
 		}
+		work(len(text))
 		for _, m := range r.re.FindAllStringSubmatchIndex(text, -1) {
 			s, e := m[2*r.group], m[2*r.group+1]
 			if s < 0 {
