@@ -438,6 +438,10 @@ func prepare(e *cloudevents.Event, p authclient.Principal) []catalog.Problem {
 	t, known := catalog.Lookup(e.Type())
 	if e.Type() != "" && !known {
 		problems = append(problems, catalog.Problem{Pointer: "/type", Detail: fmt.Sprintf("unknown event type %q; see the event catalog", e.Type())})
+	} else if known && !strings.HasPrefix(e.Type(), catalog.TelemetryPrefix) {
+		// Security findings are made inside the plane (guard, router), never posted.
+		problems = append(problems, catalog.Problem{Pointer: "/type", Detail: fmt.Sprintf("event type %q is not accepted from applications; ingest takes the %s* types", e.Type(), catalog.TelemetryPrefix)})
+		known = false
 	}
 	if ct := e.DataContentType(); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != contentTypeJSON {
