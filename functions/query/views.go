@@ -49,9 +49,6 @@ func (v *view) hasRollup() bool { return v.rollup != "" }
 // countMeasure is the measure every view has: the number of rows.
 const countMeasure = "count"
 
-// aggregations a metric may ask for; percentiles are p50 ... p99.
-var aggregations = []string{"count", "sum", "avg", "min", "max", "p50", "p75", "p90", "p95", "p99"}
-
 // percentileLevel maps a percentile aggregation to its level and its index in
 // clickhouse.RollupQuantiles (1-based, as ClickHouse arrays are).
 func percentileLevel(agg string) (float64, int, bool) {
