@@ -24,7 +24,10 @@ var tools = map[string]string{
 var shared = []string{"functions/runtime", "eventing/catalog", "kafka", "clickhouse",
 	// guard's detectors and policy are libraries without I/O: router runs them inline and the
 	// guard function asynchronously, so a finding is the same wherever it was made.
-	"functions/guard/detect", "functions/guard/policy"}
+	"functions/guard/detect", "functions/guard/policy",
+	// the price table: router prices its calls and ingest the generations it maps from
+	// OpenTelemetry spans with the same one
+	"eventing/pricing"}
 
 type pkg struct {
 	ImportPath string
