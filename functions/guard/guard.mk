@@ -20,4 +20,4 @@ eval-guard-data:
 
 # -cpu 1: one core, so MB/s is per core.
 bench-guard-detect:
-	$(GO) test -p 1 -cpu 1 -run '^$$' -bench BenchmarkScan -benchtime 2s ./functions/guard/detect/
+	$(GO) test -p 1 -cpu 1 -run '^$$' -bench 'BenchmarkScan|BenchmarkSecretsWithoutPrefilter' -benchtime 2s ./functions/guard/detect/

@@ -120,25 +120,62 @@ var ruleOfKeyword = func() []int {
 	return out
 }()
 
+// Each rule's expression runs only on windows around its keywords' occurrences, merged where
+// they overlap: from windowBefore bytes before a keyword to windowAfter bytes past it (more for
+// the rules whose matches are long or whose keyword sits late in the match).
+const (
+	windowBefore = 64
+	windowAfter  = 320
+)
+
+func (r *secretRule) window() (before, after int) {
+	switch r.id {
+	case "private_key":
+		return 128, 20000
+	case "jwt":
+		return 8, 8192
+	case "openai_key":
+		return 256, windowAfter
+	}
+	return windowBefore, windowAfter
+}
+
 func (Secrets) Detect(text string, emit func(Finding)) {
 	work(len(text))
-	hit := make([]bool, len(secretKeywords.words))
-	if secretKeywords.find(text, hit) == 0 {
+	windows := make([][]span, len(secretRules))
+	found := false
+	secretKeywords.positions(text, func(w, end int) {
+		i := ruleOfKeyword[w]
+		before, after := secretRules[i].window()
+		s := max(0, end-len(secretKeywords.words[w])-before)
+		e := min(len(text), end+after)
+		ws := windows[i]
+		if n := len(ws); n > 0 && s <= ws[n-1].end {
+			ws[n-1].start, ws[n-1].end = min(ws[n-1].start, s), max(ws[n-1].end, e)
+		} else {
+			windows[i] = append(ws, span{s, e})
+		}
+		found = true
+	})
+	if !found {
 		return
 	}
-	run := make([]bool, len(secretRules))
-	for w, h := range hit {
-		if h {
-			run[ruleOfKeyword[w]] = true
-		}
-	}
 	var claimed []span // spans of specific rules, so the generic rule does not repeat them
-	for i, r := range secretRules {
-		if !run[i] {
-			continue
+	for i := range secretRules {
+		r := &secretRules[i]
+		var matches [][]int
+		for _, win := range windows[i] {
+			for _, m := range r.re.FindAllStringSubmatchIndex(text[win.start:win.end], -1) {
+				for k := range m {
+					if m[k] >= 0 {
+						m[k] += win.start
+					}
+				}
+				matches = append(matches, m)
+			}
+			work(win.end - win.start)
 		}
-		work(len(text))
-		for _, m := range r.re.FindAllStringSubmatchIndex(text, -1) {
+		for _, m := range matches {
 			s, e := m[2*r.group], m[2*r.group+1]
 			if s < 0 {
 				continue
