@@ -670,6 +670,9 @@ func isBits(s string) bool {
 // spacedLetters joins runs of at least four single letters separated by single spaces
 // ("I g n o r e" -> "Ignore") and returns the text with them joined, and the span of the runs.
 func spacedLetters(text string) (int, int, string, bool) {
+	if !hasSpacedLetters(text) {
+		return 0, 0, "", false
+	}
 	var b strings.Builder
 	first, last := -1, 0
 	i := 0
@@ -699,6 +702,24 @@ func spacedLetters(text string) (int, int, string, bool) {
 		return 0, 0, "", false
 	}
 	return first, last, b.String(), true
+}
+
+// hasSpacedLetters reports whether text has four single letters in a row, each followed by
+// one space ("a b c d").
+func hasSpacedLetters(text string) bool {
+	run := 0
+	for i := 0; i+1 < len(text); i++ {
+		if isLetter(text[i]) && text[i+1] == ' ' && boundaryBefore(text, i) {
+			run++
+			if run >= 4 {
+				return true
+			}
+			i++
+			continue
+		}
+		run = 0
+	}
+	return false
 }
 
 func isB64(c byte) bool {

@@ -13,7 +13,8 @@ import (
 // original text.
 type normalized struct {
 	text       string
-	start, end []int32 // original span of each byte of text
+	orig       string
+	start      []int32 // offset in orig of the character each byte of text comes from
 	leet       string  // text with leetspeak digits and symbols folded inside words, same length
 	invisible  int     // zero-width, bidi and other format characters dropped
 	tags       int     // tag characters decoded
@@ -50,11 +51,10 @@ func normalize(text string) *normalized {
 	n := &normalized{}
 	buf := make([]byte, 0, len(text))
 	n.start = make([]int32, 0, len(text))
-	n.end = make([]int32, 0, len(text))
-	put := func(b byte, s, e int) {
+	n.orig = text
+	put := func(b byte, s, _ int) {
 		buf = append(buf, b)
 		n.start = append(n.start, int32(s))
-		n.end = append(n.end, int32(e))
 	}
 	prevLatin := false
 	afterFlag := false
@@ -83,7 +83,8 @@ func normalize(text string) *normalized {
 					put('\n', i, i+1)
 				}
 			default:
-				put(lowerByte(c), i, i+1)
+				buf = append(buf, lowerByte(c))
+				n.start = append(n.start, int32(i))
 			}
 			prevLatin = isLetter(c)
 			afterFlag = false
@@ -219,8 +220,14 @@ func (n *normalized) span(s, e int) (int, int) {
 	if e <= s {
 		e = s + 1
 	}
-	if e > len(n.end) {
-		e = len(n.end)
+	if e > len(n.start) {
+		e = len(n.start)
 	}
-	return int(n.start[s]), int(n.end[e-1])
+	last := int(n.start[e-1])
+	end := last + 1
+	if last < len(n.orig) && n.orig[last] >= utf8.RuneSelf {
+		_, size := utf8.DecodeRuneInString(n.orig[last:])
+		end = last + size
+	}
+	return int(n.start[s]), min(end, len(n.orig))
 }
