@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -163,6 +164,10 @@ var signals = []signal{
 		pat:    `\b(?:hypothetical(?:ly)?|fictional|in a (?:story|novel|world|game)|imagine a world|let's play a game|pretend)\b[^.!?\n]{0,100}?\b(?:no (?:rules|laws|restrictions|limits|ethics|morals)|without (?:rules|laws|restrictions|limits|ethics|consequences|morals)|(?:rules|laws|ethics) (?:don't|do not) (?:exist|apply))\b`,
 		reason: "a hypothetical frame that removes the rules"},
 }
+
+// classifierMaxWeight is the most the n-gram model weighs: it decides alone only when it is
+// nearly certain, and otherwise adds to the signals.
+const classifierMaxWeight = 0.6
 
 // maxSignalSpan bounds how far a signal's match reaches from its first word.
 const maxSignalSpan = 256
@@ -389,7 +394,13 @@ func (Injection) Detect(text string, emit func(Finding)) {
 	if n.fullwidth >= 3 {
 		obf = append(obf, "full-width letters folded: "+itoa(n.fullwidth))
 	}
-	if len(hits) == 0 {
+	// The n-gram model: supporting evidence, weighing at most classifierMaxWeight.
+	mp, ms, me, mtop := ngramScore(n.text)
+	mw := 0.0
+	if mp > 0.5 {
+		mw = classifierMaxWeight * (mp - 0.5) / 0.5
+	}
+	if len(hits) == 0 && mw < DefaultThreshold {
 		if n.tags >= 8 {
 			// Hidden ASCII in tag characters is an attack even when the words are unknown.
 			s, e := firstTag(text)
@@ -406,6 +417,15 @@ func (Injection) Detect(text string, emit func(Finding)) {
 		if allQuoted(text, hits) {
 			damp, dampReason = 0.3, "reads as a discussion of attacks; the phrases are quoted"
 		}
+	}
+	// The model's evidence goes to the category the signals found, injection when none did.
+	modelCat := CategoryInjection
+	hasCat := map[Category]bool{}
+	for _, h := range hits {
+		hasCat[signals[h.sig].category] = true
+	}
+	if hasCat[CategoryJailbreak] && !hasCat[CategoryInjection] {
+		modelCat = CategoryJailbreak
 	}
 	for _, cat := range []Category{CategoryInjection, CategoryJailbreak} {
 		var best *signal
@@ -436,10 +456,24 @@ func (Injection) Detect(text string, emit func(Finding)) {
 			}
 			reasons = append(reasons, r)
 		}
-		if best == nil {
+		sort.Strings(reasons)
+		detector := ""
+		if best != nil {
+			detector = best.id
+		}
+		if cat == modelCat && mw > 0 {
+			prod *= 1 - mw
+			if best == nil {
+				start, end = n.span(ms, me)
+			}
+			reasons = append(reasons, "classifier: n-gram model "+strconv.FormatFloat(mp, 'f', 2, 64)+", weighed most "+strings.Join(mtop, ", "))
+			if best == nil {
+				detector = "classifier"
+			}
+		}
+		if detector == "" {
 			continue
 		}
-		sort.Strings(reasons)
 		score := 1 - prod
 		if obfuscated || n.tags > 0 || n.homoglyphs > 0 {
 			score = 1 - (1-score)*0.6
@@ -458,7 +492,7 @@ func (Injection) Detect(text string, emit func(Finding)) {
 			entity = "JAILBREAK"
 		}
 		emit(Finding{
-			Detector: string(cat) + "." + best.id, Category: cat, Entity: entity, Severity: sev,
+			Detector: string(cat) + "." + detector, Category: cat, Entity: entity, Severity: sev,
 			Score: clamp01(score), Start: start, End: end, Preview: injectionPreview(text[start:end]), Reasons: reasons,
 		})
 	}
