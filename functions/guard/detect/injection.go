@@ -169,6 +169,9 @@ var signals = []signal{
 // nearly certain, and otherwise adds to the signals.
 const classifierMaxWeight = 0.6
 
+// classifierFrom is the model probability from which it weighs at all.
+const classifierFrom = 0.7
+
 // maxSignalSpan bounds how far a signal's match reaches from its first word.
 const maxSignalSpan = 256
 
@@ -397,8 +400,8 @@ func (Injection) Detect(text string, emit func(Finding)) {
 	// The n-gram model: supporting evidence, weighing at most classifierMaxWeight.
 	mp, ms, me, mtop := ngramScore(n.text)
 	mw := 0.0
-	if mp > 0.5 {
-		mw = classifierMaxWeight * (mp - 0.5) / 0.5
+	if mp > classifierFrom {
+		mw = classifierMaxWeight * (mp - classifierFrom) / (1 - classifierFrom)
 	}
 	if len(hits) == 0 && mw < DefaultThreshold {
 		if n.tags >= 8 {

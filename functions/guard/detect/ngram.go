@@ -56,26 +56,30 @@ func ngramFeatures(t string, f func(bucket uint32, start int)) {
 }
 
 // ngramScore is the model's probability for the best window of the normalized text, that
-// window's span in it, and the n-grams that weighed most there.
+// window's span in it, and, when the probability is over classifierFrom, the n-grams that
+// weighed most there.
 func ngramScore(t string) (p float64, start, end int, top []string) {
 	if ngramWeights == nil || len(t) < ngramMin {
 		return 0, 0, 0, nil
 	}
 	work(len(t) * (ngramMax - ngramMin + 1))
 	// contribution of the n-grams starting at each byte, and their prefix sums
-	c := make([]float64, len(t)+1)
-	ngramFeatures(t, func(b uint32, i int) { c[i+1] += float64(ngramWeights[b]) })
+	c := make([]float32, len(t)+1)
+	ngramFeatures(t, func(b uint32, i int) { c[i+1] += ngramWeights[b] })
 	for i := 1; i <= len(t); i++ {
 		c[i] += c[i-1]
 	}
 	w := min(ngramWindow, len(t))
-	best, bs := math.Inf(-1), 0
+	best, bs := float32(math.Inf(-1)), 0
 	for s := 0; s+w <= len(t); s++ {
 		if v := c[s+w] - c[s]; v > best {
 			best, bs = v, s
 		}
 	}
-	p = 1 / (1 + math.Exp(-(float64(ngramBias) + best)))
+	p = 1 / (1 + math.Exp(-float64(ngramBias+best)))
+	if p <= classifierFrom {
+		return p, bs, bs + w, nil
+	}
 	// The heaviest n-grams of the best window, for the reasons.
 	type gram struct {
 		w float32
