@@ -403,6 +403,13 @@ func dateOfBirth(text, lower string, r *run) (Finding, bool) {
 		return Finding{}, false
 	}
 	hits := negativeWords(lower, r.start, dobContext) // "born 1984-03-12": the word comes first
+	before := lower[max(0, r.start-negativeWindow):r.start]
+	for _, h := range hits {
+		if strings.ContainsAny(before[strings.LastIndex(before, h)+len(h):], "0123456789") {
+			hits = nil // another number stands between the word and this date
+			break
+		}
+	}
 	if len(hits) == 0 {
 		return Finding{}, false // a date is personal data only when it is someone's birth date
 	}

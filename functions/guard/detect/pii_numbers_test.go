@@ -101,6 +101,7 @@ func TestIPv4AndDates(t *testing.T) {
 		{"fecha de nacimiento: 12/03/1984", []string{"12/03/1984"}},
 		{"geboren am 12.03.1984", []string{"12.03.1984"}},
 		{"released 1984-03-12", nil},
+		{"born 1946-04-21\nOn 2024-03-03 the queue", []string{"1946-04-21"}},
 		{"born 1984-13-45", nil},
 	})
 }
