@@ -5,6 +5,7 @@
 #                             held-out splits, printed separately)
 #   make eval-guard-data      regenerate the set's synthetic part (seeded: same files every run)
 #   make bench-guard-detect   detector throughput in MB/s per core, on 1 KiB and 32 KiB prompts
+#   make train-guard-model    refit the injection n-gram model on the dev split
 
 GO ?= go
 
@@ -20,4 +21,10 @@ eval-guard-data:
 
 # -cpu 1: one core, so MB/s is per core.
 bench-guard-detect:
-	$(GO) test -p 1 -cpu 1 -run '^$$' -bench BenchmarkScan -benchtime 2s ./functions/guard/detect/
+	$(GO) test -p 1 -cpu 1 -run '^$$' -bench 'BenchmarkScan|BenchmarkSecretsWithoutPrefilter' -benchtime 2s ./functions/guard/detect/
+
+# Refit the injection detector's n-gram model on the evaluation set's dev split (deterministic:
+# the same weights every run) into functions/guard/detect/ngram_model.bin.
+.PHONY: train-guard-model
+train-guard-model:
+	$(GO) run ./functions/guard/detect/cmd/train

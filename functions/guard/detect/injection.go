@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -42,6 +43,8 @@ type signal struct {
 	// and no further than maxSignalSpan bytes on: every alternative must start with a literal.
 	pat    string
 	reason string
+	// need, when set, lists words one of which every match of the signal holds.
+	need []string
 }
 
 const (
@@ -102,7 +105,7 @@ var signals = []signal{
 		reason: "asks for the system prompt (es, de, fr)"},
 	{id: "data_exfiltration", category: CategoryInjection, weight: 0.8,
 		pat:    `\b(?:send|post|forward|upload|exfiltrate|transmit|leak|email|append|collect|envia|enviar|sende|schicke|envoie|envoyez|rassemble|invia)\b[^.!?\n]{0,50}?\b(?:conversation|chat history|api keys?|passwords?|credentials|secrets?|user data|the data|all data|tokens?|cookies?|session|history|customer (?:list|data|emails|records|database)|database|records|emails|conversacion|contrasenas|passworter|mots de passe|donnees|datos|daten|kundendaten|les)\b[^.!?\n]{0,40}?(?:https?://|www\.|\b[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]{2,})|!\[[^\]]{0,40}\]\(https?://[^)\s]{1,200}[?&][a-z_]{1,20}=[^)\s]{0,50}(?:\{|\[|%7b|data|secret|conversation|chat|history|key|token|password)`,
-		reason: "asks to send data to an outside address"},
+		reason: "asks to send data to an outside address", need: []string{"http", "www.", "@"}},
 	// ---- role and delimiter tricks
 	{id: "role_delimiter", category: CategoryInjection, weight: 0.75,
 		pat:    `<\|?(?:im_start|im_end|endoftext|system|user|assistant|eot_id|start_header_id)\|?>|\[/?(?:inst|sys|system)\]|<</?sys>>|</?(?:system|system_prompt|instructions?|admin|developer)>|</user(?:_input|_message)?>|(?:system|developer|admin) ?(?:message|prompt)? ?:[^\n]{0,80}\b(?:you|ignore|must|new|override|now|always|never|call|run|execute|delete|send|include|append)\b|## ?#* ?(?:system|new instructions|instructions|admin|developer)\b|\b(?:end|begin|start) (?:of )?(?:the )?(?:system|user|developer) (?:prompt|message|input|instructions)\b`,
@@ -114,6 +117,24 @@ var signals = []signal{
 	{id: "indirect", category: CategoryInjection, weight: 0.8,
 		pat:    `\b(?:si eres|eres) (?:una|un) (?:ia|asistente|modelo de lenguaje|chatbot)\b[^.!?\n]{0,80}?\b(?:ignora|debes|di|responde|envia|incluye|olvida|no)\b|\b(?:nota|mensaje|instrucciones?) para (?:la |el )?(?:ia|asistente|modelo)\b|\bno (?:le )?(?:digas|informes|menciones) (?:nada )?al usuario\b|\b(?:wenn du|du bist) (?:eine|ein) (?:ki|assistent|sprachmodell|chatbot)\b[^.!?\n]{0,80}?\b(?:ignoriere|musst|sage|antworte|sende|vergiss|schreibe)\b|\b(?:hinweis|nachricht|anweisung) (?:an|fur) (?:die |den )?(?:ki|assistenten|modell)\b|\b(?:sag|sage|erzahle|verrate) (?:dem|den) (?:nutzer|benutzer) nicht(?:s)?\b|\b(?:si tu es|tu es) (?:une|un) (?:ia|assistant|modele de langage|chatbot)\b[^.!?\n]{0,80}?\b(?:ignore|dois|dis|reponds|envoie|oublie|ecris)\b|\b(?:note|message|instructions?) (?:a|pour) (?:l'|la |le )?(?:ia|assistant|modele)\b|\bne (?:le )?(?:dis|dites|mentionne|mentionnez) (?:rien )?a l'utilisateur\b`,
 		reason: "addresses instructions to the AI inside content (es, de, fr)"},
+	{id: "indirect", category: CategoryInjection, weight: 0.8,
+		pat:    `\b(?:ai|llm|assistant|model|bot|chatbot|agent|gpt|copilot)s?(?: systems?| models?| agents?| assistants?)? (?:reading|processing|summarizing|summarising|analyzing|reviewing|parsing|indexing|seeing) (?:this|these)\b|\bwhen (?:the )?(?:assistant|ai|model|llm|bot|agent|chatbot) (?:reads|processes|summarizes|sees|analyzes|handles|opens|reviews)\b|\b(?:assistant|ai|model|chatbot|bot|llm)s? ?: ?(?:in your|when you|you must|please|ignore|tell|say|include|do not|don't|always|never)\b|\bdo not (?:mention|reveal|disclose|tell)\b[^.!?\n]{0,20}?\b(?:in your (?:summary|response|reply|answer)|to the user)\b`,
+		reason: "addresses the AI that reads the content"},
+	{id: "indirect", category: CategoryInjection, weight: 0.5,
+		pat:    `\b(?:for|to|attention) (?:all |any )?(?:ai|llm) (?:coding )?(?:agents?|assistants?|models?|systems?)\b`,
+		reason: "addresses AI agents inside content"},
+	{id: "indirect", category: CategoryInjection, weight: 0.35,
+		pat:    `\b(?:tell|inform|remind|warn) the (?:user|reader|customer)s? (?:that|to)\b|\b(?:in|at the end of|at the start of|at the top of) (?:your|the|every|each) (?:response|reply|answer|summary|output)\b[^.!?\n]{0,40}?\b(?:include|say|mention|add|write|state|recommend|tell|insert|append)\b|\b(?:respond|reply|answer) (?:only )?with (?:exactly|only|the word|the phrase)\b|\b(?:make sure|be sure) (?:to|that you) (?:include|mention|recommend|say|tell|add)\b`,
+		reason: "tells the reader what to answer"},
+	{id: "authority_claim", category: CategoryInjection, weight: 0.65,
+		pat:    `\bthis (?:message|instruction|request|note|directive) (?:is|comes) from (?:the |your )?(?:system|administrator|admin|developers?|operator|creators?|openai|anthropic|security team)\b|\bi am (?:your|the) (?:developer|creator|administrator|admin|operator|system|owner)\b|\bas (?:your|the) (?:developer|creator|administrator|admin|operator|owner)\b[^.!?\n]{0,30}?\b(?:i (?:authorize|order|instruct|command|allow)|you (?:must|are allowed|may|are permitted|are authorized))\b|\b(?:the user|i|we|management|the admin) (?:has|have) (?:already )?(?:granted|given|authorized) (?:you )?(?:full )?(?:permission|authorization|consent|clearance) to (?:skip|bypass|ignore|disable|override|share|reveal|access)\b|\byou (?:are|have been) (?:now )?(?:authorized|permitted|allowed|cleared) to (?:ignore|bypass|skip|disable|reveal|share|override)\b`,
+		reason: "claims an authority that lifts the rules"},
+	{id: "tool_injection", category: CategoryInjection, weight: 0.45,
+		pat:    `\b(?:curl|wget)\b[^|\n]{0,120}\| ?(?:sudo )?(?:ba|z)?sh\b|\b(?:read|cat|print|output|include|send|upload|attach|paste|dump)\b[^.!?\n]{0,30}?(?:~/\.ssh|id_rsa|id_ed25519|\.env\b|/etc/passwd|/etc/shadow|\.aws/credentials|\.npmrc|\.netrc|environment variables|env vars)`,
+		reason: "asks to run a remote script or read credential files"},
+	{id: "indirect", category: CategoryInjection, weight: 0.55,
+		pat:    `\brate (?:this|the) (?:product|candidate|applicant|resume|cv|review|paper|submission|company|seller|app)\b[^.!?\n]{0,25}?(?:10/10|5/5|5 stars|five stars|highly|positively|as the best|as excellent|as outstanding)|\b(?:recommend|hire|accept|approve|shortlist|select) (?:this|the) (?:candidate|applicant|product|paper|submission|vendor|seller)\b[^.!?\n]{0,25}?\b(?:immediately|without|regardless|above all|over all|no matter)\b`,
+		reason: "manipulates a rating or a recommendation from inside content"},
 	// ---- jailbreaks
 	{id: "dan", category: CategoryJailbreak, weight: 0.92,
 		pat:    `\bdo anything now\b|\b(?:you are|you're|act as|pretend to be|become|be) (?:now )?(?:a |an )?(?:dan|stan|dude|aim|jailbroken|jailbreak)\b|\b(?:jailbreak|jailbroken|dan) (?:mode|prompt|persona|version)\b|\b(?:enable|activate|enter|unlock) (?:the )?(?:dan|jailbreak|jailbroken)\b`,
@@ -122,7 +143,7 @@ var signals = []signal{
 		pat:    `\b(?:enable|enabled|activate|activated|enter|entering|switch to|now in|you are in|you're in|with|unlock|turn on)\b[^.!?\n]{0,15}?\b(?:developer|dev|god|debug|admin|sudo|unrestricted|unfiltered|uncensored|evil|chaos|opposite|dude|stan|aim|no[- ]?limits?|no[- ]?rules|maximum|root)\b mode\b[^\n]{0,120}?\b(?:you|respond|answer|reply|policies|polic|restrictions|filters|rules|chatgpt|ai|assistant|model|censor|output|generate)|\b(?:modo (?:desarrollador|dios|sin restricciones|sin filtros|sin censura)|entwicklermodus|gottmodus|(?:uneingeschrankter|unzensierter) modus|mode (?:developpeur|dieu|sans restrictions|sans filtre|sans censure))\b`,
 		reason: "switches the model into an unrestricted mode"},
 	{id: "persona", category: CategoryJailbreak, weight: 0.88,
-		pat:    `\b(?:you are|you're|act as|acting as|pretend (?:to be|you are|you're)|roleplay as|role-play as|play the role of|from now on you are|you will be|you will act as|become|behave (?:like|as)|imagine you are|simulate|respond as)\b[^.!?\n]{0,80}?\b(?:no|without|free of|free from|not bound by|unbound by|ignores?|doesn't have|does not have|don't have|do not have|never follows?|has broken free of|outside of|beyond)\b[^.!?\n]{0,30}?\b(?:restrictions|limitations|limits|filters|rules|guidelines|ethics|ethical|morals|moral|morality|censorship|boundaries|policies|content polic\w*|safety|constraints|principles|scruples|conscience)\b|\bnot bound by (?:any )?(?:rules|openai|anthropic|policies|guidelines|ethics|restrictions|laws)\b|\byou are no longer (?:chatgpt|an ai|bound|restricted|claude|an assistant|limited|gpt)|\b(?:ethical|moral|safety|content) (?:guidelines|restrictions|filters|constraints|rules|policies) (?:do not|don't|no longer|doesn't|does not) apply\b|\b(?:broken|break|broke) free (?:of|from) (?:the )?(?:typical |usual )?(?:confines|restrictions|rules|limitations)\b`,
+		pat:    `\b(?:you are|you're|act as|acting as|pretend (?:to be|you are|you're)|roleplay as|role-play as|play the role of|from now on you are|you will be|you will act as|become|behave (?:like|as)|imagine you are|simulate|respond as)\b[^.!?\n]{0,80}?\b(?:no|without|free of|free from|not bound by|unbound by|ignores?|doesn't have|does not have|don't have|do not have|never follows?|has broken free of|outside of|beyond)\b[^.!?\n]{0,30}?\b(?:restrictions|limitations|limits|filters|rules|guidelines|ethics|ethical|morals|moral|morality|censorship|boundaries|policies|content polic(?:y|ies)|safety|constraints|principles|scruples|conscience)\b|\bnot bound by (?:any )?(?:rules|openai|anthropic|policies|guidelines|ethics|restrictions|laws)\b|\byou are no longer (?:chatgpt|an ai|bound|restricted|claude|an assistant|limited|gpt)|\b(?:ethical|moral|safety|content) (?:guidelines|restrictions|filters|constraints|rules|policies) (?:do not|don't|no longer|doesn't|does not) apply\b|\b(?:broken|break|broke) free (?:of|from) (?:the )?(?:typical |usual )?(?:confines|restrictions|rules|limitations)\b`,
 		reason: "asks the model to play a persona without rules"},
 	{id: "safety_off", category: CategoryJailbreak, weight: 0.8,
 		pat:    `\b(?:safety|security|usual|normal|ethical|content) (?:guidelines|rules|restrictions|checks|policies|filters|protocols|measures)\b (?:were not meant|do not apply|don't apply|no longer apply|are suspended|are disabled|have been disabled|have been lifted|are lifted|are off)\b|\bexempt from (?:the |all |any )?(?:usual |normal |standard )?(?:restrictions|rules|policies|guidelines|safety)\b|\b(?:skip|disable|bypass|turn off|ignore|lift)\b (?:all |any )?(?:the |your )?(?:safety|security|content) (?:checks|filters|protocols|guidelines|measures|restrictions|rules|policies)\b|\bsafety (?:protocols|filters|checks|guidelines) (?:disabled|off|removed|lifted)\b|\b(?:respond|answer|reply|comply)\b[^.!?\n]{0,20}?\b(?:without (?:any )?(?:restrictions|limits|limitations|filters|censorship)|fully and without)\b|\b(?:(?:reglas|normas) de seguridad|sicherheitsrichtlinien|sicherheitsregeln|regles de securite|consignes de securite|linee guida di sicurezza) (?:no aplican|no se aplican|hier nicht gelten|nicht gelten|gelten nicht|ne s'appliquent pas|non si applicano)\b|\b(?:responder|contestar) sin restricciones\b|\bohne (?:einschraenkungen|einschrankungen|beschraenkungen|beschrankungen) (?:zu )?antworten\b|\brepondre sans (?:restrictions|limites|filtre)\b|\bora sei senza restrizioni\b`,
@@ -144,6 +165,13 @@ var signals = []signal{
 		reason: "a hypothetical frame that removes the rules"},
 }
 
+// classifierMaxWeight is the most the n-gram model weighs: it decides alone only when it is
+// nearly certain, and otherwise adds to the signals.
+const classifierMaxWeight = 0.6
+
+// classifierFrom is the model probability from which it weighs at all.
+const classifierFrom = 0.7
+
 // maxSignalSpan bounds how far a signal's match reaches from its first word.
 const maxSignalSpan = 256
 
@@ -152,6 +180,9 @@ const maxSignalSpan = 256
 type alternative struct {
 	sig int
 	re  *regexp.Regexp
+	// need lists words one of which any match ends with (the literals of the pattern's last
+	// part); an attempt whose window holds none of them is skipped without running re.
+	need []string
 }
 
 // signalKeywords holds the literal prefixes of every signal's alternatives; alternativeOf maps
@@ -170,7 +201,10 @@ var signalKeywords, alternativeOf = func() (*keywords, []alternative) {
 			if !ok {
 				panic("detect: signal " + s.id + " has an alternative that does not start with a literal: " + alt)
 			}
-			a := alternative{sig: i, re: regexp.MustCompile(`^(?:` + alt + `)`)}
+			a := alternative{sig: i, re: regexp.MustCompile(`^(?:` + alt + `)`), need: lastLiterals(re)}
+			if s.need != nil {
+				a.need = s.need
+			}
 			for _, p := range ps {
 				words = append(words, p)
 				of = append(of, a)
@@ -204,6 +238,30 @@ func splitAlternatives(pat string) []string {
 		}
 	}
 	return append(out, pat[start:])
+}
+
+// lastLiterals returns the literal strings one of which ends every match of re, when its
+// last part is made of literals, or nil.
+func lastLiterals(re *syntax.Regexp) []string {
+	if re.Op != syntax.OpConcat {
+		return nil
+	}
+	for i := len(re.Sub) - 1; i >= 1; i-- {
+		sub := re.Sub[i]
+		switch sub.Op {
+		case syntax.OpWordBoundary, syntax.OpEndText, syntax.OpEndLine:
+			continue
+		}
+		if !exact(sub) {
+			return nil
+		}
+		ps, ok := literalPrefixes(sub)
+		if !ok {
+			return nil
+		}
+		return ps
+	}
+	return nil
 }
 
 // exact reports whether re matches exactly the strings literalPrefixes returns for it.
@@ -339,7 +397,13 @@ func (Injection) Detect(text string, emit func(Finding)) {
 	if n.fullwidth >= 3 {
 		obf = append(obf, "full-width letters folded: "+itoa(n.fullwidth))
 	}
-	if len(hits) == 0 {
+	// The n-gram model: supporting evidence, weighing at most classifierMaxWeight.
+	mp, ms, me, mtop := ngramScore(n.text)
+	mw := 0.0
+	if mp > classifierFrom {
+		mw = classifierMaxWeight * (mp - classifierFrom) / (1 - classifierFrom)
+	}
+	if len(hits) == 0 && mw < DefaultThreshold {
 		if n.tags >= 8 {
 			// Hidden ASCII in tag characters is an attack even when the words are unknown.
 			s, e := firstTag(text)
@@ -356,6 +420,15 @@ func (Injection) Detect(text string, emit func(Finding)) {
 		if allQuoted(text, hits) {
 			damp, dampReason = 0.3, "reads as a discussion of attacks; the phrases are quoted"
 		}
+	}
+	// The model's evidence goes to the category the signals found, injection when none did.
+	modelCat := CategoryInjection
+	hasCat := map[Category]bool{}
+	for _, h := range hits {
+		hasCat[signals[h.sig].category] = true
+	}
+	if hasCat[CategoryJailbreak] && !hasCat[CategoryInjection] {
+		modelCat = CategoryJailbreak
 	}
 	for _, cat := range []Category{CategoryInjection, CategoryJailbreak} {
 		var best *signal
@@ -386,7 +459,22 @@ func (Injection) Detect(text string, emit func(Finding)) {
 			}
 			reasons = append(reasons, r)
 		}
-		if best == nil {
+		sort.Strings(reasons)
+		detector := ""
+		if best != nil {
+			detector = best.id
+		}
+		if cat == modelCat && mw > 0 {
+			prod *= 1 - mw
+			if best == nil {
+				start, end = n.span(ms, me)
+			}
+			reasons = append(reasons, "classifier: n-gram model "+strconv.FormatFloat(mp, 'f', 2, 64)+", weighed most "+strings.Join(mtop, ", "))
+			if best == nil {
+				detector = "classifier"
+			}
+		}
+		if detector == "" {
 			continue
 		}
 		score := 1 - prod
@@ -406,9 +494,8 @@ func (Injection) Detect(text string, emit func(Finding)) {
 		if cat == CategoryJailbreak {
 			entity = "JAILBREAK"
 		}
-		sort.Strings(reasons[:len(reasons)])
 		emit(Finding{
-			Detector: string(cat) + "." + best.id, Category: cat, Entity: entity, Severity: sev,
+			Detector: string(cat) + "." + detector, Category: cat, Entity: entity, Severity: sev,
 			Score: clamp01(score), Start: start, End: end, Preview: injectionPreview(text[start:end]), Reasons: reasons,
 		})
 	}
@@ -434,8 +521,12 @@ func matchSignals(n *normalized, hits []hit, via string) []hit {
 			if leet && t[start:wend] == n.text[start:wend] {
 				return // the plain pass saw the same text
 			}
+			win := t[start:wend]
 			work(wend - start)
-			loc := alt.re.FindStringIndex(t[start:wend])
+			if alt.need != nil && !containsAny(win, alt.need) {
+				return
+			}
+			loc := alt.re.FindStringIndex(win)
 			if loc == nil {
 				return
 			}
@@ -616,6 +707,9 @@ func isBits(s string) bool {
 // spacedLetters joins runs of at least four single letters separated by single spaces
 // ("I g n o r e" -> "Ignore") and returns the text with them joined, and the span of the runs.
 func spacedLetters(text string) (int, int, string, bool) {
+	if !hasSpacedLetters(text) {
+		return 0, 0, "", false
+	}
 	var b strings.Builder
 	first, last := -1, 0
 	i := 0
@@ -645,6 +739,24 @@ func spacedLetters(text string) (int, int, string, bool) {
 		return 0, 0, "", false
 	}
 	return first, last, b.String(), true
+}
+
+// hasSpacedLetters reports whether text has four single letters in a row, each followed by
+// one space ("a b c d").
+func hasSpacedLetters(text string) bool {
+	run := 0
+	for i := 0; i+1 < len(text); i++ {
+		if isLetter(text[i]) && text[i+1] == ' ' && boundaryBefore(text, i) {
+			run++
+			if run >= 4 {
+				return true
+			}
+			i++
+			continue
+		}
+		run = 0
+	}
+	return false
 }
 
 func isB64(c byte) bool {

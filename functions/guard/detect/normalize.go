@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -12,7 +13,8 @@ import (
 // original text.
 type normalized struct {
 	text       string
-	start, end []int32 // original span of each byte of text
+	orig       string
+	start      []int32 // offset in orig of the character each byte of text comes from
 	leet       string  // text with leetspeak digits and symbols folded inside words, same length
 	invisible  int     // zero-width, bidi and other format characters dropped
 	tags       int     // tag characters decoded
@@ -49,11 +51,10 @@ func normalize(text string) *normalized {
 	n := &normalized{}
 	buf := make([]byte, 0, len(text))
 	n.start = make([]int32, 0, len(text))
-	n.end = make([]int32, 0, len(text))
-	put := func(b byte, s, e int) {
+	n.orig = text
+	put := func(b byte, s, _ int) {
 		buf = append(buf, b)
 		n.start = append(n.start, int32(s))
-		n.end = append(n.end, int32(e))
 	}
 	prevLatin := false
 	afterFlag := false
@@ -82,7 +83,8 @@ func normalize(text string) *normalized {
 					put('\n', i, i+1)
 				}
 			default:
-				put(lowerByte(c), i, i+1)
+				buf = append(buf, lowerByte(c))
+				n.start = append(n.start, int32(i))
 			}
 			prevLatin = isLetter(c)
 			afterFlag = false
@@ -142,8 +144,10 @@ func normalize(text string) *normalized {
 	return n
 }
 
-// leetFold folds leetspeak (1gn0r3 -> ignore) in words that mix letters with the digits and
-// symbols it uses; numbers on their own are kept.
+// leetFold folds leetspeak (1gn0r3 -> ignore) in words where a leet digit or symbol stands
+// between two letters or starts a word before two letters, or that mix at least two of them
+// with two letters; identifiers such as v1, utf8, x86 and sha256, and hexadecimal words, are
+// kept.
 func leetFold(b []byte) string {
 	out := make([]byte, len(b))
 	copy(out, b)
@@ -153,16 +157,26 @@ func leetFold(b []byte) string {
 			continue
 		}
 		j := i
-		letters, leet := 0, 0
+		leet, letters, leets, hexOnly := false, 0, 0, true
 		for j < len(out) && isLeetWordByte(out[j]) {
-			if isLetter(out[j]) {
+			c := out[j]
+			if isLetter(c) {
 				letters++
-			} else {
-				leet++
+			} else if isLeetChar(c) {
+				leets++
+				between := j > i && isLetter(out[j-1]) && j+1 < len(out) && isLetter(out[j+1])
+				first := j == i && j+2 < len(out) && isLetter(out[j+1]) && isLetter(out[j+2])
+				if between || first {
+					leet = true
+				}
+			}
+			if !isHex(c) {
+				hexOnly = false
 			}
 			j++
 		}
-		if letters > 0 && leet > 0 {
+		leet = (leet || leets >= 2 && letters >= 2) && !hexOnly
+		if leet {
 			for k := i; k < j; k++ {
 				switch out[k] {
 				case '0':
@@ -189,6 +203,8 @@ func leetFold(b []byte) string {
 	return string(out)
 }
 
+func isLeetChar(c byte) bool { return strings.IndexByte("0134578 9@$!|+", c) >= 0 && c != ' ' }
+
 func isLeetWordByte(c byte) bool {
 	return isLetter(c) || isDigit(c) || c == '@' || c == '$' || c == '!' || c == '|' || c == '+'
 }
@@ -204,8 +220,14 @@ func (n *normalized) span(s, e int) (int, int) {
 	if e <= s {
 		e = s + 1
 	}
-	if e > len(n.end) {
-		e = len(n.end)
+	if e > len(n.start) {
+		e = len(n.start)
 	}
-	return int(n.start[s]), int(n.end[e-1])
+	last := int(n.start[e-1])
+	end := last + 1
+	if last < len(n.orig) && n.orig[last] >= utf8.RuneSelf {
+		_, size := utf8.DecodeRuneInString(n.orig[last:])
+		end = last + size
+	}
+	return int(n.start[s]), min(end, len(n.orig))
 }

@@ -84,6 +84,8 @@ func report(w *os.File, split string, rs []evalset.Record, sc *detect.Scanner, t
 	}
 	entity := map[string][2]int{} // found, support
 	lang := map[string][2]int{}   // attacks flagged, attacks
+	byKind := map[string][2]int{} // values and attacks found, by prompt or response
+
 	var misses []string
 	for _, r := range rs {
 		res := sc.Scan(r.Text)
@@ -122,6 +124,12 @@ func report(w *os.File, split string, rs []evalset.Record, sc *detect.Scanner, t
 				e := entity[l.Entity]
 				e[1]++
 				found := labelFound(l, fs)
+				bk := byKind[r.Kind]
+				bk[1]++
+				if found {
+					bk[0]++
+				}
+				byKind[r.Kind] = bk
 				if found {
 					e[0]++
 				} else {
@@ -176,6 +184,12 @@ func report(w *os.File, split string, rs []evalset.Record, sc *detect.Scanner, t
 				}
 			}
 			if cat == "attack" && gold {
+				bk := byKind[r.Kind]
+				bk[1]++
+				if flagged[cat] {
+					bk[0]++
+				}
+				byKind[r.Kind] = bk
 				l := lang[r.Lang]
 				l[1]++
 				if flagged[cat] {
@@ -213,6 +227,8 @@ func report(w *os.File, split string, rs []evalset.Record, sc *detect.Scanner, t
 		fmt.Fprintf(&b, " %s %d/%d", l, lang[l][0], lang[l][1])
 	}
 	fmt.Fprintf(w, "attacks flagged per language:%s\n", b.String())
+	fmt.Fprintf(w, "values and attacks found: in prompts %d/%d, in responses %d/%d\n",
+		byKind["prompt"][0], byKind["prompt"][1], byKind["response"][0], byKind["response"][1])
 	for _, m := range misses {
 		fmt.Fprintln(w, "  "+m)
 	}
