@@ -1,0 +1,22 @@
+# Ingest targets, included by the top-level Makefile (include functions/ingest/ingest.mk).
+#
+#   make otel-python   the official OpenTelemetry Python SDK and its OTLP/HTTP exporter (PyPI),
+#                      in a virtual environment under .cache, for the Python end-to-end test
+#
+# Including this file adds otel-python to `make deps` (and so to `make test`).
+
+OTEL_PYTHON_VERSION ?= 1.45.2
+OTEL_PYTHON := .cache/otel-python
+OTEL_PYTHON_STAMP := $(OTEL_PYTHON)/.installed-$(OTEL_PYTHON_VERSION)
+
+.PHONY: otel-python
+
+deps: otel-python
+
+otel-python: $(OTEL_PYTHON_STAMP)
+
+$(OTEL_PYTHON_STAMP):
+	python3 -m venv $(OTEL_PYTHON)
+	$(OTEL_PYTHON)/bin/pip install --quiet opentelemetry-sdk==$(OTEL_PYTHON_VERSION) \
+		opentelemetry-exporter-otlp-proto-http==$(OTEL_PYTHON_VERSION)
+	touch $@
