@@ -20,3 +20,11 @@ $(OTEL_PYTHON_STAMP):
 	$(OTEL_PYTHON)/bin/pip install --quiet opentelemetry-sdk==$(OTEL_PYTHON_VERSION) \
 		opentelemetry-exporter-otlp-proto-http==$(OTEL_PYTHON_VERSION)
 	touch $@
+
+.PHONY: bench-otlp
+bench: bench-otlp
+
+# ingest against the OpenTelemetry Collector (functions/ingest/otelbench, its own module):
+# OTLP_BENCH_SPANS (100000) per run, OTLP_BENCH_ROUNDS (2) alternations of the three sides.
+bench-otlp: deps
+	$(GO) test -p 1 -run '^$$' -bench BenchmarkOTLPvsCollector -benchtime 1x -timeout 30m ./functions/ingest/
