@@ -28,3 +28,4 @@ bench: bench-otlp
 # OTLP_BENCH_SPANS (100000) per run, OTLP_BENCH_ROUNDS (2) alternations of the three sides.
 bench-otlp: deps
 	$(GO) test -p 1 -run '^$$' -bench BenchmarkOTLPvsCollector -benchtime 1x -timeout 30m ./functions/ingest/
+	$(GO) test -p 1 -run '^$$' -bench BenchmarkOTLPDecodeAndMap -benchtime 2000x ./functions/ingest/

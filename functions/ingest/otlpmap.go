@@ -80,23 +80,23 @@ func (m *Mapper) Map(td ptrace.Traces, p authclient.Principal) Mapped {
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
-				where := fmt.Sprintf("span %.64q (span id %s, trace id %s)", span.Name(), span.SpanID(), span.TraceID())
+				where := spanName{span}
 				if span.TraceID().IsEmpty() {
-					reject(1, where+": the trace id is empty")
+					reject(1, where.String()+": the trace id is empty")
 					continue
 				}
 				if span.SpanID().IsEmpty() {
-					reject(1, where+": the span id is empty")
+					reject(1, where.String()+": the span id is empty")
 					continue
 				}
 				obs, err := m.observation(span, scope, service)
 				if err != nil {
-					reject(1, where+": "+err.Error())
+					reject(1, where.String()+": "+err.Error())
 					continue
 				}
 				e, problems := m.event(catalog.TypeObservation, "otlp-span-"+obs.TraceID+"-"+obs.ID, obs, p)
 				if len(problems) > 0 {
-					reject(1, where+": "+summarize(problems))
+					reject(1, where.String()+": "+summarize(problems))
 					continue
 				}
 				t := traces[span.TraceID()]
@@ -134,6 +134,13 @@ func (m *Mapper) Map(td ptrace.Traces, p authclient.Principal) Mapped {
 		}
 	}
 	return out
+}
+
+// spanName names a span in a rejection, formatted only when one is written.
+type spanName struct{ span ptrace.Span }
+
+func (n spanName) String() string {
+	return fmt.Sprintf("span %.64q (span id %s, trace id %s)", n.span.Name(), n.span.SpanID(), n.span.TraceID())
 }
 
 // event is a catalog event of typ holding payload, validated and stamped as every posted
@@ -391,30 +398,62 @@ func count(v pcommon.Value) (uint64, bool) {
 }
 
 func parameters(attrs pcommon.Map, used map[string]bool) json.RawMessage {
-	params := map[string]any{}
+	var invocation map[string]json.RawMessage
 	if v, ok := attrs.Get("llm.invocation_parameters"); ok {
-		var obj map[string]any
-		if json.Unmarshal([]byte(v.AsString()), &obj) == nil {
-			for k, x := range obj {
-				params[k] = x
-			}
+		if json.Unmarshal([]byte(v.AsString()), &invocation) == nil {
 			used["llm.invocation_parameters"] = true
 		}
 	}
+	// Written by hand, not through a map and encoding/json: a generation has a few of these,
+	// and this runs for every one.
+	out := make([]byte, 0, 128)
+	out = append(out, '{')
+	n := 0
+	member := func(name string, value []byte) {
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = strconv.AppendQuote(out, name)
+		out = append(out, ':')
+		out = append(out, value...)
+	}
 	for _, name := range modelParameters {
-		if v, ok := attrs.Get("gen_ai.request." + name); ok {
-			params[name] = rawValue(v)
-			used["gen_ai.request."+name] = true
+		v, ok := attrs.Get("gen_ai.request." + name)
+		if !ok {
+			continue
+		}
+		used["gen_ai.request."+name] = true
+		if _, dup := invocation[name]; dup {
+			delete(invocation, name) // the convention's attribute wins
+		}
+		switch v.Type() {
+		case pcommon.ValueTypeInt:
+			member(name, strconv.AppendInt(nil, v.Int(), 10))
+		case pcommon.ValueTypeDouble:
+			if f := v.Double(); !math.IsNaN(f) && !math.IsInf(f, 0) {
+				member(name, strconv.AppendFloat(nil, f, 'g', -1, 64))
+				continue
+			}
+			member(name, mustJSON(v.AsString()))
+		default:
+			member(name, mustJSON(rawValue(v)))
 		}
 	}
-	if len(params) == 0 {
+	if len(invocation) > 0 {
+		names := make([]string, 0, len(invocation))
+		for k := range invocation {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			member(k, invocation[k])
+		}
+	}
+	if n == 0 {
 		return nil
 	}
-	b, err := json.Marshal(params)
-	if err != nil {
-		return nil
-	}
-	return b
+	return append(out, '}')
 }
 
 // inputMessages are a generation's input, from the first source that has them: GenAI's
