@@ -15,7 +15,9 @@ deps: otel-python
 
 otel-python: $(OTEL_PYTHON_STAMP)
 
+# Debian's python3-venv when python3 cannot make a virtual environment (or is missing).
 $(OTEL_PYTHON_STAMP):
+	@./deploy/apt-install.sh 'python3 -c "import venv, ensurepip"' python3-venv
 	python3 -m venv $(OTEL_PYTHON)
 	$(OTEL_PYTHON)/bin/pip install --quiet opentelemetry-sdk==$(OTEL_PYTHON_VERSION) \
 		opentelemetry-exporter-otlp-proto-http==$(OTEL_PYTHON_VERSION)

@@ -80,7 +80,7 @@ func (h *Handler) exportTraces(w http.ResponseWriter, ctx context.Context, princ
 		err = req.UnmarshalJSON(body)
 	}
 	if err != nil {
-		h.spans.WithLabelValues(StatusRejected).Inc()
+		// Its spans are not counted: an export that does not decode has no span count.
 		writeStatus(w, enc, http.StatusBadRequest, "the body is not a valid OTLP ExportTraceServiceRequest: "+err.Error())
 		return
 	}

@@ -60,6 +60,9 @@ func TestGoSDKExportsBecomeCatalogEvents(t *testing.T) {
 			if err != nil {
 				t.Fatalf("export: %v", err)
 			}
+			if n := counted(f.srv.Config.Handler.(*Handler).spans.WithLabelValues(StatusAccepted)); n != 2 {
+				t.Errorf("otlp_spans_total{outcome=accepted} = %v, want 2", n)
+			}
 			byID := map[string]mappedEvent{}
 			for _, e := range readTopic(t, f.topic, 3) {
 				if e.Extensions()[catalog.ExtTenant] != "acme" || e.Extensions()[catalog.ExtPartitionKey] != traceID {
