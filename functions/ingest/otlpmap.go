@@ -398,62 +398,31 @@ func count(v pcommon.Value) (uint64, bool) {
 }
 
 func parameters(attrs pcommon.Map, used map[string]bool) json.RawMessage {
-	var invocation map[string]json.RawMessage
+	params := map[string]any{}
 	if v, ok := attrs.Get("llm.invocation_parameters"); ok {
-		if json.Unmarshal([]byte(v.AsString()), &invocation) == nil {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(v.AsString()), &obj) == nil {
+			for k, x := range obj {
+				params[k] = x
+			}
 			used["llm.invocation_parameters"] = true
 		}
 	}
-	// Written by hand, not through a map and encoding/json: a generation has a few of these,
-	// and this runs for every one.
-	out := make([]byte, 0, 128)
-	out = append(out, '{')
-	n := 0
-	member := func(name string, value []byte) {
-		if n > 0 {
-			out = append(out, ',')
-		}
-		n++
-		out = strconv.AppendQuote(out, name)
-		out = append(out, ':')
-		out = append(out, value...)
-	}
+	// The convention's attributes win over the same names in llm.invocation_parameters.
 	for _, name := range modelParameters {
-		v, ok := attrs.Get("gen_ai.request." + name)
-		if !ok {
-			continue
-		}
-		used["gen_ai.request."+name] = true
-		if _, dup := invocation[name]; dup {
-			delete(invocation, name) // the convention's attribute wins
-		}
-		switch v.Type() {
-		case pcommon.ValueTypeInt:
-			member(name, strconv.AppendInt(nil, v.Int(), 10))
-		case pcommon.ValueTypeDouble:
-			if f := v.Double(); !math.IsNaN(f) && !math.IsInf(f, 0) {
-				member(name, strconv.AppendFloat(nil, f, 'g', -1, 64))
-				continue
-			}
-			member(name, mustJSON(v.AsString()))
-		default:
-			member(name, mustJSON(rawValue(v)))
+		if v, ok := attrs.Get("gen_ai.request." + name); ok {
+			params[name] = rawValue(v)
+			used["gen_ai.request."+name] = true
 		}
 	}
-	if len(invocation) > 0 {
-		names := make([]string, 0, len(invocation))
-		for k := range invocation {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			member(k, invocation[k])
-		}
-	}
-	if n == 0 {
+	if len(params) == 0 {
 		return nil
 	}
-	return append(out, '}')
+	b, err := json.Marshal(params)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // inputMessages are a generation's input, from the first source that has them: GenAI's
