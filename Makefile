@@ -15,6 +15,7 @@ include kafka/kafka.mk
 include clickhouse/clickhouse.mk
 include deploy/deploy.mk
 include functions/router/router.mk
+include functions/query/query.mk
 
 .PHONY: all build run deps test lint fuzz bench bench-ingest bench-persist bench-dispatcher bench-e2e clean
 
@@ -24,9 +25,9 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(MAINS)
 
-# Everything the tests need that is not Go: the ClickHouse server and the Apache Kafka jars (the
-# included files add redis-server and kcat).
-deps: clickhouse-server kafka-jars
+# Everything the tests need that is not Go: the ClickHouse server, the Apache Kafka jars and chDB
+# (the included files add redis-server and kcat).
+deps: clickhouse-server kafka-jars chdb
 
 # The whole data plane on embedded defaults. ARGS goes to the runner (`make run ARGS="-tls-cert
 # c.pem -tls-key k.pem"`), and so does each flag's variable (`make run INGEST_PORT=9080`); see
