@@ -20,6 +20,9 @@ type Spec struct {
 	First, N        uint64
 	PerTrace        uint64 // rows per trace id; default 10
 	Version         uint64 // default 1
+	// Salt changes every generated value but the ids: rows written again with another salt
+	// and a higher version are updates (other dimensions, measures and times).
+	Salt uint64
 }
 
 func (s Spec) withDefaults() Spec {
@@ -39,19 +42,28 @@ func quote(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
-// h is a pseudo-random UInt64 of the row number, one stream per k.
-func h(k int) string { return fmt.Sprintf("intHash64(number * 16 + %d)", k) }
+// salt is the Spec's Salt while a statement is being written (statements are built one at a
+// time by the functions below, which set it).
+type hasher struct{ salt uint64 }
 
-func pick(k int, values ...string) string {
+// h is a pseudo-random UInt64 of the row number, one stream per k.
+func (x hasher) h(k int) string {
+	if x.salt == 0 {
+		return fmt.Sprintf("intHash64(number * 16 + %d)", k)
+	}
+	return fmt.Sprintf("intHash64(number * 16 + %d + %d)", k, x.salt*1000003)
+}
+
+func (x hasher) pick(k int, values ...string) string {
 	q := make([]string, len(values))
 	for i, v := range values {
 		q[i] = quote(v)
 	}
-	return fmt.Sprintf("arrayElement([%s], %s %% %d + 1)", strings.Join(q, ", "), h(k), len(values))
+	return fmt.Sprintf("arrayElement([%s], %s %% %d + 1)", strings.Join(q, ", "), x.h(k), len(values))
 }
 
 func (s Spec) timeExpr(k int) string {
-	return fmt.Sprintf("toDateTime(toUInt32(%d + %s %% %d), 'UTC')", s.Start.Unix(), h(k), int64(s.Span/time.Second))
+	return fmt.Sprintf("toDateTime(toUInt32(%d + %s %% %d), 'UTC')", s.Start.Unix(), hasher{s.Salt}.h(k), int64(s.Span/time.Second))
 }
 
 func (s Spec) numbers() string {
@@ -61,6 +73,8 @@ func (s Spec) numbers() string {
 // LLMCalls is the statement that inserts s.N llm calls.
 func LLMCalls(s Spec) string {
 	s = s.withDefaults()
+	x := hasher{s.Salt}
+	h, pick := x.h, x.pick
 	return fmt.Sprintf(`INSERT INTO %s.llm_calls (tenant_id, project_id, id, event_source, event_id, version, metadata_keys, metadata_values,
     trace_id, timestamp, endpoint, model_requested, model_served, provider, status, status_code, error, stream, attempts, attempts_json,
     user_id, prompt_tokens, completion_tokens, total_tokens, input_cost, output_cost, total_cost, latency_ms, gateway_ms, provider_ms,
@@ -81,6 +95,8 @@ FROM %s`,
 // Observations is the statement that inserts s.N observations; a third have no end time.
 func Observations(s Spec) string {
 	s = s.withDefaults()
+	x := hasher{s.Salt}
+	h, pick := x.h, x.pick
 	return fmt.Sprintf(`INSERT INTO %s.observations (tenant_id, project_id, id, event_source, event_id, version, metadata_keys, metadata_values,
     trace_id, parent_observation_id, type, name, start_time, end_time, completion_start_time, model, model_parameters, input, output,
     prompt_tokens, completion_tokens, total_tokens, input_cost, output_cost, total_cost, level, status_message)
@@ -97,6 +113,8 @@ FROM %s`,
 // calls' and observations' trace ids (so generate N / PerTrace of them).
 func Traces(s Spec) string {
 	s = s.withDefaults()
+	x := hasher{s.Salt}
+	h, pick := x.h, x.pick
 	return fmt.Sprintf(`INSERT INTO %s.traces (tenant_id, project_id, id, event_source, event_id, version, metadata_keys, metadata_values,
     timestamp, name, user_id, session_id, release, app_version, environment, tags, input, output)
 SELECT %s, %s, concat('trace-', toString(number)), '/gensql', toString(number), %d, [], [],
@@ -104,4 +122,18 @@ SELECT %s, %s, concat('trace-', toString(number)), '/gensql', toString(number), 
 FROM %s`,
 		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.timeExpr(1), pick(2, "chat", "search", "agent"), h(3),
 		pick(4, "prod", "staging"), pick(5, "a", "b"), s.numbers())
+}
+
+// Scores is the statement that inserts s.N numeric scores, PerTrace per trace id.
+func Scores(s Spec) string {
+	s = s.withDefaults()
+	x := hasher{s.Salt}
+	h, pick := x.h, x.pick
+	return fmt.Sprintf(`INSERT INTO %s.scores (tenant_id, project_id, id, event_source, event_id, version, metadata_keys, metadata_values,
+    trace_id, observation_id, name, value, string_value, data_type, source, comment, timestamp)
+SELECT %s, %s, concat('score-', toString(number)), '/gensql', toString(number), %d, [], [],
+    concat('trace-', toString(intDiv(number, %d))), '', %s, (%s %% 1000) / 10, '', 'NUMERIC', %s, '', %s
+FROM %s`,
+		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.PerTrace, pick(1, "quality", "relevance"), h(2),
+		pick(3, "API", "EVAL", "ANNOTATION"), s.timeExpr(4), s.numbers())
 }
