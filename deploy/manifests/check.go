@@ -697,7 +697,9 @@ func (c *checker) clickhouse(size Sizing) {
 	}
 	c.grants(chi.Name, users, "ingest", "INSERT", db)
 	c.grants(chi.Name, users, "query", "SELECT", db)
-	if chi.Spec.Configuration.Profiles["query/readonly"] != "1" {
+	// readonly 2 reads and lets the query function set its per-statement limits
+	// (max_execution_time, max_rows_to_read, ...); 1 would refuse those settings too.
+	if ro := chi.Spec.Configuration.Profiles["query/readonly"]; ro != "1" && ro != "2" {
 		c.errorf("ClickHouseInstallation %s: the query user's profile must be readonly", chi.Name)
 	}
 	if svc := c.s.ServiceNamed("persist"); svc != nil {
