@@ -19,8 +19,10 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/batch"
 	"github.com/trustplane/trustplane/functions/ingest"
 	"github.com/trustplane/trustplane/functions/persist"
+	"github.com/trustplane/trustplane/functions/query"
 	"github.com/trustplane/trustplane/functions/router"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -40,6 +42,8 @@ var Functions = []Function{
 	{Name: "ingest", Config: ingest.Config{}},
 	{Name: "persist", Config: persist.Config{}},
 	{Name: "router", Config: router.Config{}},
+	{Name: "query", Config: query.Config{}},
+	{Name: "batch", Config: batch.Config{}},
 }
 
 // Public are the only Services that may be reachable from outside the cluster; every other
