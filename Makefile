@@ -60,7 +60,7 @@ fuzz:
 
 # Every benchmark beside its reference, in one run each (see the README's performance section).
 # Not part of `make test`: timings belong here, never in tests.
-bench: bench-ingest bench-persist bench-dispatcher bench-e2e
+bench: bench-ingest bench-persist bench-dispatcher bench-e2e bench-query
 
 # The benchmarks keep ClickHouse's data on a tmpfs when there is one: on an ext4 without a
 # journal, as on this project's build machines, creating a file costs time in proportion to the

@@ -17,3 +17,9 @@ $(CHDB_VENV)/.installed-$(CHDB_VERSION):
 	python3 -m venv $(CHDB_VENV)
 	$(CHDB_VENV)/bin/pip install -q chdb-core==$(CHDB_VERSION)
 	touch $@
+
+# 10M llm calls, 1M observations and 100k traces generated inside the test ClickHouse; the
+# numbers in the README's performance table.
+bench-query: export CHTEST_DIR = $(BENCH_CHTEST_DIR)
+bench-query: deps
+	$(GO) test -p 1 -run '^$$' -bench BenchmarkQuery -benchtime 1x -timeout 30m ./functions/query/
