@@ -14,6 +14,7 @@ import (
 // key, and commands to paste.
 type banner struct {
 	ingest, auth, persist, dispatcher, router string // base URLs
+	query, batch                              string
 	brokers, triggers, clickhouse             string
 	exposed                                   bool // ingest and router listen beyond loopback
 	keysFile, keyPath, portsFile              string
@@ -36,6 +37,8 @@ func writeBanner(w io.Writer, b banner) {
 trustplane is running.
   ingest      %s  (public telemetry endpoint; %s)
   router      %s  (OpenAI-compatible LLM gateway, mock models unless ROUTER_CONFIG is set; %s)
+  query       %s  (analytics API, OpenAPI at /v1/openapi.json; %s)
+  batch       %s  (retention, on the PingSource schedule)
   auth        %s
   persist     %s
   dispatcher  %s  (Kafka %s -> Triggers in %s)
@@ -50,18 +53,28 @@ Send a trace:
     -H 'Content-Type: application/cloudevents+json' \
     -d '{"specversion":"1.0","id":"'$(date +%%s%%N)'","source":"/demo","type":"io.trustplane.telemetry.trace.v1","data":{"id":"trace-1","timestamp":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","name":"hello"}}'
 
+Point an OpenTelemetry SDK at ingest (OTLP/HTTP traces; GenAI spans become generations):
+  export OTEL_EXPORTER_OTLP_ENDPOINT=%s
+  export OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer%%20%s'
+
 Call an LLM through router (any OpenAI SDK works: base URL %s/v1, the key above):
   curl %s/v1/chat/completions \
     -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+
+Read them back through query (traces of the last 7 days; POST /v1/metrics for aggregates):
+  curl %s/v1/traces -H 'Authorization: Bearer %s'
+  curl %s/v1/metrics -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"view":"llm_calls","fromTimestamp":"'$(date -u -d '-1 day' +%%Y-%%m-%%dT%%H:00:00Z)'","toTimestamp":"'$(date -u -d '+1 hour' +%%Y-%%m-%%dT%%H:00:00Z)'","dimensions":[{"field":"model"}],"timeDimension":{"granularity":"hour"},"metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"p95"},{"measure":"cost","aggregation":"sum"}]}'
 
 Look at the events in Kafka and the rows in ClickHouse (every port is in %s):
   %s
   %s
 
 Every child restarts when it exits. Ctrl-C stops everything.
-`, b.ingest, exposure, b.router, exposure, b.auth, b.persist, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
-		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key,
+`, b.ingest, exposure, b.router, exposure, b.query, exposure, b.batch, b.auth, b.persist, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
+		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key,
+		b.query, b.demo.key, b.query, b.demo.key,
 		b.portsFile, kcatCommand(b.brokers), clickhouseClientCommand(b.clickhouse))
 }
 
@@ -92,6 +105,8 @@ func writePorts(path string, o options, embeddedKafka, localClickHouse bool) err
 	line("persist-port", o.persistPort)
 	line("dispatcher-port", o.dispatcherPort)
 	line("router-port", o.routerPort)
+	line("query-port", o.queryPort)
+	line("batch-port", o.batchPort)
 	if embeddedKafka {
 		line("kafka-port", o.kafkaPort)
 	} else {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/eventing/pricing"
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -52,6 +53,8 @@ type Handler struct {
 	limits     Limits
 	retryAfter time.Duration
 	events     *prometheus.CounterVec
+	spans      *prometheus.CounterVec // OTLP spans, by outcome
+	mapper     *Mapper
 	turns      chan struct{} // one per request being processed
 	// While Kafka or auth is down every request fails the same way: these log it once per
 	// interval with a count, not once per event (events_total counts each).
@@ -63,6 +66,8 @@ type HandlerOptions struct {
 	Limits Limits
 	// RetryAfter is what a 503 tells clients to wait before retrying.
 	RetryAfter time.Duration
+	// Prices price the generations mapped from OTLP spans (nil: no cost).
+	Prices     pricing.Table
 	Logger     *slog.Logger          // nil: logs nowhere
 	Registerer prometheus.Registerer // nil: metrics are not registered
 }
@@ -77,11 +82,16 @@ func NewHandler(v authclient.Verifier, p kafka.Producer, opts HandlerOptions) *H
 		Namespace: "trustplane", Subsystem: "ingest", Name: "events_total",
 		Help: "Events received, by content mode and outcome (accepted, rejected, unavailable).",
 	}, []string{"mode", "outcome"})
+	spans := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "trustplane", Subsystem: "ingest", Name: "otlp_spans_total",
+		Help: "OTLP spans received, by outcome (accepted, rejected, unavailable).",
+	}, []string{"outcome"})
 	if reg != nil {
-		reg.MustRegister(events)
+		reg.MustRegister(events, spans)
 	}
 	every := runtime.RepeatInterval
-	h := &Handler{verifier: v, producer: p, limits: limits, retryAfter: retryAfter, events: events,
+	h := &Handler{verifier: v, producer: p, limits: limits, retryAfter: retryAfter, events: events, spans: spans,
+		mapper:     &Mapper{Prices: opts.Prices, MaxEventBytes: limits.MaxEventBytes},
 		kafkaDown:  runtime.NewRepeatedLog(logger, slog.LevelWarn, "events not acknowledged by Kafka: answered 503", every),
 		authDown:   runtime.NewRepeatedLog(logger, slog.LevelWarn, "auth unavailable: answered 503", every),
 		authFailed: runtime.NewRepeatedLog(logger, slog.LevelError, "auth failed: answered 500", every),
@@ -101,11 +111,15 @@ const (
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Events are posted to the root. Answering any other path would
+	// Events are posted to the root, OTLP traces to /v1/traces. Answering any other path would
 	// hide a client's wrong URL (say, a path meant for another service) behind a 202.
+	if r.URL.Path == PathTraces {
+		h.serveOTLP(w, r)
+		return
+	}
 	if r.URL.Path != "/" {
 		writeProblem(w, problem{Type: problemNotFound, Title: "Not found", Status: http.StatusNotFound,
-			Detail: fmt.Sprintf("nothing is served at %.200q: post CloudEvents to /", r.URL.Path)})
+			Detail: fmt.Sprintf("nothing is served at %.200q: post CloudEvents to /, OTLP traces to %s", r.URL.Path, PathTraces)})
 		return
 	}
 	if r.Method != http.MethodPost {
