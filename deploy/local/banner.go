@@ -14,6 +14,7 @@ import (
 // key, and commands to paste.
 type banner struct {
 	ingest, auth, persist, dispatcher, router string // base URLs
+	guard                                     string
 	brokers, triggers, clickhouse             string
 	exposed                                   bool // ingest and router listen beyond loopback
 	keysFile, keyPath, portsFile              string
@@ -38,6 +39,7 @@ trustplane is running.
   router      %s  (OpenAI-compatible LLM gateway, mock models unless ROUTER_CONFIG is set; %s)
   auth        %s
   persist     %s
+  guard       %s  (security checks on telemetry; the policy in force: %s/policy?tenant=demo)
   dispatcher  %s  (Kafka %s -> Triggers in %s)
   ClickHouse  %s  (native protocol)
 
@@ -55,13 +57,18 @@ Call an LLM through router (any OpenAI SDK works: base URL %s/v1, the key above)
     -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
 
+A call the content policy blocks (400 content_policy_violation: it holds a secret):
+  curl %s/v1/chat/completions \
+    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"deploy with AKIAJ4Q2MZ7XK3P5RTLV"}]}'
+
 Look at the events in Kafka and the rows in ClickHouse (every port is in %s):
   %s
   %s
 
 Every child restarts when it exits. Ctrl-C stops everything.
-`, b.ingest, exposure, b.router, exposure, b.auth, b.persist, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
-		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key,
+`, b.ingest, exposure, b.router, exposure, b.auth, b.persist, b.guard, b.guard, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
+		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key, b.router, b.demo.key,
 		b.portsFile, kcatCommand(b.brokers), clickhouseClientCommand(b.clickhouse))
 }
 
@@ -92,6 +99,7 @@ func writePorts(path string, o options, embeddedKafka, localClickHouse bool) err
 	line("persist-port", o.persistPort)
 	line("dispatcher-port", o.dispatcherPort)
 	line("router-port", o.routerPort)
+	line("guard-port", o.guardPort)
 	if embeddedKafka {
 		line("kafka-port", o.kafkaPort)
 	} else {

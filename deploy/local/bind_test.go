@@ -9,8 +9,8 @@ import (
 // exposed, which must be on every interface; and unless every child's port is among them.
 func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 	t.Helper()
-	if n := len(r.children()); n != 7 {
-		t.Fatalf("%d children reported, want 7 (Kafka, ClickHouse and five functions)", n)
+	if n := len(r.children()); n != 8 {
+		t.Fatalf("%d children reported, want 8 (Kafka, ClickHouse and six functions)", n)
 	}
 	ls := listeners(t, r.children())
 	seen := map[int]bool{}
@@ -24,7 +24,7 @@ func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 		}
 	}
 	for name, port := range map[string]int{"ingest": r.o.ingestPort, "auth": r.o.authPort, "persist": r.o.persistPort,
-		"dispatcher": r.o.dispatcherPort, "router": r.o.routerPort, "kafka": r.o.kafkaPort, "clickhouse": r.o.clickhousePort} {
+		"dispatcher": r.o.dispatcherPort, "router": r.o.routerPort, "guard": r.o.guardPort, "kafka": r.o.kafkaPort, "clickhouse": r.o.clickhousePort} {
 		if !seen[port] {
 			t.Errorf("%s's port %d is not among the plane's listeners %v", name, port, ls)
 		}
