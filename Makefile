@@ -15,6 +15,8 @@ include kafka/kafka.mk
 include clickhouse/clickhouse.mk
 include deploy/deploy.mk
 include functions/router/router.mk
+include functions/guard/guard.mk
+include functions/ingest/ingest.mk
 
 .PHONY: all build run deps test lint fuzz bench bench-ingest bench-persist bench-dispatcher bench-e2e clean
 

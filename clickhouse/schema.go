@@ -41,6 +41,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// RollupQuantiles are the latency quantile levels the rollup tables keep (quantilesTiming
+// states); a reader asks for the same levels and picks one.
+var RollupQuantiles = []float64{0.5, 0.75, 0.9, 0.95, 0.99}
+
+const rollupQuantileList = "0.5, 0.75, 0.9, 0.95, 0.99"
+
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // checkIdent accepts names that are safe to put into SQL unquoted: database and cluster names
@@ -245,6 +251,48 @@ func templateFuncs(f Features, o Options) template.FuncMap {
 				return " CODEC(ZSTD(3))"
 			}
 			return ""
+		},
+		// aggEngine is the engine of a rollup table.
+		"aggEngine": func(t string) string {
+			if clustered {
+				return fmt.Sprintf("ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/%s/%s', '{replica}')", o.Database, t)
+			}
+			return "AggregatingMergeTree()"
+		},
+		// view names a materialized view; in cluster mode every server has its own over its
+		// _local table.
+		"view": func(name string) string { return o.Database + "." + name },
+		// source is the table a rollup SELECT reads: the shard's own rows for a view, every
+		// shard's for the backfill.
+		"source": func(use, t string) (string, error) {
+			switch use {
+			case "view":
+				if clustered {
+					return o.Database + "." + t + "_local", nil
+				}
+				return o.Database + "." + t, nil
+			case "backfill":
+				return o.Database + "." + t, nil
+			}
+			return "", fmt.Errorf("source: use %q is neither view nor backfill", use)
+		},
+		// backfillTarget is where the backfill inserts: in cluster mode the Distributed
+		// table, so rows reach every shard.
+		"backfillTarget": func(t string) string { return o.Database + "." + t },
+		"split":          strings.Fields,
+		// q is the latency quantile function with a combinator suffix ("", "If", "State",
+		// "IfState"); its levels are RollupQuantiles.
+		"q": func(suffix string) string { return "quantilesTiming" + suffix + "(" + rollupQuantileList + ")" },
+		// nanos and micros turn a Float64 column into an integer that sums the same in any
+		// order.
+		"nanos":  func(col string) string { return "toUInt64(round(" + col + " * 1000000000))" },
+		"micros": func(col string) string { return "toUInt64(round(" + col + " * 1000))" },
+		// durationMs is end - start in milliseconds, as Float64.
+		"durationMs": func(start, end string) string {
+			if f.DateTime64 {
+				return fmt.Sprintf("toFloat64(toUnixTimestamp64Milli(%s) - toUnixTimestamp64Milli(%s))", end, start)
+			}
+			return fmt.Sprintf("toFloat64((toInt64(toUInt32(%s)) - toInt64(toUInt32(%s))) * 1000)", end, start)
 		},
 		"ttl": func(col string) string {
 			if o.RetentionDays == 0 {

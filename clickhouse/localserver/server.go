@@ -281,8 +281,10 @@ var configTemplate = template.Must(template.New("config").Funcs(template.FuncMap
 </yandex>
 `))
 
-// usersXML has one passwordless default user reachable from loopback only. Its profile allows
-// LowCardinality, which 18.x servers still call experimental.
+// usersXML has two passwordless users reachable from loopback only: default, whose profile
+// allows LowCardinality (which 18.x servers still call experimental), and query, read-only
+// (readonly=2: reads and per-query settings, no writes or DDL), as the query function connects
+// in production.
 const usersXML = `<?xml version="1.0"?>
 <yandex>
     <profiles>
@@ -290,6 +292,10 @@ const usersXML = `<?xml version="1.0"?>
             <max_memory_usage>2000000000</max_memory_usage>
             <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
         </default>
+        <readonly>
+            <max_memory_usage>2000000000</max_memory_usage>
+            <readonly>2</readonly>
+        </readonly>
     </profiles>
     <users>
         <default>
@@ -298,6 +304,12 @@ const usersXML = `<?xml version="1.0"?>
             <profile>default</profile>
             <quota>default</quota>
         </default>
+        <query>
+            <password></password>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>readonly</profile>
+            <quota>default</quota>
+        </query>
     </users>
     <quotas>
         <default>

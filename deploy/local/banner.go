@@ -52,6 +52,10 @@ Send a trace:
     -H 'Content-Type: application/cloudevents+json' \
     -d '{"specversion":"1.0","id":"'$(date +%%s%%N)'","source":"/demo","type":"io.trustplane.telemetry.trace.v1","data":{"id":"trace-1","timestamp":"'$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)'","name":"hello"}}'
 
+Point an OpenTelemetry SDK at ingest (OTLP/HTTP traces; GenAI spans become generations):
+  export OTEL_EXPORTER_OTLP_ENDPOINT=%s
+  export OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer%%20%s'
+
 Call an LLM through router (any OpenAI SDK works: base URL %s/v1, the key above):
   curl %s/v1/chat/completions \
     -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
@@ -68,7 +72,7 @@ Look at the events in Kafka and the rows in ClickHouse (every port is in %s):
 
 Every child restarts when it exits. Ctrl-C stops everything.
 `, b.ingest, exposure, b.router, exposure, b.auth, b.persist, b.guard, b.guard, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
-		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key, b.router, b.demo.key,
+		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key, b.router, b.demo.key,
 		b.portsFile, kcatCommand(b.brokers), clickhouseClientCommand(b.clickhouse))
 }
 

@@ -19,6 +19,9 @@ type Config struct {
 
 	// RetryAfter is what a 503 tells clients to wait before retrying.
 	RetryAfter time.Duration `envconfig:"RETRY_AFTER" default:"2s"`
+	// PricesFile holds the model prices (a `prices:` map, such as router's routing file) that
+	// price the generations mapped from OTLP spans. Empty: generations carry no cost.
+	PricesFile string `envconfig:"PRICES_FILE"`
 }
 
 // Validate checks the configuration.
@@ -46,6 +49,10 @@ type Limits struct {
 	MaxRequestBytes int64 `envconfig:"MAX_REQUEST_BYTES" default:"5242880"`
 	// MaxBatchEvents bounds the events of one batch.
 	MaxBatchEvents int `envconfig:"MAX_BATCH_EVENTS" default:"1000"`
+	// MaxBatchSpans bounds the spans of one OTLP export. Each span becomes an event held
+	// until Kafka acknowledged it, so it bounds memory as MaxBatchEvents does; it is higher,
+	// since SDKs and collectors batch spans by the thousand (the SDKs' default is 512).
+	MaxBatchSpans int `envconfig:"MAX_BATCH_SPANS" default:"10000"`
 	// MaxConcurrentRequests bounds the requests whose bodies are read and processed at once;
 	// others wait their turn before their body is read. It bounds memory: a batch holds its
 	// body, its decoded events and their Kafka records until Kafka acknowledged them. 0 (in
@@ -79,6 +86,9 @@ func (l Limits) Validate() error {
 	}
 	if l.MaxBatchEvents < 1 {
 		errs = append(errs, fmt.Errorf("MAX_BATCH_EVENTS must be at least 1, got %d", l.MaxBatchEvents))
+	}
+	if l.MaxBatchSpans < 1 {
+		errs = append(errs, fmt.Errorf("MAX_BATCH_SPANS must be at least 1, got %d", l.MaxBatchSpans))
 	}
 	return errors.Join(errs...)
 }

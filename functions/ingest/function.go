@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trustplane/trustplane/eventing/pricing"
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -25,7 +26,11 @@ func New(_ context.Context, cfg Config, log *slog.Logger) (*runtime.Function, er
 	if err != nil {
 		return nil, err
 	}
-	h := NewHandler(verifier, producer, HandlerOptions{Limits: cfg.Limits, RetryAfter: cfg.RetryAfter, Logger: log, Registerer: reg})
+	prices, err := pricing.Load(cfg.PricesFile)
+	if err != nil {
+		return nil, err
+	}
+	h := NewHandler(verifier, producer, HandlerOptions{Limits: cfg.Limits, RetryAfter: cfg.RetryAfter, Prices: prices, Logger: log, Registerer: reg})
 	return &runtime.Function{
 		Routes:   map[string]http.Handler{"/": h},
 		Ready:    map[string]runtime.ReadyCheck{"kafka": producer.Ready},

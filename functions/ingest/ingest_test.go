@@ -545,14 +545,14 @@ func TestConcurrentRequestsAreBounded(t *testing.T) {
 // An event ingest accepts must fit in a Kafka message: otherwise the producer refuses it and
 // the client gets 503 ("retry later") on every retry, for an event that can never be stored.
 func TestEventLimitFitsKafka(t *testing.T) {
-	tooLarge := Limits{MaxEventBytes: 2 << 20, MaxRequestBytes: 5 << 20, MaxBatchEvents: 10}
+	tooLarge := Limits{MaxEventBytes: 2 << 20, MaxRequestBytes: 5 << 20, MaxBatchEvents: 10, MaxBatchSpans: 10}
 	if err := tooLarge.Validate(); err == nil || !strings.Contains(err.Error(), "MAX_EVENT_BYTES") {
 		t.Fatalf("MAX_EVENT_BYTES of 2 MiB accepted (err %v): Kafka cannot carry such events", err)
 	}
 
 	// The largest event the largest allowed limit accepts, with the longest trace id (which the
 	// record repeats as partitionkey and as its key), is acknowledged by Kafka.
-	limits := Limits{MaxEventBytes: MaxEventBytesLimit, MaxRequestBytes: 5 << 20, MaxBatchEvents: 10}
+	limits := Limits{MaxEventBytes: MaxEventBytesLimit, MaxRequestBytes: 5 << 20, MaxBatchEvents: 10, MaxBatchSpans: 10}
 	if err := limits.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,10 @@ func (Email) Detect(text string, emit func(Finding)) {
 		if s == at || text[at-1] == '.' {
 			continue
 		}
+		if s > 0 && (text[s-1] == ':' || text[s-1] == '/') {
+			continue // a URL's user information (https://token@host), not an address
+		}
+		work(at - s + 1)
 		e := at + 1
 		for e < len(text) && isDomainChar(text[e]) && e-at < 255 {
 			e++
@@ -42,6 +46,7 @@ func (Email) Detect(text string, emit func(Finding)) {
 		for e > at+1 && (text[e-1] == '.' || text[e-1] == '-') {
 			e-- // a sentence's full stop is not part of the domain
 		}
+		work(e - at)
 		domain := text[at+1 : e]
 		dot := strings.LastIndexByte(domain, '.')
 		if dot <= 0 || strings.Contains(domain, "..") || domain[0] == '-' || domain[0] == '.' {

@@ -52,6 +52,7 @@ func (IBAN) Detect(text string, emit func(Finding)) {
 			}
 			break
 		}
+		work(j - i + 1)
 		if b.Len() != want || !boundaryAfter(text, j) {
 			continue
 		}
@@ -116,6 +117,7 @@ func (IPv6) Detect(text string, emit func(Finding)) {
 		for e > c && (text[e-1] == '.' || text[e-1] == ':' && (e-2 < 0 || text[e-2] != ':')) {
 			e--
 		}
+		work(e - s + 1)
 		i = e + 1
 		if colons < 2 || !boundaryBefore(text, s) || !boundaryAfter(text, e) {
 			continue

@@ -105,6 +105,7 @@ func (Numbers) Detect(text string, emit func(Finding)) {
 			break
 		}
 		r.end = k
+		work(k - j + 1)
 		if r.paren && (len(r.seps) == 0 || r.seps[0] != ' ' && r.seps[0] != ')') {
 			r.start, r.paren = r.start+1, false
 		}
@@ -397,7 +398,7 @@ func dateOfBirth(text, lower string, r *run) (Finding, bool) {
 	if y < 1900 || y > 2030 || !(validDay(a, b) || validDay(b, a)) {
 		return Finding{}, false
 	}
-	hits := contextWords(lower, r.start, r.end, dobContext)
+	hits := negativeWords(lower, r.start, dobContext) // "born 1984-03-12": the word comes first
 	if len(hits) == 0 {
 		return Finding{}, false // a date is personal data only when it is someone's birth date
 	}

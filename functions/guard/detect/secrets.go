@@ -97,6 +97,8 @@ var secretRules = []secretRule{
 		re: regexp.MustCompile(`(?i)\bauthorization["']?\s*[:=]\s*["']?bearer\s+([A-Za-z0-9._~+/\-]{20,}=*)`), group: 1, entropy: 3.5, severity: SeverityHigh, score: 0.9, reason: "bearer token in an Authorization header"},
 	{id: "url_credentials", entity: "URL_CREDENTIALS", keywords: []string{"://"},
 		re: regexp.MustCompile(`\b[a-z][a-z0-9+.\-]{1,20}://[^\s:@/'"<>]{1,64}:([^\s:@/'"<>]{3,128})@[a-zA-Z0-9.\-_]+`), group: 1, entropy: 0, severity: SeverityHigh, score: 0.85, reason: "password in URL"},
+	// The generic rule's expression documents the shape it finds; genericAssignments finds it
+	// by hand, which is many times faster than the expression.
 	{id: "generic", entity: "SECRET", keywords: []string{"pass", "pwd", "secret", "token", "api_key", "api-key", "apikey", "access_key", "access-key", "client_secret", "auth", "credential", "contraseña", "passwort", "mot de passe", "clave"},
 		re: regexp.MustCompile(`(?i)(?:^|[^a-z0-9])((?:[a-z0-9_.\-]{0,20}(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|client[_\-]?secret|auth[_\-]?key|credentials?|contraseña|passwort|clave)[a-z0-9_.\-]{0,20}))["']?\s{0,3}(?:[:=]|:=|=>|\bis\b|\bes\b|\bist\b|\best\b)\s{0,3}["'` + "`" + `]?([^\s"'` + "`" + `,;<>(){}\[\]]{6,200})`), group: 2, entropy: 3.0, severity: SeverityHigh, score: 0.8, reason: "high-entropy value assigned to a secret name"},
 }
@@ -120,23 +122,68 @@ var ruleOfKeyword = func() []int {
 	return out
 }()
 
+// Each rule's expression runs only on windows around its keywords' occurrences, merged where
+// they overlap: from windowBefore bytes before a keyword to windowAfter bytes past it (more for
+// the rules whose matches are long or whose keyword sits late in the match).
+const (
+	windowBefore = 64
+	windowAfter  = 320
+)
+
+func (r *secretRule) window() (before, after int) {
+	switch r.id {
+	case "private_key":
+		return 128, 20000
+	case "jwt":
+		return 8, 8192
+	case "openai_key":
+		return 256, windowAfter
+	}
+	return windowBefore, windowAfter
+}
+
 func (Secrets) Detect(text string, emit func(Finding)) {
-	hit := make([]bool, len(secretKeywords.words))
-	if secretKeywords.find(text, hit) == 0 {
+	work(len(text))
+	windows := make([][]span, len(secretRules))
+	found := false
+	secretKeywords.positions(text, func(w, end int) {
+		i := ruleOfKeyword[w]
+		before, after := secretRules[i].window()
+		s := max(0, end-len(secretKeywords.words[w])-before)
+		e := min(len(text), end+after)
+		ws := windows[i]
+		if n := len(ws); n > 0 && s <= ws[n-1].end {
+			ws[n-1].start, ws[n-1].end = min(ws[n-1].start, s), max(ws[n-1].end, e)
+		} else {
+			windows[i] = append(ws, span{s, e})
+		}
+		found = true
+	})
+	if !found {
 		return
 	}
-	run := make([]bool, len(secretRules))
-	for w, h := range hit {
-		if h {
-			run[ruleOfKeyword[w]] = true
-		}
-	}
 	var claimed []span // spans of specific rules, so the generic rule does not repeat them
-	for i, r := range secretRules {
-		if !run[i] {
-			continue
+	for i := range secretRules {
+		r := &secretRules[i]
+		var matches [][]int
+		if r.id == "generic" {
+			if len(windows[i]) > 0 {
+				matches = genericAssignments(text)
+			}
+			windows[i] = nil
 		}
-		for _, m := range r.re.FindAllStringSubmatchIndex(text, -1) {
+		for _, win := range windows[i] {
+			for _, m := range r.re.FindAllStringSubmatchIndex(text[win.start:win.end], -1) {
+				for k := range m {
+					if m[k] >= 0 {
+						m[k] += win.start
+					}
+				}
+				matches = append(matches, m)
+			}
+			work(win.end - win.start)
+		}
+		for _, m := range matches {
 			s, e := m[2*r.group], m[2*r.group+1]
 			if s < 0 {
 				continue
@@ -197,6 +244,84 @@ func (Secrets) Detect(text string, emit func(Finding)) {
 	}
 }
 
+// secretNames are the words a name must hold for its value to be taken as a secret.
+var secretNames = []string{"password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key",
+	"access-key", "authkey", "auth_key", "auth-key", "credential", "contraseña", "passwort", "clave", "mot de passe"}
+
+// secretNameKeywords finds where such names start.
+var secretNameKeywords = newKeywords(secretNames)
+
+func isNameChar(c byte) bool { return isAlnum(c) || c == '_' || c == '.' || c == '-' || c >= 0x80 }
+
+// genericAssignments finds values assigned to secret-sounding names (db_password: "...",
+// API_KEY=..., "token" => '...', la contraseña es ...) by hand, in one pass: it returns
+// matches shaped as the rule's expression would give them (whole, name, value).
+func genericAssignments(text string) [][]int {
+	var out [][]int
+	last := -1
+	secretNameKeywords.positions(text, func(w, ke int) {
+		ks := ke - len(secretNames[w])
+		ns := ks
+		for ns > 0 && isNameChar(text[ns-1]) && ks-ns < 20 {
+			ns--
+		}
+		if ns > 0 && isAlnum(text[ns-1]) || ns <= last {
+			return
+		}
+		ne := ke
+		for ne < len(text) && isNameChar(text[ne]) && ne-ke < 20 {
+			ne++
+		}
+		p := ne
+		if p < len(text) && (text[p] == '"' || text[p] == '\'') {
+			p++
+		}
+		p = skipSpaces(text, p, 3)
+		switch {
+		case strings.HasPrefix(text[p:], ":="), strings.HasPrefix(text[p:], "=>"):
+			p += 2
+		case p < len(text) && (text[p] == ':' || text[p] == '='):
+			p++
+		default:
+			op := false
+			for _, word := range []string{"is ", "es ", "ist ", "est "} {
+				if p > ne && strings.HasPrefix(strings.ToLower(text[p:min(len(text), p+4)]), word) {
+					p += len(word) - 1
+					op = true
+					break
+				}
+			}
+			if !op {
+				return
+			}
+		}
+		p = skipSpaces(text, p, 3)
+		if p < len(text) && (text[p] == '"' || text[p] == '\'' || text[p] == '`') {
+			p++
+		}
+		vs := p
+		for p < len(text) && p-vs < 200 && !isSpaceByte(text[p]) && strings.IndexByte("\"'`,;<>(){}[]", text[p]) < 0 {
+			p++
+		}
+		work(p - ns)
+		if p-vs < 6 {
+			return
+		}
+		last = ne
+		out = append(out, []int{ns, p, ns, ne, vs, p})
+	})
+	return out
+}
+
+func skipSpaces(text string, p, n int) int {
+	for k := 0; k < n && p < len(text) && isSpaceByte(text[p]); k++ {
+		p++
+	}
+	return p
+}
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 func overlaps(spans []span, s, e int) bool {
 	for _, x := range spans {
 		if s < x.end && x.start < e {
@@ -229,12 +354,9 @@ func isNotASecret(name, v string) bool {
 		return true
 	}
 	// An identifier (a variable or a call) rather than a literal.
-	lowerOnly, hasDigitOrUpper := true, false
+	lowerOnly := true
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if isDigit(c) || isUpper(c) {
-			hasDigitOrUpper = true
-		}
 		if !(c >= 'a' && c <= 'z' || c == '_' || c == '.') {
 			lowerOnly = false
 		}
@@ -242,7 +364,6 @@ func isNotASecret(name, v string) bool {
 	if lowerOnly && strings.ContainsAny(v, "_.") {
 		return true
 	}
-	_ = hasDigitOrUpper
 	return commonWord(v)
 }
 

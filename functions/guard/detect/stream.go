@@ -9,6 +9,10 @@ const DefaultLookBack = 1024
 // address "jane@acme.co" before "m").
 const streamTail = 16
 
+// DefaultMinScan is how many new bytes a Stream gathers before it rescans its window: a
+// stream of one-token chunks would otherwise rescan the look-back for every few bytes.
+const DefaultMinScan = 64
+
 // Stream scans a text that arrives in chunks (a streamed response). Each Write rescans the
 // last LookBack bytes with the new chunk; findings carry offsets in the whole stream, and each
 // is reported once. Injection and jailbreak findings are reported once per stream and detector.
@@ -20,6 +24,8 @@ type Stream struct {
 	base     int    // offset of window[0] in the stream
 	seen     map[streamKey]bool
 	closed   bool
+	minScan  int
+	unseen   int // bytes received since the last scan
 }
 
 type streamKey struct {
@@ -32,7 +38,14 @@ func (s *Scanner) Stream(lookBack int) *Stream {
 	if lookBack <= 0 {
 		lookBack = DefaultLookBack
 	}
-	return &Stream{sc: s, lookBack: lookBack, seen: map[streamKey]bool{}}
+	return &Stream{sc: s, lookBack: lookBack, seen: map[streamKey]bool{}, minScan: DefaultMinScan}
+}
+
+// SetMinScan sets how many new bytes a Write gathers before it rescans (1: every Write; the
+// default is DefaultMinScan). A finding is reported at most that many bytes, plus the few a
+// value may still grow by, after its value arrived.
+func (st *Stream) SetMinScan(n int) {
+	st.minScan = max(n, 1)
 }
 
 // Offset is the number of bytes the stream has received.
@@ -43,8 +56,13 @@ func (st *Stream) Offset() int { return st.base + len(st.window) }
 // Close, once it cannot grow any more.
 func (st *Stream) Write(chunk string) []Finding {
 	st.window += chunk
+	st.unseen += len(chunk)
+	if st.unseen < st.minScan {
+		return nil
+	}
+	st.unseen = 0
 	out := st.scan(false)
-	if len(st.window) > st.lookBack {
+	if len(st.window) > st.lookBack+st.minScan {
 		cut := len(st.window) - st.lookBack
 		for cut < len(st.window) && st.window[cut]&0xC0 == 0x80 {
 			cut++
@@ -90,8 +108,9 @@ func (st *Stream) scan(final bool) []Finding {
 const DefaultHold = 256
 
 // StreamMasker masks a stream: it releases the stream's text masked, holding back the last
-// Hold bytes so that a value is masked whole before any of it leaves. A value longer than Hold
-// may have started to leave when it is found; its finding is still reported (callers then end
+// Hold bytes so that a value is masked whole before any of it leaves: a value up to
+// Hold - Hold/8 - 16 bytes long (208 with DefaultHold). A longer one may have started to leave
+// when it is found; its finding is still reported (callers then end
 // the stream), and the part not yet released is masked.
 type StreamMasker struct {
 	st       *Stream
@@ -109,6 +128,8 @@ func NewStreamMasker(st *Stream, m *Masker, hold int, mask func(Finding) bool) *
 	if hold <= 0 {
 		hold = DefaultHold
 	}
+	// The stream must rescan often enough that a value is found before the hold releases it.
+	st.minScan = min(st.minScan, max(1, hold/8))
 	return &StreamMasker{st: st, m: m, hold: hold, mask: mask}
 }
 

@@ -51,3 +51,26 @@ func TestStreamMasker(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamWorkBounded: a stream of one-byte chunks does at most (LookBack+MinScan)/MinScan
+// (+1) times the work of one scan of the whole text, so a token-by-token stream stays cheap.
+func TestStreamWorkBounded(t *testing.T) {
+	text := benchPrompt(8 << 10)
+	sc := Default(Options{})
+	countingWork = true
+	defer func() { countingWork = false }()
+	workDone.Store(0)
+	sc.Scan(text)
+	whole := workDone.Load()
+	workDone.Store(0)
+	st := sc.Stream(0)
+	for i := 0; i < len(text); i++ {
+		st.Write(text[i : i+1])
+	}
+	st.Close()
+	streamed := workDone.Load()
+	bound := int64(float64(whole) * (float64(DefaultLookBack+DefaultMinScan)/DefaultMinScan + 1))
+	if streamed > bound {
+		t.Fatalf("streamed work %d, one scan %d, bound %d", streamed, whole, bound)
+	}
+}

@@ -99,11 +99,25 @@ func contextScore(lower string, start, end int, base, boost float64, words, nega
 		score += boost
 		reasons = append(reasons, "context: "+strings.Join(hits, ","))
 	}
-	if hits := contextWords(lower, start, end, negative); len(hits) > 0 {
+	if hits := negativeWords(lower, start, negative); len(hits) > 0 {
 		score -= 0.3
 		reasons = append(reasons, "negative context: "+strings.Join(hits, ","))
 	}
 	return clamp01(score), reasons
+}
+
+// negativeWindow is how far before a match negative words count: "order no. 4111…" says
+// what the number is; a word further away says little.
+const negativeWindow = 24
+
+func negativeWords(lower string, start int, words []string) (hits []string) {
+	before := lower[max(0, start-negativeWindow):start]
+	for _, w := range words {
+		if strings.Contains(before, w) {
+			hits = append(hits, w)
+		}
+	}
+	return hits
 }
 
 func clamp01(f float64) float64 {

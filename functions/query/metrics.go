@@ -1,0 +1,585 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trustplane/trustplane/functions/auth/authclient"
+)
+
+// metricsRequest is a metrics query, in the spirit of Langfuse's Metrics API v2.
+type metricsRequest struct {
+	View          string           `json:"view"`
+	Dimensions    []metricsDim     `json:"dimensions"`
+	Metrics       []metricsMetric  `json:"metrics"`
+	Filters       []metricsFilter  `json:"filters"`
+	TimeDimension *metricsTimeDim  `json:"timeDimension"`
+	FromTimestamp string           `json:"fromTimestamp"`
+	ToTimestamp   string           `json:"toTimestamp"`
+	OrderBy       []metricsOrderBy `json:"orderBy"`
+	Config        *metricsConfig   `json:"config"`
+}
+
+type metricsDim struct {
+	Field string `json:"field"`
+}
+
+type metricsMetric struct {
+	Measure     string `json:"measure"`
+	Aggregation string `json:"aggregation"`
+}
+
+type metricsFilter struct {
+	Column   string          `json:"column"`
+	Operator string          `json:"operator"`
+	Value    json.RawMessage `json:"value"`
+}
+
+type metricsTimeDim struct {
+	Granularity string `json:"granularity"`
+}
+
+type metricsOrderBy struct {
+	Field     string `json:"field"`
+	Direction string `json:"direction"`
+}
+
+type metricsConfig struct {
+	RowLimit int `json:"row_limit"`
+}
+
+// Bounds of a metrics query beyond the configured ones.
+const (
+	maxMetricsBody    = 64 << 10
+	maxDimensions     = 5
+	maxMetrics        = 20
+	maxFilters        = 20
+	maxFilterValues   = 100
+	maxBuckets        = 10000
+	defaultMetricRows = 1000
+)
+
+var granularities = map[string]time.Duration{
+	"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour,
+	"week": 7 * 24 * time.Hour, "month": 31 * 24 * time.Hour,
+}
+
+// bucketSQL is the start of a time bucket of t (a DateTime('UTC') expression).
+func bucketSQL(granularity, t string) string {
+	switch granularity {
+	case "minute":
+		return "toStartOfMinute(" + t + ")"
+	case "hour":
+		return "toStartOfHour(" + t + ")"
+	case "day":
+		return "toStartOfDay(" + t + ")"
+	case "week":
+		return "toDateTime(toMonday(" + t + "), 'UTC')"
+	case "month":
+		return "toDateTime(toStartOfMonth(" + t + "), 'UTC')"
+	}
+	return ""
+}
+
+// metricsPlan is a checked metrics query, ready to run.
+type metricsPlan struct {
+	view        *view
+	from, to    time.Time
+	granularity string // empty: no time dimension
+	dims        []string
+	metrics     []plannedMetric
+	filters     []plannedFilter
+	orderBy     []string // SQL ORDER BY terms, over aliases
+	limit       int
+	rollupFits  bool
+	rollupWhy   string // why not, when it does not
+}
+
+type plannedMetric struct {
+	alias string
+	expr  metricExpr
+}
+
+type plannedFilter struct {
+	column string
+	dim    dimension
+	op     string
+	values []string
+}
+
+// strictUnmarshal decodes JSON refusing unknown fields and trailing data.
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// decodeMetrics decodes and checks a metrics query body. now is the default end of the range.
+func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*metricsPlan, *badRequest) {
+	b := &badRequest{}
+	var req metricsRequest
+	if err := strictUnmarshal(body, &req); err != nil {
+		b.add("body", "must be a JSON metrics query with only the documented fields: %s", jsonError(err))
+		return nil, b
+	}
+	v, ok := vs[req.View]
+	if !ok {
+		b.add("view", "unknown view %.64q (known: %s)", req.View, strings.Join(sortedKeys(vs), ", "))
+		return nil, b
+	}
+	p := &metricsPlan{view: v, limit: defaultMetricRows, rollupFits: v.hasRollup()}
+	if !v.hasRollup() {
+		p.rollupWhy = "the view has no rollup"
+	}
+	noRollup := func(why string) {
+		if p.rollupFits {
+			p.rollupFits, p.rollupWhy = false, why
+		}
+	}
+	if req.FromTimestamp == "" || req.ToTimestamp == "" {
+		b.add("fromTimestamp", "fromTimestamp and toTimestamp are both required")
+	} else {
+		p.from, p.to = parseRange(b, req.FromTimestamp, req.ToTimestamp, now, l)
+	}
+	if len(req.Dimensions) > maxDimensions {
+		b.add("dimensions", "at most %d, got %d", maxDimensions, len(req.Dimensions))
+	}
+	for i, d := range req.Dimensions {
+		dim, ok := v.dims[d.Field]
+		field := fmt.Sprintf("dimensions[%d].field", i)
+		switch {
+		case !ok:
+			b.add(field, "unknown dimension %.64q for view %s (known: %s)", d.Field, v.name, strings.Join(sortedKeys(v.dims), ", "))
+		case dim.highCard:
+			b.add(field, "%s has one value per entity (high cardinality) and cannot be a dimension; filter on it, or list the rows instead", d.Field)
+		case slices.Contains(p.dims, d.Field):
+			b.add(field, "dimension %s given twice", d.Field)
+		default:
+			p.dims = append(p.dims, d.Field)
+			if dim.rollup == "" {
+				noRollup("dimension " + d.Field + " is not in the rollup")
+			}
+		}
+	}
+	if len(req.Metrics) == 0 || len(req.Metrics) > maxMetrics {
+		b.add("metrics", "between 1 and %d metrics, got %d", maxMetrics, len(req.Metrics))
+	}
+	for i, m := range req.Metrics {
+		expr, err := v.metricSQL(m.Measure, m.Aggregation)
+		if err != nil {
+			b.add(fmt.Sprintf("metrics[%d]", i), "%v", err)
+			continue
+		}
+		alias := m.Aggregation + "_" + m.Measure
+		if slices.ContainsFunc(p.metrics, func(pm plannedMetric) bool { return pm.alias == alias }) {
+			b.add(fmt.Sprintf("metrics[%d]", i), "metric %s given twice", alias)
+			continue
+		}
+		p.metrics = append(p.metrics, plannedMetric{alias: alias, expr: expr})
+		if !expr.rollupOK {
+			noRollup("metric " + alias + " is not in the rollup")
+		}
+	}
+	if len(req.Filters) > maxFilters {
+		b.add("filters", "at most %d, got %d", maxFilters, len(req.Filters))
+	}
+	for i, f := range req.Filters {
+		pf, err := checkFilter(v, f)
+		if err != nil {
+			b.add(fmt.Sprintf("filters[%d]", i), "%v", err)
+			continue
+		}
+		p.filters = append(p.filters, pf)
+		if pf.dim.rollup == "" {
+			noRollup("filter column " + pf.column + " is not in the rollup")
+		}
+	}
+	if req.TimeDimension != nil {
+		g := req.TimeDimension.Granularity
+		if g == "auto" {
+			g = autoGranularity(p.to.Sub(p.from))
+		}
+		step, ok := granularities[g]
+		switch {
+		case !ok:
+			b.add("timeDimension.granularity", "unknown granularity %.32q (known: minute, hour, day, week, month, auto)", req.TimeDimension.Granularity)
+		case b.ok() && p.to.Sub(p.from)/step > maxBuckets:
+			b.add("timeDimension.granularity", "%s buckets over %s are more than %d; choose a coarser granularity or a shorter range", g, p.to.Sub(p.from), maxBuckets)
+		default:
+			p.granularity = g
+			if g == "minute" {
+				noRollup("the rollup is hourly")
+			}
+		}
+	}
+	if !p.from.Equal(p.from.Truncate(time.Hour)) || !p.to.Equal(p.to.Truncate(time.Hour)) {
+		noRollup("the range does not start and end on whole hours")
+	}
+	if req.Config != nil {
+		if req.Config.RowLimit < 1 || req.Config.RowLimit > l.MaxMetricRows {
+			b.add("config.row_limit", "must be between 1 and %d, got %d", l.MaxMetricRows, req.Config.RowLimit)
+		} else {
+			p.limit = req.Config.RowLimit
+		}
+	}
+	for i, o := range req.OrderBy {
+		field := fmt.Sprintf("orderBy[%d]", i)
+		dir := strings.ToUpper(o.Direction)
+		if dir == "" {
+			dir = "ASC"
+		}
+		if dir != "ASC" && dir != "DESC" {
+			b.add(field+".direction", "must be asc or desc, got %.16q", o.Direction)
+			continue
+		}
+		switch {
+		case o.Field == "time" && p.granularity != "":
+		case slices.Contains(p.dims, o.Field):
+		case slices.ContainsFunc(p.metrics, func(pm plannedMetric) bool { return pm.alias == o.Field }):
+		default:
+			b.add(field+".field", "%.64q is neither time (with a timeDimension), a requested dimension, nor a requested metric (<aggregation>_<measure>)", o.Field)
+			continue
+		}
+		p.orderBy = append(p.orderBy, o.Field+" "+dir)
+	}
+	if !b.ok() {
+		return nil, b
+	}
+	// Ties are broken by time and every dimension, so that a row limit cuts the same rows on
+	// either path.
+	if p.granularity != "" {
+		p.orderBy = append(p.orderBy, "time ASC")
+	}
+	for _, d := range p.dims {
+		p.orderBy = append(p.orderBy, d+" ASC")
+	}
+	return p, nil
+}
+
+func autoGranularity(d time.Duration) string {
+	switch {
+	case d <= 6*time.Hour:
+		return "minute"
+	case d <= 14*24*time.Hour:
+		return "hour"
+	case d <= 180*24*time.Hour:
+		return "day"
+	case d <= 3*365*24*time.Hour:
+		return "week"
+	}
+	return "month"
+}
+
+func checkFilter(v *view, f metricsFilter) (plannedFilter, error) {
+	dim, ok := v.dims[f.Column]
+	if !ok {
+		return plannedFilter{}, fmt.Errorf("unknown column %.64q for view %s (known: %s)", f.Column, v.name, strings.Join(sortedKeys(v.dims), ", "))
+	}
+	pf := plannedFilter{column: f.Column, dim: dim, op: strings.ToLower(f.Operator)}
+	switch pf.op {
+	case "=", "!=":
+		var s string
+		if err := json.Unmarshal(f.Value, &s); err != nil {
+			return plannedFilter{}, fmt.Errorf("operator %s takes a string value", pf.op)
+		}
+		pf.values = []string{s}
+	case "in", "not in":
+		if err := json.Unmarshal(f.Value, &pf.values); err != nil || len(pf.values) == 0 || len(pf.values) > maxFilterValues {
+			return plannedFilter{}, fmt.Errorf("operator %s takes an array of 1 to %d strings", pf.op, maxFilterValues)
+		}
+	default:
+		return plannedFilter{}, fmt.Errorf("unknown operator %.16q (known: =, !=, in, not in)", f.Operator)
+	}
+	for _, s := range pf.values {
+		if len(s) > maxParamLen || !utf8.ValidString(s) {
+			return plannedFilter{}, fmt.Errorf("values must be valid UTF-8 of at most %d bytes", maxParamLen)
+		}
+	}
+	return pf, nil
+}
+
+func jsonError(err error) string {
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// metricsAnswer is a metrics query's answer.
+type metricsAnswer struct {
+	Data []map[string]any `json:"data"`
+	Meta metricsMeta      `json:"meta"`
+}
+
+type metricsMeta struct {
+	// Source is rollup or raw: where the numbers came from (the same numbers either way).
+	Source string `json:"source"`
+	// RawDays counts the days read from raw rows on the rollup path: days whose rows include
+	// a redelivered or updated copy.
+	RawDays     int    `json:"raw_days"`
+	Granularity string `json:"granularity,omitempty"`
+	Truncated   bool   `json:"truncated"`
+	Why         string `json:"why,omitempty"`
+}
+
+// filterSQL adds p's filters to w, over the raw columns or the rollup's.
+func (p *metricsPlan) filterSQL(w *where, rollup bool) {
+	for _, f := range p.filters {
+		col := f.dim.raw
+		if rollup {
+			col = f.dim.rollup
+		}
+		switch f.op {
+		case "=":
+			w.add(col+" = ?", f.values[0])
+		case "!=":
+			w.add(col+" != ?", f.values[0])
+		case "in":
+			w.add("has(?, "+col+")", f.values)
+		case "not in":
+			w.add("NOT has(?, "+col+")", f.values)
+		}
+	}
+}
+
+// metrics answers a plan, from the rollup when it fits (and raw is false), else from raw rows.
+func (r *reader) metrics(ctx context.Context, pr authclient.Principal, p *metricsPlan, raw bool) (metricsAnswer, error) {
+	if p.view == nil || (p.view.name == "findings" && !r.findings.Load()) {
+		return metricsAnswer{}, errNotFound
+	}
+	var (
+		sql  string
+		args []any
+		meta = metricsMeta{Granularity: p.granularity}
+	)
+	if p.rollupFits && !raw {
+		dirty, err := r.rawDays(ctx, pr, p)
+		if err != nil {
+			return metricsAnswer{}, err
+		}
+		sql, args = r.rollupSQL(pr, p, dirty)
+		meta.Source, meta.RawDays = "rollup", len(dirty)
+	} else {
+		sql, args = r.rawSQL(pr, p)
+		meta.Source, meta.Why = "raw", p.rollupWhy
+		if raw && p.rollupFits {
+			meta.Why = "asked for raw rows"
+		}
+	}
+	rows, err := r.metricRows(ctx, p, sql, args)
+	if err != nil {
+		return metricsAnswer{}, err
+	}
+	if len(rows) > p.limit {
+		rows, meta.Truncated = rows[:p.limit], true
+	}
+	return metricsAnswer{Data: rows, Meta: meta}, nil
+}
+
+// rawDays are the days of the range whose rows include copies (more rows inserted than
+// distinct ids): on those days the rollup counted a row more than once, so they are read from
+// raw rows with FINAL instead.
+func (r *reader) rawDays(ctx context.Context, pr authclient.Principal, p *metricsPlan) ([]uint16, error) {
+	fromSQL, fromArg := r.timeParam(p.from)
+	toSQL, toArg := r.timeParam(p.to)
+	sql := fmt.Sprintf("SELECT toUInt16(day) FROM %s WHERE tenant_id = ? AND project_id = ? AND day >= toDate(%s) AND day <= toDate(%s) GROUP BY day HAVING countMerge(rows) != uniqExactMerge(ids)",
+		r.table(p.view.days), fromSQL, toSQL)
+	rs, err := r.conn.Query(r.ctx(ctx), sql, pr.Tenant, pr.Project, fromArg, toArg)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rs.Close()
+	var days []uint16
+	for rs.Next() {
+		var d uint16
+		if err := rs.Scan(&d); err != nil {
+			return nil, err
+		}
+		days = append(days, d)
+	}
+	return days, classify(rs.Err())
+}
+
+func (p *metricsPlan) selectList(bucket string, dimCol func(string) string, metric func(plannedMetric) string) []string {
+	var out []string
+	if p.granularity != "" {
+		out = append(out, bucketSQL(p.granularity, bucket)+" AS time")
+	}
+	for _, d := range p.dims {
+		out = append(out, dimCol(d))
+	}
+	for _, m := range p.metrics {
+		out = append(out, metric(m)+" AS "+m.alias)
+	}
+	return out
+}
+
+func (p *metricsPlan) groupBy() string {
+	var g []string
+	if p.granularity != "" {
+		g = append(g, "time")
+	}
+	g = append(g, p.dims...)
+	if len(g) == 0 {
+		return ""
+	}
+	return " GROUP BY " + strings.Join(g, ", ")
+}
+
+func (p *metricsPlan) tail() string {
+	return " ORDER BY " + strings.Join(p.orderBy, ", ") + " LIMIT ?"
+}
+
+func (p *metricsPlan) orderTail() string {
+	if len(p.orderBy) == 0 {
+		return " LIMIT ?"
+	}
+	return p.tail()
+}
+
+// rawWhere is the WHERE over the source table: tenant and project from the key, the range,
+// the filters.
+func (r *reader) rawWhere(pr authclient.Principal, p *metricsPlan) *where {
+	w := &where{}
+	w.add("tenant_id = ?", pr.Tenant)
+	w.add("project_id = ?", pr.Project)
+	fromSQL, fromArg := r.timeParam(p.from)
+	toSQL, toArg := r.timeParam(p.to)
+	w.add(p.view.timeCol+" >= "+fromSQL, fromArg)
+	w.add(p.view.timeCol+" < "+toSQL, toArg)
+	p.filterSQL(w, false)
+	return w
+}
+
+func dimAs(expr, name string) string {
+	if expr == name {
+		return name
+	}
+	return expr + " AS " + name
+}
+
+func (r *reader) rawSQL(pr authclient.Principal, p *metricsPlan) (string, []any) {
+	w := r.rawWhere(pr, p)
+	sel := p.selectList("toDateTime("+p.view.timeCol+", 'UTC')",
+		func(d string) string { return dimAs(p.view.dims[d].raw, d) },
+		func(m plannedMetric) string { return m.expr.raw })
+	sql := "SELECT " + strings.Join(sel, ", ") + " FROM " + r.table(p.view.table) + " FINAL WHERE " + w.String() + p.groupBy() + p.orderTail()
+	return sql, append(w.args, p.limit+1)
+}
+
+// rollupSQL reads the hourly rollup for the clean days of the range and the raw rows (FINAL)
+// of the days in dirty, as aggregate states, and merges them.
+func (r *reader) rollupSQL(pr authclient.Principal, p *metricsPlan, dirty []uint16) (string, []any) {
+	states := map[string]string{}
+	for _, m := range p.metrics {
+		states[m.expr.stateCol] = m.expr.state
+		if strings.Contains(m.expr.merge, "countMerge("+p.view.countState+")") {
+			states[p.view.countState] = "countState()"
+		}
+	}
+	cols := sortedKeys(states)
+	var dimsRollup, dimsRaw []string
+	for _, d := range p.dims {
+		dimsRollup = append(dimsRollup, dimAs(p.view.dims[d].rollup, d))
+		dimsRaw = append(dimsRaw, dimAs(p.view.dims[d].raw, d))
+	}
+	fromSQL, fromArg := r.timeParam(p.from)
+	toSQL, toArg := r.timeParam(p.to)
+	w := &where{}
+	w.add("tenant_id = ?", pr.Tenant)
+	w.add("project_id = ?", pr.Project)
+	w.add("hour >= "+fromSQL, fromArg)
+	w.add("hour < "+toSQL, toArg)
+	p.filterSQL(w, true)
+	if len(dirty) > 0 {
+		w.add("NOT has(?, toUInt16(toDate(hour)))", dirty)
+	}
+	inner := "SELECT " + strings.Join(append(append([]string{"hour"}, dimsRollup...), cols...), ", ") +
+		" FROM " + r.table(p.view.rollup) + " WHERE " + w.String()
+	args := w.args
+	if len(dirty) > 0 {
+		rw := r.rawWhere(pr, p)
+		rw.add("has(?, toUInt16(toDate("+p.view.timeCol+")))", dirty)
+		var stateSel []string
+		for _, c := range cols {
+			stateSel = append(stateSel, states[c]+" AS "+c)
+		}
+		group := append([]string{"hour"}, p.dims...)
+		inner += " UNION ALL SELECT " + strings.Join(append(append([]string{"toStartOfHour(toDateTime(" + p.view.timeCol + ", 'UTC')) AS hour"}, dimsRaw...), stateSel...), ", ") +
+			" FROM " + r.table(p.view.table) + " FINAL WHERE " + rw.String() + " GROUP BY " + strings.Join(group, ", ")
+		args = append(args, rw.args...)
+	}
+	sel := p.selectList("hour", func(d string) string { return d }, func(m plannedMetric) string { return m.expr.merge })
+	sql := "SELECT " + strings.Join(sel, ", ") + " FROM (" + inner + ")" + p.groupBy() + p.orderTail()
+	return sql, append(args, p.limit+1)
+}
+
+// metricRows scans a metrics statement: time, dimensions (strings), metrics (Float64).
+func (r *reader) metricRows(ctx context.Context, p *metricsPlan, sql string, args []any) ([]map[string]any, error) {
+	rs, err := r.conn.Query(r.ctx(ctx), sql, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rs.Close()
+	out := []map[string]any{}
+	for rs.Next() {
+		var t time.Time
+		var targets []any
+		if p.granularity != "" {
+			targets = append(targets, &t)
+		}
+		dims := make([]string, len(p.dims))
+		for i := range dims {
+			targets = append(targets, &dims[i])
+		}
+		vals := make([]float64, len(p.metrics))
+		for i := range vals {
+			targets = append(targets, &vals[i])
+		}
+		if err := rs.Scan(targets...); err != nil {
+			return nil, err
+		}
+		row := make(map[string]any, len(targets))
+		if p.granularity != "" {
+			row["time"] = t.UTC().Format(time.RFC3339)
+		}
+		for i, d := range p.dims {
+			row[d] = dims[i]
+		}
+		for i, m := range p.metrics {
+			if math.IsNaN(vals[i]) || math.IsInf(vals[i], 0) {
+				row[m.alias] = nil
+			} else {
+				row[m.alias] = vals[i]
+			}
+		}
+		out = append(out, row)
+	}
+	return out, classify(rs.Err())
+}
