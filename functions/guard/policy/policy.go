@@ -421,11 +421,14 @@ func checkName(name string) error {
 	if !slices.Contains(detect.Categories, detect.Category(cat)) {
 		return fmt.Errorf("%q is not a category (%s) or one of their detectors", name, categoryList())
 	}
-	if dotted && (rest == "" || len(name) > 128 || strings.ContainsAny(rest, " \t\r\n")) {
-		return fmt.Errorf("%q is not a detector name", name)
+	if dotted && (rest == "" || !slices.Contains(detectorNames, name)) {
+		return fmt.Errorf("%q is not a detector name (%s)", name, strings.Join(detectorNames, ", "))
 	}
 	return nil
 }
+
+// detectorNames are the detector names findings of the default scanner carry.
+var detectorNames = detect.DetectorNames()
 
 func categoryList() string {
 	var s []string
