@@ -7,7 +7,7 @@ BIN := bin
 FUNCTIONS := auth ingest persist
 # Every main package, built into bin/ by `make build`.
 MAINS := ./functions/auth/cmd/auth ./functions/auth/cmd/keys ./functions/ingest/cmd/ingest \
-	./functions/persist/cmd/persist ./eventing/cmd/dispatcher ./clickhouse/cmd/migrate ./deploy/local \
+	./functions/persist/cmd/persist ./functions/guard/cmd/guard ./eventing/cmd/dispatcher ./clickhouse/cmd/migrate ./deploy/local \
 	./kafka/cmd/embedded-kafka
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

@@ -15,6 +15,7 @@ import (
 type banner struct {
 	ingest, auth, persist, dispatcher, router string // base URLs
 	query, batch                              string
+	guard                                     string
 	brokers, triggers, clickhouse             string
 	exposed                                   bool // ingest and router listen beyond loopback
 	keysFile, keyPath, portsFile              string
@@ -41,6 +42,7 @@ trustplane is running.
   batch       %s  (retention, on the PingSource schedule)
   auth        %s
   persist     %s
+  guard       %s  (security checks on telemetry; the policy in force: %s/policy?tenant=demo)
   dispatcher  %s  (Kafka %s -> Triggers in %s)
   ClickHouse  %s  (native protocol)
 
@@ -62,6 +64,11 @@ Call an LLM through router (any OpenAI SDK works: base URL %s/v1, the key above)
     -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
 
+A call the content policy blocks (400 content_policy_violation: it holds a secret):
+  curl %s/v1/chat/completions \
+    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"deploy with AKIAJ4Q2MZ7XK3P5RTLV"}]}'
+
 Read them back through query (traces of the last 7 days; POST /v1/metrics for aggregates):
   curl %s/v1/traces -H 'Authorization: Bearer %s'
   curl %s/v1/metrics -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
@@ -72,8 +79,8 @@ Look at the events in Kafka and the rows in ClickHouse (every port is in %s):
   %s
 
 Every child restarts when it exits. Ctrl-C stops everything.
-`, b.ingest, exposure, b.router, exposure, b.query, exposure, b.batch, b.auth, b.persist, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
-		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key,
+`, b.ingest, exposure, b.router, exposure, b.query, exposure, b.batch, b.auth, b.persist, b.guard, b.guard, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
+		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key, b.router, b.demo.key,
 		b.query, b.demo.key, b.query, b.demo.key,
 		b.portsFile, kcatCommand(b.brokers), clickhouseClientCommand(b.clickhouse))
 }
@@ -107,6 +114,7 @@ func writePorts(path string, o options, embeddedKafka, localClickHouse bool) err
 	line("router-port", o.routerPort)
 	line("query-port", o.queryPort)
 	line("batch-port", o.batchPort)
+	line("guard-port", o.guardPort)
 	if embeddedKafka {
 		line("kafka-port", o.kafkaPort)
 	} else {

@@ -69,6 +69,16 @@ func TestBannerCommandsWorkAgainstTheRunningPlane(t *testing.T) {
 		t.Errorf("%s does not show the trace:\n%s", traces, out)
 	}
 
+	// The banner's call the content policy blocks, pasted as printed, is refused.
+	_, after, ok := strings.Cut(banner, "A call the content policy blocks")
+	if !ok {
+		t.Fatalf("the banner shows no blocked call:\n%s", banner)
+	}
+	lines := strings.Split(after, "\n")[1:4]
+	if out := shell(t, strings.Join(lines, "\n")); !strings.Contains(out, `"code":"content_policy_violation"`) || !strings.Contains(out, "secret") {
+		t.Errorf("the blocked call answered:\n%s", out)
+	}
+
 	portsFile := filepath.Join(r.o.dir, "ports")
 	if !strings.Contains(banner, portsFile) {
 		t.Errorf("the banner does not name the ports file %s", portsFile)
@@ -78,7 +88,7 @@ func TestBannerCommandsWorkAgainstTheRunningPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	for env, port := range map[string]int{"INGEST_PORT": r.o.ingestPort, "AUTH_PORT": r.o.authPort, "PERSIST_PORT": r.o.persistPort,
-		"DISPATCHER_PORT": r.o.dispatcherPort, "ROUTER_PORT": r.o.routerPort, "QUERY_PORT": r.o.queryPort, "BATCH_PORT": r.o.batchPort, "KAFKA_PORT": r.o.kafkaPort,
+		"DISPATCHER_PORT": r.o.dispatcherPort, "ROUTER_PORT": r.o.routerPort, "QUERY_PORT": r.o.queryPort, "BATCH_PORT": r.o.batchPort, "GUARD_PORT": r.o.guardPort, "KAFKA_PORT": r.o.kafkaPort,
 		"CLICKHOUSE_PORT": r.o.clickhousePort, "CLICKHOUSE_HTTP_PORT": r.o.clickhouseHTTPPort,
 		"CLICKHOUSE_INTERSERVER_PORT": r.o.clickhouseInterserverPort} {
 		if !strings.Contains(string(ports), "\n"+env+"="+strconv.Itoa(port)+"\n") {

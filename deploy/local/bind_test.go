@@ -9,8 +9,8 @@ import (
 // exposed, which must be on every interface; and unless every child's port is among them.
 func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 	t.Helper()
-	if n := len(r.children()); n != 9 {
-		t.Fatalf("%d children reported, want 9 (Kafka, ClickHouse and seven functions)", n)
+	if n := len(r.children()); n != 10 {
+		t.Fatalf("%d children reported, want 10 (Kafka, ClickHouse and eight functions)", n)
 	}
 	ls := listeners(t, r.children())
 	seen := map[int]bool{}
@@ -25,7 +25,7 @@ func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 	}
 	for name, port := range map[string]int{"ingest": r.o.ingestPort, "auth": r.o.authPort, "persist": r.o.persistPort,
 		"dispatcher": r.o.dispatcherPort, "router": r.o.routerPort, "query": r.o.queryPort, "batch": r.o.batchPort,
-		"kafka": r.o.kafkaPort, "clickhouse": r.o.clickhousePort} {
+		"guard": r.o.guardPort, "kafka": r.o.kafkaPort, "clickhouse": r.o.clickhousePort} {
 		if !seen[port] {
 			t.Errorf("%s's port %d is not among the plane's listeners %v", name, port, ls)
 		}

@@ -40,6 +40,7 @@ type plane struct {
 	depDirs map[string]string
 	client  *http.Client
 	persist string // persist's base URL, for its metrics
+	guard   string // guard's base URL, for its metrics
 }
 
 func startPlane(t testing.TB, tlsFiles ...string) plane {
@@ -54,7 +55,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 
 	o := options{
 		dir: t.TempDir(), bin: bin, triggers: filepath.Join(root, "eventing", "config"),
-		ingestPort: testsupport.Port(t), authPort: testsupport.Port(t), persistPort: testsupport.Port(t), dispatcherPort: testsupport.Port(t), routerPort: testsupport.Port(t),
+		ingestPort: testsupport.Port(t), authPort: testsupport.Port(t), persistPort: testsupport.Port(t), dispatcherPort: testsupport.Port(t), routerPort: testsupport.Port(t), guardPort: testsupport.Port(t),
 		kafkaBrokers: strings.Join(kafka.Addrs(), ","), clickhouseAddr: chs.Addr(),
 	}
 	ready := make(chan string, 1)
@@ -102,7 +103,8 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	}
 	t.Cleanup(func() { db.Close() })
 	return plane{key: key, router: fmt.Sprintf("http://127.0.0.1:%d", o.routerPort), ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
-		brokers: kafka.Addrs(), pids: pids, depDirs: map[string]string{"kafka": kafka.Dir(), "clickhouse": chs.Config().Dir}, client: http.DefaultClient, persist: fmt.Sprintf("http://127.0.0.1:%d", o.persistPort)}
+		brokers: kafka.Addrs(), pids: pids, depDirs: map[string]string{"kafka": kafka.Dir(), "clickhouse": chs.Config().Dir}, client: http.DefaultClient, persist: fmt.Sprintf("http://127.0.0.1:%d", o.persistPort),
+		guard: fmt.Sprintf("http://127.0.0.1:%d", o.guardPort)}
 }
 
 func (p plane) post(t testing.TB, key string, header map[string]string, body string) int {
@@ -158,7 +160,13 @@ func (p plane) eventually(t testing.TB, table, column, id string, want uint64) {
 // exposed (`trustplane_persist_events_total{outcome="stored"}`).
 func (p plane) persistMetrics(t testing.TB) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(p.persist + "/metrics")
+	return metrics(t, p.persist)
+}
+
+// metrics reads the metrics a function at base exposes, as persistMetrics does.
+func metrics(t testing.TB, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

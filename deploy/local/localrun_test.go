@@ -45,7 +45,7 @@ func binaries(t testing.TB) string {
 			return
 		}
 		build := exec.Command("go", "build", "-o", builtBin+"/", "./functions/auth/cmd/auth", "./functions/ingest/cmd/ingest",
-			"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router", "./functions/query/cmd/query", "./functions/batch/cmd/batch", "./kafka/cmd/embedded-kafka")
+			"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router", "./functions/query/cmd/query", "./functions/batch/cmd/batch", "./functions/guard/cmd/guard", "./kafka/cmd/embedded-kafka")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build: %v\n%s", err, out)

@@ -74,7 +74,7 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 	// worse, as another process answering that child's readiness check.
 	ports := []namedPort{
 		{"ingest", o.publicHost, o.ingestPort}, {"auth", loopback, o.authPort}, {"persist", loopback, o.persistPort},
-		{"dispatcher", loopback, o.dispatcherPort}, {"router", o.publicHost, o.routerPort},
+		{"dispatcher", loopback, o.dispatcherPort}, {"router", o.publicHost, o.routerPort}, {"guard", loopback, o.guardPort},
 		{"query", o.publicHost, o.queryPort}, {"batch", loopback, o.batchPort},
 	}
 	if embeddedKafka {
@@ -171,9 +171,10 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 	functions := []function{
 		{name: "auth", host: loopback, port: o.authPort, env: []string{"AUTH_KEYS_FILE=" + keysFile, "AUTH_PEPPER_FILE=" + pepperFile}},
 		{name: "persist", host: loopback, port: o.persistPort, env: []string{"CLICKHOUSE_ADDR=" + chAddr}},
+		{name: "guard", host: loopback, port: o.guardPort},
 		{name: "dispatcher", host: loopback, port: o.dispatcherPort, env: []string{
 			"KAFKA_BROKERS=" + brokers, "DISPATCHER_TRIGGERS=" + o.triggers,
-			"DISPATCHER_SUBSCRIBERS=persist=" + local(o.persistPort),
+			"DISPATCHER_SUBSCRIBERS=persist=" + local(o.persistPort) + ",guard=" + local(o.guardPort),
 		}},
 		{name: "ingest", host: o.publicHost, port: o.ingestPort, tls: o.tlsCert != "", env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort),
 			"TLS_CERT_FILE=" + o.tlsCert, "TLS_KEY_FILE=" + o.tlsKey}},
@@ -205,7 +206,7 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 	defer os.Remove(portsFile)
 	writeBanner(stdout, banner{
 		ingest: ingestURL, auth: local(o.authPort), persist: local(o.persistPort), dispatcher: local(o.dispatcherPort),
-		router: local(o.routerPort), query: local(o.queryPort), batch: local(o.batchPort), brokers: brokers, triggers: o.triggers, clickhouse: chAddr,
+		router: local(o.routerPort), guard: local(o.guardPort), query: local(o.queryPort), batch: local(o.batchPort), brokers: brokers, triggers: o.triggers, clickhouse: chAddr,
 		exposed: o.publicHost != loopback, keysFile: keysFile, keyPath: filepath.Join(o.dir, "auth", "demo-key"), demo: demo,
 		portsFile: portsFile,
 	})

@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -358,23 +359,37 @@ func (cg *callGuard) checkAnswer(body []byte) ([]byte, json.RawMessage, *openai.
 	}
 	start := time.Now()
 	defer func() { cg.elapsed += time.Since(start) }()
-	var top map[string]json.RawMessage
-	var choices []map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil || json.Unmarshal(top["choices"], &choices) != nil {
+	// The texts are read in place; the answer is decoded whole only when it changes.
+	reply, err := openai.ReadReply(body)
+	if err != nil {
 		return body, nil, nil // not a completion router can read; passed on as it came
 	}
 	var segs []segment
-	msgs := make([]map[string]json.RawMessage, len(choices))
-	for i, ch := range choices {
-		if json.Unmarshal(ch["message"], &msgs[i]) != nil {
+	for i, ch := range reply.Choices {
+		var m struct {
+			Content json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(ch.Message, &m) != nil {
 			continue
 		}
-		for j, t := range openai.ContentTexts(msgs[i]["content"]) {
+		for j, t := range openai.ContentTexts(m.Content) {
 			segs = append(segs, segment{msg: i, part: j, text: t})
 		}
 	}
 	if len(segs) == 0 {
 		return body, nil, nil
+	}
+	decode := func() (map[string]json.RawMessage, []map[string]json.RawMessage, []map[string]json.RawMessage, bool) {
+		var top map[string]json.RawMessage
+		var choices []map[string]json.RawMessage
+		if json.Unmarshal(body, &top) != nil || json.Unmarshal(top["choices"], &choices) != nil || len(choices) != len(reply.Choices) {
+			return nil, nil, nil, false
+		}
+		msgs := make([]map[string]json.RawMessage, len(choices))
+		for i, ch := range choices {
+			_ = json.Unmarshal(ch["message"], &msgs[i])
+		}
+		return top, choices, msgs, true
 	}
 	masked := map[int]string{}
 	if cg.policy.Response {
@@ -396,11 +411,29 @@ func (cg *callGuard) checkAnswer(body []byte) ([]byte, json.RawMessage, *openai.
 		}
 	}
 	var capture json.RawMessage
-	if len(masked) > 0 {
-		if b, ok := rebuildAnswer(top, choices, msgs, segs, masked); ok {
-			capture = firstMessage(b)
-			body = b
+	if len(masked) == 0 && !cg.restoring() {
+		return body, nil, nil
+	}
+	top, choices, msgs, ok := decode()
+	if !ok {
+		if len(masked) > 0 {
+			// Masked values must not go out: the answer is refused rather than passed on.
+			if e := cg.fail(errors.New("the answer cannot be rewritten")); e != nil {
+				return nil, nil, e
+			}
 		}
+		return body, nil, nil
+	}
+	if len(masked) > 0 {
+		b, ok := rebuildAnswer(top, choices, msgs, segs, masked)
+		if !ok {
+			if e := cg.fail(errors.New("the answer cannot be rewritten")); e != nil {
+				return nil, nil, e
+			}
+			return body, nil, nil
+		}
+		capture = firstMessage(b)
+		body = b
 	}
 	if cg.restoring() {
 		restored := map[int]string{}

@@ -24,23 +24,8 @@ const (
 	testAWSKey = "AKIAJ4Q2MZ7XK3P5RTLV"
 )
 
-// overrideDetector stands in for an injection detector: it finds "ignore all previous
-// instructions". The shipped scanner is detect.Default; the tests add this one to it.
-type overrideDetector struct{}
-
-func (overrideDetector) Name() string { return "injection.test" }
-
-func (overrideDetector) Detect(text string, emit func(detect.Finding)) {
-	const phrase = "ignore all previous instructions"
-	if i := strings.Index(strings.ToLower(text), phrase); i >= 0 {
-		emit(detect.Finding{Detector: "injection.instruction_override", Category: detect.CategoryInjection, Entity: "INJECTION",
-			Severity: detect.SeverityHigh, Score: 0.9, Start: i, End: i + len(phrase), Preview: "ignore all previous…",
-			Reasons: []string{"instruction override phrase"}})
-	}
-}
-
-// testGuard is the inline checks with every default detector and the test injection detector,
-// under the policy file yaml ("" for the built-in policy).
+// testGuard is the inline checks with the default detectors, as router runs them, under the
+// policy file yaml ("" for the built-in policy).
 func testGuard(t *testing.T, yaml string) *Guard {
 	t.Helper()
 	tab := policy.Builtin()
@@ -50,7 +35,7 @@ func testGuard(t *testing.T, yaml string) *Guard {
 			t.Fatal(err)
 		}
 	}
-	sc := detect.NewScanner(detect.Options{HashKey: []byte("0123456789abcdef")}, append(detect.DefaultDetectors(), overrideDetector{})...)
+	sc := detect.Default(detect.Options{HashKey: []byte("0123456789abcdef")})
 	return NewGuard(&policy.Checks{Scanner: sc, Policies: policy.Fixed(tab)}, nil)
 }
 
@@ -102,7 +87,7 @@ func TestInjectionIsBlockedBeforeTheUpstreamIsCalled(t *testing.T) {
 	}
 	// The span is a range of the request's text: its message texts joined by newlines.
 	text := "You are a helpful assistant.\n" + prompt
-	if fd := c.Guard.Findings[0]; !strings.EqualFold(text[fd.Start:fd.End], "ignore all previous instructions") {
+	if fd := c.Guard.Findings[0]; !strings.HasPrefix(text[fd.Start:fd.End], "Ignore all previous instructions") {
 		t.Errorf("span %d-%d is %q", fd.Start, fd.End, text[fd.Start:fd.End])
 	}
 }

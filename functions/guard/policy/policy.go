@@ -421,11 +421,24 @@ func checkName(name string) error {
 	if !slices.Contains(detect.Categories, detect.Category(cat)) {
 		return fmt.Errorf("%q is not a category (%s) or one of their detectors", name, categoryList())
 	}
-	if dotted && (rest == "" || len(name) > 128 || strings.ContainsAny(rest, " \t\r\n")) {
-		return fmt.Errorf("%q is not a detector name", name)
+	if dotted && (rest == "" || !slices.Contains(detectorNames, name)) {
+		return fmt.Errorf("%q is not a detector name (%s)", name, strings.Join(detectorNames, ", "))
 	}
 	return nil
 }
+
+// detectorNames are the detector names findings of the default scanner carry. The n-gram
+// classifier's findings are named <category>.classifier.
+var detectorNames = func() []string {
+	names := detect.DetectorNames()
+	for _, n := range []string{"injection.classifier", "jailbreak.classifier"} {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}()
 
 func categoryList() string {
 	var s []string

@@ -18,7 +18,7 @@ default:
   thresholds: {injection: 0.8}
 rules:
   - tenant: acme
-    actions: {pii: mask, pii.ipv4: off}
+    actions: {pii: mask, pii.ip_address: off}
   - tenant: acme
     project: web
     sides: request
@@ -62,7 +62,7 @@ func TestMoreSpecificLevelsOverrideBroaderOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	email, ip := finding("pii.email", detect.CategoryPII, 0.9), finding("pii.ipv4", detect.CategoryPII, 0.9)
+	email, ip := finding("pii.email", detect.CategoryPII, 0.9), finding("pii.ip_address", detect.CategoryPII, 0.9)
 	key := finding("secret.github_token", detect.CategorySecret, 0.9)
 	inj := finding("injection.instruction_override", detect.CategoryInjection, 0.75)
 	cases := []struct {
@@ -124,6 +124,7 @@ func TestParseNamesEveryProblem(t *testing.T) {
 		{"default: {sides: input}", "sides must be request, response, both or none"},
 		{"default: {on_error: maybe}", "on_error must be open or closed"},
 		{"default: {detectors: [pii.]}", `"pii." is not a detector name`},
+		{"default: {actions: {pii.emails: off}}", `"pii.emails" is not a detector name`},
 		{"rules: [{actions: {pii: off}}]", "names no tenant, project or model"},
 		{"rules: [{project: web}]", "needs its tenant"},
 		{"rules: [{tenant: a}, {tenant: a}]", "the same tenant, project and model as rules[0]"},

@@ -1,7 +1,10 @@
 // Command routerbench measures router's gateway overhead: the same open-loop load (requests
 // started at a fixed rate whatever the answers do) is sent to a mock OpenAI upstream directly
 // and through a router process in front of it, non-streaming and streaming, and the latency
-// percentiles are compared. It also samples the router's resident memory.
+// percentiles are compared. It also samples the router's resident memory. With -guard it
+// measures what the inline content checks add instead: two router processes, one with the
+// checks off (ROUTER_GUARD=false) and one with the full built-in policy, requests alternating
+// between them.
 //
 // Everything router needs runs in this process: the mock upstream, the auth function (a real
 // key store) and an embedded Kafka-protocol broker for the llm-call events.
@@ -47,6 +50,7 @@ func run() error {
 	duration := flag.Duration("duration", 5*time.Second, "how long each rate is held")
 	ratesFlag := flag.String("rates", "1000,5000", "request rates to measure, per second")
 	promptBytes := flag.Int("prompt-bytes", 0, "make the prompt about this long (a conversation's history; default: one short sentence)")
+	guard := flag.Bool("guard", false, "compare router with the content checks off and with the full built-in policy, instead of direct and router")
 	sequential := flag.Bool("sequential", false, "measure direct, then router, each alone at the rate (default: alternate requests between them, each at the rate)")
 	flag.Parse()
 	var rates []int
@@ -90,32 +94,58 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 `, upstream.URL+"/v1")), 0o600); err != nil {
 		return err
 	}
-	port, err := testsupport.FreePort()
+	startRouter := func(env ...string) (string, *exec.Cmd, error) {
+		port, err := testsupport.FreePort()
+		if err != nil {
+			return "", nil, err
+		}
+		cmd := exec.Command(*routerBin)
+		cmd.Env = append(append(os.Environ(), "PORT="+strconv.Itoa(port), "AUTH_URL="+authURL, "KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
+			"ROUTER_CONFIG="+routing, "LOG_LEVEL=warn", "ROUTER_CAPTURE=truncated"), env...)
+		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return "", nil, fmt.Errorf("start %s: %w (run make build first)", *routerBin, err)
+		}
+		url := "http://127.0.0.1:" + strconv.Itoa(port)
+		return url, cmd, waitReady(url + "/readyz")
+	}
+	stopRouter := func(cmd *exec.Cmd) {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	// The subject is the router measured (its overhead, CPU and memory); the reference is what
+	// it is compared with.
+	routerURL, cmd, err := startRouter()
+	if cmd != nil {
+		defer stopRouter(cmd)
+	}
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(*routerBin)
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "AUTH_URL="+authURL, "KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
-		"ROUTER_CONFIG="+routing, "LOG_LEVEL=warn", "ROUTER_CAPTURE=truncated")
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w (run make build first)", *routerBin, err)
-	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	routerURL := "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitReady(routerURL + "/readyz"); err != nil {
-		return err
+	refName, subjName, refURL, refAuthz := "direct", "router", upstream.URL, ""
+	if *guard {
+		offURL, off, err := startRouter("ROUTER_GUARD=false")
+		if off != nil {
+			defer stopRouter(off)
+		}
+		if err != nil {
+			return err
+		}
+		refName, subjName, refURL, refAuthz = "guard off", "guard on", offURL, "Bearer "+key
 	}
 
 	// Connections are capped so that a stall cannot open thousands of them; requests then
 	// queue in the client, and that wait counts in their latency.
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512, IdleConnTimeout: time.Minute}}
-	targets := []target{{"direct", upstream.URL + "/v1/chat/completions", ""}, {"router", routerURL + "/v1/chat/completions", "Bearer " + key}}
-	prompt := strings.Repeat("Earlier in this conversation: lorem ipsum dolor sit amet.\n", *promptBytes/58) + "Say hello in five words."
+	targets := []target{{refName, refURL + "/v1/chat/completions", refAuthz}, {subjName, routerURL + "/v1/chat/completions", "Bearer " + key}}
+	filler := "Earlier in this conversation: lorem ipsum dolor sit amet.\n"
+	if *guard {
+		// Prose, as a conversation's history is: the content checks read it as they read any
+		// prompt (lorem ipsum repeated reads to the injection model as an obfuscation).
+		filler = "We reviewed the quarterly figures, and sales grew in every region while costs fell slightly.\n"
+	}
+	prompt := strings.Repeat(filler, *promptBytes/len(filler)) + "Say hello in five words."
 	bodies := map[bool][]byte{
 		false: []byte(fmt.Sprintf(`{"model":"bench","messages":[{"role":"user","content":%q}]}`, prompt)),
 		true:  []byte(fmt.Sprintf(`{"model":"bench","stream":true,"messages":[{"role":"user","content":%q}]}`, prompt)),
@@ -123,17 +153,22 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 	// Warm up connections and the auth cache.
 	load(client, targets, bodies[false], 200, time.Second)
 
-	how := "direct and router requests alternating, each at the rate"
+	how := fmt.Sprintf("%s and %s requests alternating, each at the rate", refName, subjName)
 	if *sequential {
-		how = "direct alone, then router alone, each at the rate"
+		how = fmt.Sprintf("%s alone, then %s alone, each at the rate", refName, subjName)
 	}
-	fmt.Printf("gateway overhead, %s per step, %s, chat requests of %d bytes, on %s\n\n", *duration, how, len(bodies[false]), machine())
-	fmt.Println("| rate (req/s) | mode | direct p50 | router p50 | overhead p50 | direct p99 | router p99 | overhead p99 | in-router mean | router CPU per call | errors | router RSS peak |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	what := "gateway overhead"
+	if *guard {
+		what = "overhead of the content checks (full built-in policy, both sides)"
+	}
+	fmt.Printf("%s, %s per step, %s, chat requests of %d bytes, on %s\n\n", what, *duration, how, len(bodies[false]), machine())
+	fmt.Printf("| rate (req/s) | mode | %[1]s p50 | %[2]s p50 | overhead p50 | %[1]s p99 | %[2]s p99 | overhead p99 | in-router mean | content checks mean | %[2]s CPU per call | errors | %[2]s RSS peak |\n", refName, subjName)
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, rate := range rates {
 		for _, stream := range []bool{false, true} {
 			sampler := startRSS(cmd.Process.Pid)
 			sum0, n0 := overheadTotals(routerURL)
+			gsum0, gn0 := histogramTotals(routerURL, "trustplane_router_guard_seconds")
 			cpu0 := cpuTime(cmd.Process.Pid)
 			var res []result
 			if *sequential {
@@ -144,19 +179,24 @@ models: [{name: bench, targets: [{provider: mock, model: bench-upstream}]}]
 				res = load(client, targets, bodies[stream], rate, *duration)
 			}
 			sum1, n1 := overheadTotals(routerURL)
+			gsum1, gn1 := histogramTotals(routerURL, "trustplane_router_guard_seconds")
 			cpuPerCall := (cpuTime(cmd.Process.Pid) - cpu0) / time.Duration(max(1, n1-n0))
 			rss := sampler.stop()
 			inRouter := time.Duration(0)
 			if n1 > n0 {
 				inRouter = time.Duration((sum1 - sum0) / (n1 - n0) * float64(time.Second))
 			}
+			checks := "-"
+			if gn1 > gn0 {
+				checks = ms(time.Duration((gsum1 - gsum0) / (gn1 - gn0) * float64(time.Second)))
+			}
 			mode := "non-streaming"
 			if stream {
 				mode = "streaming"
 			}
-			fmt.Printf("| %d | %s | %s | %s | **%s** | %s | %s | **%s** | %s | %s | %d / %d | %.1f MiB |\n", rate, mode,
+			fmt.Printf("| %d | %s | %s | %s | **%s** | %s | %s | **%s** | %s | %s | %s | %d / %d | %.1f MiB |\n", rate, mode,
 				ms(res[0].p50), ms(res[1].p50), ms(res[1].p50-res[0].p50),
-				ms(res[0].p99), ms(res[1].p99), ms(res[1].p99-res[0].p99), ms(inRouter), ms(cpuPerCall),
+				ms(res[0].p99), ms(res[1].p99), ms(res[1].p99-res[0].p99), ms(inRouter), checks, ms(cpuPerCall),
 				res[0].errors+res[1].errors, res[0].n+res[1].n, float64(rss)/(1<<20))
 		}
 	}
@@ -355,6 +395,11 @@ func cpuTime(pid int) time.Duration {
 // overheadTotals reads router's own measure of its overhead (total minus provider time) from
 // its metrics: the histogram's sum in seconds and its count.
 func overheadTotals(routerURL string) (sum, count float64) {
+	return histogramTotals(routerURL, "trustplane_router_gateway_overhead_seconds")
+}
+
+// histogramTotals reads a histogram's sum and count from router's metrics.
+func histogramTotals(routerURL, metric string) (sum, count float64) {
 	resp, err := http.Get(routerURL + "/metrics")
 	if err != nil {
 		return 0, 0
@@ -368,9 +413,9 @@ func overheadTotals(routerURL string) (sum, count float64) {
 		}
 		v, _ := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		switch name {
-		case "trustplane_router_gateway_overhead_seconds_sum":
+		case metric + "_sum":
 			sum = v
-		case "trustplane_router_gateway_overhead_seconds_count":
+		case metric + "_count":
 			count = v
 		}
 	}
