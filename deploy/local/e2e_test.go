@@ -56,6 +56,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	o := options{
 		dir: t.TempDir(), bin: bin, triggers: filepath.Join(root, "eventing", "config"),
 		ingestPort: testsupport.Port(t), authPort: testsupport.Port(t), persistPort: testsupport.Port(t), dispatcherPort: testsupport.Port(t), routerPort: testsupport.Port(t), guardPort: testsupport.Port(t),
+		queryPort: testsupport.Port(t), batchPort: testsupport.Port(t), pingSources: filepath.Join(root, "deploy", "base", "functions", "batch.yaml"),
 		kafkaBrokers: strings.Join(kafka.Addrs(), ","), clickhouseAddr: chs.Addr(),
 	}
 	ready := make(chan string, 1)
