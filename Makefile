@@ -16,6 +16,7 @@ include clickhouse/clickhouse.mk
 include deploy/deploy.mk
 include functions/router/router.mk
 include functions/query/query.mk
+include functions/guard/guard.mk
 
 .PHONY: all build run deps test lint fuzz bench bench-ingest bench-persist bench-dispatcher bench-e2e clean
 

@@ -85,7 +85,9 @@ func TestRenderFor1816And24(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"timestamp DateTime('UTC')", "ENGINE = ReplacingMergeTree(version)", "PARTITION BY toYYYYMM(start_time)",
-		"ORDER BY (tenant_id, project_id, toDate(start_time), id)", "CREATE TABLE IF NOT EXISTS trustplane.scores ("} {
+		"ORDER BY (tenant_id, project_id, toDate(start_time), id)", "CREATE TABLE IF NOT EXISTS trustplane.scores (",
+		"CREATE TABLE IF NOT EXISTS trustplane.findings (",
+		"ORDER BY (tenant_id, project_id, toDate(timestamp), source_type, source_id, side, detector, span_start, span_end)"} {
 		if !strings.Contains(sql, s) {
 			t.Errorf("18.16 schema lacks %q:\n%s", s, sql)
 		}
@@ -103,7 +105,7 @@ func TestRenderFor1816And24(t *testing.T) {
 	}
 	sql = renderAll(t, current, Options{RetentionDays: 30})
 	for _, s := range []string{"start_time DateTime64(3, 'UTC')", "input String CODEC(ZSTD(3))", "level LowCardinality(String)",
-		"TTL toDateTime(start_time) + toIntervalDay(30)"} {
+		"TTL toDateTime(start_time) + toIntervalDay(30)", "detector LowCardinality(String)"} {
 		if !strings.Contains(sql, s) {
 			t.Errorf("24.3 schema lacks %q:\n%s", s, sql)
 		}
@@ -124,6 +126,9 @@ func TestRenderClusterMode(t *testing.T) {
 		"ENGINE = Distributed(main, tp, traces_local, cityHash64(tenant_id, id))",
 		"ENGINE = Distributed(main, tp, scores_local, cityHash64(tenant_id, trace_id))",
 		"'/clickhouse/tables/all/tp/schema_migrations', '{shard}-{replica}'",
+		"CREATE TABLE IF NOT EXISTS tp.findings_local ON CLUSTER main (",
+		"ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tp/findings', '{replica}', version)",
+		"ENGINE = Distributed(main, tp, findings_local, cityHash64(tenant_id, source_id))",
 	} {
 		if !strings.Contains(sql, s) {
 			t.Errorf("cluster schema lacks %q:\n%s", s, sql)

@@ -112,11 +112,12 @@ type Batch struct {
 	Observations []Observation
 	Scores       []Score
 	LLMCalls     []LLMCall
+	Findings     []Finding
 }
 
 // Len is the number of rows in the batch.
 func (b Batch) Len() int {
-	return len(b.Traces) + len(b.Observations) + len(b.Scores) + len(b.LLMCalls)
+	return len(b.Traces) + len(b.Observations) + len(b.Scores) + len(b.LLMCalls) + len(b.Findings)
 }
 
 // Validate reports every row that cannot be stored, naming it by table and index.
@@ -152,6 +153,9 @@ func (b Batch) Validate() error {
 	}
 	for i := range b.LLMCalls {
 		check("llm_calls", i, b.LLMCalls[i].validate())
+	}
+	for i := range b.Findings {
+		check("findings", i, b.Findings[i].validate())
 	}
 	return errors.Join(errs...)
 }

@@ -1,5 +1,5 @@
 // Package clickhouse holds trustplane's ClickHouse schema, its migrations, and the writer of
-// telemetry rows (traces, observations, scores, llm calls). Tests read rows back with
+// telemetry rows (traces, observations, scores, llm calls, findings). Tests read rows back with
 // chtest/readback.
 //
 // One migration source serves every server: the templates in migrations/ are rendered for the

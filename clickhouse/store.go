@@ -140,7 +140,7 @@ func (s *Store) Features() Features { return s.features }
 func (s *Store) MigrateOptions() Options { return Options{Database: s.db, Cluster: s.cluster} }
 
 // Write validates the whole batch, then sends one INSERT per non-empty table (traces,
-// observations, scores, llm_calls, in that order) and stops at the first failure.
+// observations, scores, llm_calls, findings, in that order) and stops at the first failure.
 //
 // Each INSERT goes to the server as one block, which ClickHouse stores atomically per
 // partition (month): a table's rows are either all stored or, if they span months and the
@@ -170,7 +170,10 @@ func (s *Store) Write(ctx context.Context, b Batch) error {
 		func(sc *Score) []any { return sc.values(now) }); err != nil {
 		return err
 	}
-	return s.writeLLMCalls(ctx, b.LLMCalls, now)
+	if err := s.writeLLMCalls(ctx, b.LLMCalls, now); err != nil {
+		return err
+	}
+	return s.writeFindings(ctx, b.Findings, now)
 }
 
 // maxPartitionsPerInsert is current ClickHouse's default max_partitions_per_insert_block: an
@@ -270,6 +273,8 @@ func (t Table) Columns() []string {
 		return slices.Clone(scoreColumns)
 	case TableLLMCalls:
 		return slices.Clone(llmCallColumns)
+	case TableFindings:
+		return slices.Clone(findingColumns)
 	}
 	return nil
 }

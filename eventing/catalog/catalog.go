@@ -159,6 +159,7 @@ func init() {
 	register(TypeObservation, "observation.v1.json", func() Payload { return new(Observation) }, "trace_id")
 	register(TypeScore, "score.v1.json", func() Payload { return new(Score) }, "trace_id")
 	register(TypeLLMCall, "llmcall.v1.json", func() Payload { return new(LLMCall) }, "trace_id", "id")
+	register(TypeFinding, "finding.v1.json", func() Payload { return new(Findings) }, "trace_id", "source_id")
 }
 
 func register(name, file string, newPayload func() Payload, keyFields ...string) {

@@ -190,14 +190,14 @@ func TestCatalogIsDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), "`"+ct.Name+"`") {
 			t.Errorf("README.md does not document %s", ct.Name)
 		}
-		if !strings.HasPrefix(ct.Name, TelemetryPrefix) || !strings.HasSuffix(ct.Name, ".v1") {
-			t.Errorf("%s does not follow io.trustplane.telemetry.<name>.v<N>", ct.Name)
+		if !(strings.HasPrefix(ct.Name, TelemetryPrefix) || strings.HasPrefix(ct.Name, SecurityPrefix)) || !strings.HasSuffix(ct.Name, ".v1") {
+			t.Errorf("%s does not follow io.trustplane.{telemetry,security}.<name>.v<N>", ct.Name)
 		}
 	}
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, file := range []string{"testdata/trace.json", "testdata/observation.json", "testdata/score.json"} {
+	for _, file := range []string{"testdata/trace.json", "testdata/observation.json", "testdata/score.json", "testdata/finding.json"} {
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)

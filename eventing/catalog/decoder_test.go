@@ -27,7 +27,8 @@ func decodeBoth(t *testing.T, ct *Type, data []byte) (fast Payload, fastOK bool,
 func TestFastDecoderTakesWhatIngestSends(t *testing.T) {
 	for _, c := range []struct{ typ, file string }{
 		{TypeTrace, "testdata/trace.json"}, {TypeObservation, "testdata/observation.json"},
-		{TypeScore, "testdata/score.json"}, {TypeLLMCall, "testdata/llmcall.json"},
+		{TypeScore, "testdata/score.json"}, {TypeLLMCall, "testdata/llmcall.json"}, {TypeFinding, "testdata/finding.json"},
+		{TypeLLMCall, "testdata/llmcall-guard.json"},
 	} {
 		raw, err := os.ReadFile(c.file)
 		if err != nil {

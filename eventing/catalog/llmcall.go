@@ -47,6 +47,25 @@ type LLMCall struct {
 	Input          json.RawMessage   `json:"input,omitempty"`
 	Output         json.RawMessage   `json:"output,omitempty"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
+	// Guard is what the gateway's inline security checks found and did; zero when they did
+	// not run (no policy applies).
+	Guard LLMGuard `json:"guard,omitzero"`
+}
+
+// Outcomes of the gateway's inline checks on one call.
+const (
+	GuardAllowed   = "allowed"    // nothing found that the policy acts on, or only observed
+	GuardMasked    = "masked"     // values were replaced by placeholders
+	GuardBlocked   = "blocked"    // the request was refused, or the response cut
+	GuardErrorOpen = "error_open" // a check failed and the policy fails open
+)
+
+// LLMGuard is the inline security record of one call: the outcome, every finding with its
+// side (request or response) and action, and the time the checks took.
+type LLMGuard struct {
+	Outcome   string    `json:"outcome"`
+	Findings  []Finding `json:"findings,omitempty"`
+	LatencyMs float64   `json:"latency_ms,omitempty"`
 }
 
 // LLMAttempt is one try of one target: retries and fallbacks each add one.

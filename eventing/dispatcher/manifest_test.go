@@ -15,11 +15,19 @@ func TestLoadProjectManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Triggers) != 1 || len(m.Brokers) != 1 || len(m.KafkaSinks) != 1 || len(m.ConfigMaps) != 1 {
-		t.Fatalf("got %d triggers, %d brokers, %d sinks, %d configmaps; want 1 of each",
-			len(m.Triggers), len(m.Brokers), len(m.KafkaSinks), len(m.ConfigMaps))
+	if len(m.Brokers) != 1 || len(m.KafkaSinks) != 1 || len(m.ConfigMaps) != 1 {
+		t.Fatalf("got %d brokers, %d sinks, %d configmaps; want 1 of each", len(m.Brokers), len(m.KafkaSinks), len(m.ConfigMaps))
 	}
-	tr := m.Triggers[0]
+	triggers := map[string]int{}
+	for i, tr := range m.Triggers {
+		triggers[tr.Name] = i
+	}
+	for _, name := range []string{"persist", "persist-findings"} {
+		if _, ok := triggers[name]; !ok {
+			t.Fatalf("no Trigger %s among %v", name, triggers)
+		}
+	}
+	tr := m.Triggers[triggers["persist"]]
 	if tr.Name != "persist" || tr.Spec.Broker != "default" || tr.Spec.Subscriber.Ref.Name != "persist" ||
 		tr.Spec.Subscriber.Ref.Kind != "Service" || tr.Spec.Subscriber.Ref.APIVersion != "serving.knative.dev/v1" {
 		t.Fatalf("unexpected persist Trigger: %+v", tr.Spec)
@@ -52,8 +60,17 @@ func TestLoadProjectManifests(t *testing.T) {
 			t.Errorf("persist does not take %s", typ)
 		}
 	}
-	if f.Match(event("io.trustplane.finding.v1", nil)) {
-		t.Error("persist takes io.trustplane.finding.v1")
+	if f.Match(event("io.trustplane.security.finding.v1", nil)) {
+		t.Error("persist's telemetry Trigger takes io.trustplane.security.finding.v1")
+	}
+	// The findings guard replies with reach persist by a Trigger of their own.
+	fr := m.Triggers[triggers["persist-findings"]]
+	ff, err := NewFilter(fr.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.Spec.Subscriber.Ref.Name != "persist" || !ff.Match(event("io.trustplane.security.finding.v1", nil)) || ff.Match(event("io.trustplane.telemetry.trace.v1", nil)) {
+		t.Errorf("persist-findings Trigger: %+v", fr.Spec)
 	}
 }
 

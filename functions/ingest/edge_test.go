@@ -2,11 +2,14 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -55,15 +58,15 @@ func TestOversizeContentLengthIsRefusedBeforeTheBody(t *testing.T) {
 	readTopic(t, f.topic, 0)
 }
 
-// A body is never read as plain when the client says it is encoded, even if its bytes happen
-// to parse: ingest does not decode bodies, so it refuses them.
-func TestEncodedBodiesAreRefused(t *testing.T) {
+// A body is never read as plain when the client says it is encoded in a coding ingest does not
+// decode, even if its bytes happen to parse: it is refused, naming the codings ingest takes.
+func TestUnsupportedEncodingsAreRefused(t *testing.T) {
 	f := newFixture(t, defaultLimits())
-	for _, coding := range []string{"gzip", "GZIP", "br", "identity, gzip"} {
+	for _, coding := range []string{"br", "deflate", "identity, br", "gzip, gzip", "gzip, br"} {
 		resp, body := f.post(t, f.keys.ingest, map[string]string{"Content-Type": contentTypeCEStruct, "Content-Encoding": coding},
 			structured("enc-"+coding, catalog.TypeTrace, traceData))
 		if resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Content-Type") != contentTypeProblem ||
-			!strings.Contains(string(body), "Content-Encoding") || resp.Header.Get("Accept-Encoding") != "identity" {
+			!strings.Contains(string(body), "Content-Encoding") || resp.Header.Get("Accept-Encoding") != "gzip" {
 			t.Errorf("Content-Encoding %s: status %d (%s), Accept-Encoding %q: %s", coding, resp.StatusCode,
 				resp.Header.Get("Content-Type"), resp.Header.Get("Accept-Encoding"), body)
 		}
@@ -74,6 +77,121 @@ func TestEncodedBodiesAreRefused(t *testing.T) {
 		t.Errorf("Content-Encoding identity: status %d: %s", resp.StatusCode, body)
 	}
 	readTopic(t, f.topic, 1)
+}
+
+func gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// gzip bodies are inflated in every CloudEvents mode, and in binary mode the headers stay as
+// they are.
+func TestGzipBodiesAreAcceptedInEveryMode(t *testing.T) {
+	f := newFixture(t, defaultLimits())
+	posts := []struct {
+		coding string
+		header map[string]string
+		body   string
+	}{
+		{"gzip", map[string]string{"Content-Type": contentTypeCEStruct}, structured("gz-structured", catalog.TypeTrace, traceData)},
+		{"GZIP", map[string]string{"Content-Type": contentTypeBatch}, "[" + structured("gz-batch", catalog.TypeTrace, traceData) + "]"},
+		{"x-gzip", map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "gz-binary", "Ce-Source": "/t", "Ce-Type": catalog.TypeTrace,
+			"Content-Type": contentTypeJSON}, traceData},
+		{"identity, gzip", map[string]string{"Content-Type": contentTypeCEStruct}, structured("gz-listed", catalog.TypeTrace, traceData)},
+	}
+	for _, p := range posts {
+		p.header["Content-Encoding"] = p.coding
+		resp, body := f.post(t, f.keys.ingest, p.header, string(gzipped(t, []byte(p.body))))
+		if resp.StatusCode != http.StatusAccepted {
+			t.Errorf("Content-Encoding %s: status %d: %s", p.coding, resp.StatusCode, body)
+		}
+	}
+	got := map[string]bool{}
+	for _, e := range readTopic(t, f.topic, len(posts)) {
+		got[e.ID()] = true
+		if string(e.Data()) != traceData {
+			t.Errorf("event %s: data %s, want %s", e.ID(), e.Data(), traceData)
+		}
+	}
+	for _, id := range []string{"gz-structured", "gz-batch", "gz-binary", "gz-listed"} {
+		if !got[id] {
+			t.Errorf("event %s is not in the topic", id)
+		}
+	}
+}
+
+// A gzip body is bounded twice: on the wire by MAX_REQUEST_BYTES, and once inflated by the same
+// limit. A bomb (a few KiB that inflate to gigabytes) is answered 413 after reading at most the
+// limit; bytes that are not gzip are a 400; nothing is produced for either.
+func TestGzipBodiesAreBounded(t *testing.T) {
+	limits := defaultLimits()
+	limits.MaxRequestBytes = 1 << 20
+	f := newFixture(t, limits)
+	ce := map[string]string{"Content-Type": contentTypeCEStruct, "Content-Encoding": "gzip"}
+
+	// 64 MiB of zeros compress to about 64 KiB: well under the wire limit, 64 times over the
+	// inflated one.
+	var bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for range 64 {
+		_, _ = zw.Write(zeros)
+	}
+	_ = zw.Close()
+	if int64(bomb.Len()) >= limits.MaxRequestBytes {
+		t.Fatalf("the bomb is %d bytes compressed, not under the wire limit", bomb.Len())
+	}
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	resp, body := f.post(t, f.keys.ingest, ce, bomb.String())
+	goruntime.ReadMemStats(&after)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "decompressed request body exceeds 1048576 bytes") {
+		t.Fatalf("gzip bomb: status %d: %s", resp.StatusCode, body)
+	}
+	// The handler reads at most limit+1 inflated bytes (plus a buffer's growth): far less than
+	// the 64 MiB the bomb holds. TotalAlloc counts every allocation, the test's own included.
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 16<<20 {
+		t.Errorf("refusing the bomb allocated %d bytes", grown)
+	}
+
+	// Exactly the limit inflated is accepted, one byte more refused.
+	padded := func(n int) string {
+		e := structured("gz-edge", catalog.TypeTrace, traceData)
+		return e + strings.Repeat(" ", n-len(e))
+	}
+	limits2 := defaultLimits()
+	limits2.MaxRequestBytes = 4096
+	g := newFixture(t, limits2)
+	if resp, body := g.post(t, g.keys.ingest, ce, string(gzipped(t, []byte(padded(4096))))); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("inflated to exactly the limit: status %d: %s", resp.StatusCode, body)
+	}
+	if resp, body := g.post(t, g.keys.ingest, ce, string(gzipped(t, []byte(padded(4097))))); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("inflated one byte over the limit: status %d: %s", resp.StatusCode, body)
+	}
+
+	// Not gzip, a truncated stream, and trailing garbage after a member.
+	whole := gzipped(t, []byte(structured("gz-bad", catalog.TypeTrace, traceData)))
+	for name, b := range map[string][]byte{
+		"plain":     []byte(structured("gz-bad", catalog.TypeTrace, traceData)),
+		"truncated": whole[:len(whole)-6],
+		"trailing":  append(append([]byte{}, whole...), "garbage"...),
+	} {
+		resp, body := f.post(t, f.keys.ingest, ce, string(b))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "not valid gzip") {
+			t.Errorf("%s: status %d: %s", name, resp.StatusCode, body)
+		}
+	}
+	readTopic(t, f.topic, 0)
+	readTopic(t, g.topic, 1)
 }
 
 // A repeated ce- header would leave the event's attribute to whichever copy a reader takes

@@ -101,8 +101,8 @@ const (
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Events are posted to the root. Answering any other path would hide a client's wrong URL
-	// (say, a path meant for another service) behind a 202.
+	// Events are posted to the root. Answering any other path would
+	// hide a client's wrong URL (say, a path meant for another service) behind a 202.
 	if r.URL.Path != "/" {
 		writeProblem(w, problem{Type: problemNotFound, Title: "Not found", Status: http.StatusNotFound,
 			Detail: fmt.Sprintf("nothing is served at %.200q: post CloudEvents to /", r.URL.Path)})
@@ -114,57 +114,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "post CloudEvents to this endpoint"})
 		return
 	}
-	// The server bounds reading headers, not bodies. Bound the body here for an early answer
-	// (net/http reads the rest of a small body before writing it); reading it bounds it again.
-	rc := http.NewResponseController(w)
-	h.bodyDeadline(rc)
-	principal, ok := h.authenticate(w, r)
+	var m mode
+	principal, body, w, release, ok := h.receive(w, r, writeProblem, func() error {
+		var err error
+		m, err = modeOf(r.Header)
+		return err
+	})
 	if !ok {
 		return
 	}
-	if err := checkEncoding(r.Header); err != nil {
-		w.Header().Set("Accept-Encoding", "identity")
-		writeProblem(w, problem{Type: problemMediaType, Title: "Unsupported content encoding", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
-		return
-	}
-	m, err := modeOf(r.Header)
-	if err != nil {
-		writeProblem(w, problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
-		return
-	}
-	// A declared length over the limit is refused before the body is read (and before an
-	// Expect: 100-continue client is told to send it).
-	if r.ContentLength > h.limits.MaxRequestBytes {
-		h.requestTooLarge(w)
-		return
-	}
-	if h.turns != nil {
-		select {
-		case h.turns <- struct{}{}:
-			defer func() { <-h.turns }()
-			if h.limits.ClientTimeout > 0 {
-				w = &boundedAnswer{ResponseWriter: w, rc: rc, timeout: h.limits.ClientTimeout}
-			}
-		case <-r.Context().Done():
-			return // the client gave up while waiting
-		}
-	}
-	// The body gets ClientTimeout from now, once the request's turn came.
-	body, err := runtime.ReadBody(w, r, h.limits.MaxRequestBytes, h.limits.ClientTimeout)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			h.requestTooLarge(w)
-			return
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			writeProblem(w, problem{Type: problemTimeout, Title: "Request timeout", Status: http.StatusRequestTimeout,
-				Detail: fmt.Sprintf("the request body did not arrive within %s", h.limits.ClientTimeout)})
-			return
-		}
-		writeProblem(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
-		return
-	}
+	defer release()
 
 	if m == modeBatch {
 		h.serveBatch(w, r.Context(), principal, body)
@@ -197,11 +156,78 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.producer.Send(r.Context(), []cloudevents.Event{e})[0]; err != nil {
 		h.events.WithLabelValues(string(m), StatusUnavailable).Inc()
 		h.kafkaDown.Log("unavailable", 1, "accepted", 0, "event_id", e.ID(), "error", err)
-		h.unavailable(w, "the event could not be stored durably; retry later")
+		h.unavailable(w, writeProblem, "the event could not be stored durably; retry later")
 		return
 	}
 	h.events.WithLabelValues(string(m), StatusAccepted).Inc()
 	writeJSON(w, http.StatusAccepted, contentTypeJSON, Result{ID: e.ID(), Source: e.Source(), Status: StatusAccepted})
+}
+
+// receive is the path every post takes before its content is read: the body's deadline, the
+// key, the content coding, the content type (checkType, answered 415), the declared length,
+// a turn among MaxConcurrentRequests, then the body, decompressed within MaxRequestBytes. fail
+// writes a refusal in the endpoint's own form. When ok, the caller answers through w (which
+// bounds the answer's write) and calls release once it has.
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, problem), checkType func() error) (
+	principal authclient.Principal, body []byte, _ http.ResponseWriter, release func(), ok bool) {
+	// The server bounds reading headers, not bodies. Bound the body here for an early answer
+	// (net/http reads the rest of a small body before writing it); reading it bounds it again.
+	rc := http.NewResponseController(w)
+	h.bodyDeadline(rc)
+	principal, ok = h.authenticate(w, r, fail)
+	if !ok {
+		return
+	}
+	gzipped, err := contentCoding(r.Header)
+	if err != nil {
+		w.Header().Set("Accept-Encoding", "gzip")
+		fail(w, problem{Type: problemMediaType, Title: "Unsupported content encoding", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
+		return principal, nil, w, nil, false
+	}
+	if err := checkType(); err != nil {
+		fail(w, problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()})
+		return principal, nil, w, nil, false
+	}
+	// A declared length over the limit is refused before the body is read (and before an
+	// Expect: 100-continue client is told to send it).
+	if r.ContentLength > h.limits.MaxRequestBytes {
+		h.requestTooLarge(w, fail, "")
+		return principal, nil, w, nil, false
+	}
+	release = func() {}
+	if h.turns != nil {
+		select {
+		case h.turns <- struct{}{}:
+			release = func() { <-h.turns }
+			if h.limits.ClientTimeout > 0 {
+				w = &boundedAnswer{ResponseWriter: w, rc: rc, timeout: h.limits.ClientTimeout}
+			}
+		case <-r.Context().Done():
+			return principal, nil, w, nil, false // the client gave up while waiting
+		}
+	}
+	// The body gets ClientTimeout from now, once the request's turn came.
+	body, err = runtime.ReadBody(w, r, h.limits.MaxRequestBytes, h.limits.ClientTimeout)
+	if err == nil && gzipped {
+		body, err = gunzip(body, h.limits.MaxRequestBytes)
+	}
+	if err != nil {
+		release()
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			h.requestTooLarge(w, fail, "")
+		case errors.Is(err, errDecompressedTooLarge):
+			h.requestTooLarge(w, fail, "decompressed ")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			fail(w, problem{Type: problemTimeout, Title: "Request timeout", Status: http.StatusRequestTimeout,
+				Detail: fmt.Sprintf("the request body did not arrive within %s", h.limits.ClientTimeout)})
+		default:
+			fail(w, problem{Type: problemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
+		}
+		return principal, nil, w, nil, false
+	}
+	return principal, body, w, release, true
 }
 
 func (h *Handler) serveBatch(w http.ResponseWriter, ctx context.Context, principal authclient.Principal, body []byte) {
@@ -285,7 +311,7 @@ type batchResponse struct {
 	Results  []Result `json:"results"`
 }
 
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (authclient.Principal, bool) {
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, problem)) (authclient.Principal, bool) {
 	key, err := authclient.BearerKey(r)
 	if err == nil {
 		var p authclient.Principal
@@ -297,15 +323,15 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (authclie
 	switch status := authclient.HTTPStatus(err); status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="trustplane"`)
-		writeProblem(w, problem{Type: problemAuth, Title: "Unauthorized", Status: status, Detail: err.Error()})
+		fail(w, problem{Type: problemAuth, Title: "Unauthorized", Status: status, Detail: err.Error()})
 	case http.StatusForbidden:
-		writeProblem(w, problem{Type: problemForbidden, Title: "Forbidden", Status: status, Detail: err.Error()})
+		fail(w, problem{Type: problemForbidden, Title: "Forbidden", Status: status, Detail: err.Error()})
 	case http.StatusServiceUnavailable:
 		h.authDown.Log("error", err)
-		h.unavailable(w, "API keys cannot be verified right now; retry later")
+		h.unavailable(w, fail, "API keys cannot be verified right now; retry later")
 	default:
 		h.authFailed.Log("error", err)
-		writeProblem(w, problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
+		fail(w, problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError})
 	}
 	return authclient.Principal{}, false
 }
@@ -333,27 +359,15 @@ func (b *boundedAnswer) WriteHeader(code int) {
 
 func (b *boundedAnswer) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
-func (h *Handler) requestTooLarge(w http.ResponseWriter) {
-	writeProblem(w, problem{Type: problemTooLarge, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
-		Detail: fmt.Sprintf("the request body exceeds %d bytes", h.limits.MaxRequestBytes)})
+// requestTooLarge refuses a body over MaxRequestBytes; how is "" or "decompressed ".
+func (h *Handler) requestTooLarge(w http.ResponseWriter, fail func(http.ResponseWriter, problem), how string) {
+	fail(w, problem{Type: problemTooLarge, Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
+		Detail: fmt.Sprintf("the %srequest body exceeds %d bytes", how, h.limits.MaxRequestBytes)})
 }
 
-func (h *Handler) unavailable(w http.ResponseWriter, detail string) {
+func (h *Handler) unavailable(w http.ResponseWriter, fail func(http.ResponseWriter, problem), detail string) {
 	setRetryAfter(w, h.retryAfter)
-	writeProblem(w, problem{Type: problemUnavailable, Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: detail})
-}
-
-// checkEncoding refuses a body in any content coding but identity: ingest does not decode
-// them, and reading one as plain would take the client's bytes for something they are not.
-func checkEncoding(header http.Header) error {
-	for _, v := range header.Values("Content-Encoding") {
-		for _, coding := range strings.Split(v, ",") {
-			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
-				return fmt.Errorf("the body's Content-Encoding %q is not supported: send it uncompressed", c)
-			}
-		}
-	}
-	return nil
+	fail(w, problem{Type: problemUnavailable, Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: detail})
 }
 
 func modeOf(header http.Header) (mode, error) {
@@ -438,6 +452,10 @@ func prepare(e *cloudevents.Event, p authclient.Principal) []catalog.Problem {
 	t, known := catalog.Lookup(e.Type())
 	if e.Type() != "" && !known {
 		problems = append(problems, catalog.Problem{Pointer: "/type", Detail: fmt.Sprintf("unknown event type %q; see the event catalog", e.Type())})
+	} else if known && !strings.HasPrefix(e.Type(), catalog.TelemetryPrefix) {
+		// Security findings are made inside the plane (guard, router), never posted.
+		problems = append(problems, catalog.Problem{Pointer: "/type", Detail: fmt.Sprintf("event type %q is not accepted from applications; ingest takes the %s* types", e.Type(), catalog.TelemetryPrefix)})
+		known = false
 	}
 	if ct := e.DataContentType(); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != contentTypeJSON {

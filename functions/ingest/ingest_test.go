@@ -257,6 +257,7 @@ func TestRejections(t *testing.T) {
 		{"old spec version", f.keys.ingest, ceJSON, strings.Replace(valid, `"1.0"`, `"0.3"`, 1), 400, "specversion must be 1.0"},
 		{"binary without id", f.keys.ingest, map[string]string{"Ce-Specversion": "1.0", "Ce-Source": "/a", "Ce-Type": catalog.TypeTrace, "Content-Type": "application/json"}, traceData, 400, "id"},
 		{"unknown type", f.keys.ingest, ceJSON, structured("e", "com.example.x", traceData), 400, "unknown event type"},
+		{"finding posted by an application", f.keys.ingest, ceJSON, structured("e", catalog.TypeFinding, `{"source_type":"x","source_id":"o","timestamp":"2026-11-29T10:00:00Z","findings":[]}`), 400, "not accepted from applications"},
 		{"data violates schema", f.keys.ingest, ceJSON, structured("e", catalog.TypeTrace, `{"id":"t","timestamp":"2026-11-29T10:00:00Z","tags":"x"}`), 400, "/data/tags"},
 		{"data not json", f.keys.ingest, map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "/a", "Ce-Type": catalog.TypeTrace, "Content-Type": "text/plain"}, "hello", 400, "application/json"},
 		{"empty batch", f.keys.ingest, batch, "[]", 400, "empty"},

@@ -256,6 +256,7 @@ func (g *GroupCommit) insert(reqs []*request, rows int) {
 		merged.Observations = append(merged.Observations, r.batch.Observations...)
 		merged.Scores = append(merged.Scores, r.batch.Scores...)
 		merged.LLMCalls = append(merged.LLMCalls, r.batch.LLMCalls...)
+		merged.Findings = append(merged.Findings, r.batch.Findings...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.InsertTimeout)
 	defer cancel()

@@ -315,6 +315,12 @@ func rowsOf(d *delivery, now time.Time) (clickhouse.Batch, error) {
 	case *catalog.LLMCall:
 		env.ID, env.Metadata = p.ID, p.Metadata
 		b.LLMCalls = append(b.LLMCalls, llmCallRow(env, p))
+		// The gateway's inline findings are stored as finding rows of the call, beside the
+		// ones guard makes of other telemetry.
+		b.Findings = appendFindings(b.Findings, env, &catalog.Findings{SourceType: d.typ, SourceID: p.ID,
+			SourceEventID: d.id, TraceID: p.TraceID, Timestamp: p.Timestamp, Findings: p.Guard.Findings})
+	case *catalog.Findings:
+		b.Findings = appendFindings(b.Findings, env, p)
 	default:
 		return b, fmt.Errorf("event type %q is not stored by persist", d.typ)
 	}
@@ -336,6 +342,22 @@ func llmCallRow(env clickhouse.Envelope, p *catalog.LLMCall) clickhouse.LLMCall 
 		LatencyMs: p.Latency.TotalMs, GatewayMs: p.Latency.GatewayMs, ProviderMs: p.Latency.ProviderMs, TTFTMs: p.Latency.TTFTMs,
 		Capture: p.Capture, Input: string(p.Input), Output: string(p.Output),
 	}
+}
+
+// appendFindings appends one row per finding of p; env is the event that carried them.
+func appendFindings(rows []clickhouse.Finding, env clickhouse.Envelope, p *catalog.Findings) []clickhouse.Finding {
+	for i := range p.Findings {
+		f := &p.Findings[i]
+		rows = append(rows, clickhouse.Finding{
+			TenantID: env.TenantID, ProjectID: env.ProjectID, SourceType: p.SourceType, SourceID: p.SourceID,
+			SourceEventID: p.SourceEventID, TraceID: p.TraceID, Timestamp: p.Timestamp, Side: f.Side,
+			Detector: f.Detector, Category: f.Category, Entity: f.Entity, Severity: f.Severity, Score: f.Score,
+			SpanStart: uint32(f.Start), SpanEnd: uint32(f.End), Preview: f.Preview, Fingerprint: f.Fingerprint,
+			Action: f.Action, Reasons: f.Reasons, Truncated: f.Truncated,
+			EventSource: env.EventSource, EventID: env.EventID, Version: env.Version,
+		})
+	}
+	return rows
 }
 
 func usage(u catalog.Usage, c catalog.Cost) clickhouse.Usage {

@@ -58,6 +58,7 @@ type call struct {
 	ttft         time.Duration
 	input        []byte
 	output       []byte
+	guard        *callGuard // nil when no content check runs
 }
 
 // Attempted records an attempt of the call (routing.Attempts).
@@ -110,6 +111,7 @@ func (g *Gateway) finish(c *call) {
 	total := end.Sub(c.start)
 	gateway := max(total-c.providerTime-c.waited, 0)
 	c.ev.Latency = catalog.LLMLatency{TotalMs: ms(total), GatewayMs: ms(gateway), ProviderMs: ms(c.providerTime), TTFTMs: ms(c.ttft)}
+	c.guard.finish()
 	g.calls.WithLabelValues(c.ev.Endpoint, c.ev.Status).Inc()
 	if c.ev.Status == catalog.LLMCallSuccess {
 		g.overhead.Observe(gateway.Seconds())

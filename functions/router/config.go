@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/guard/policy"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -19,6 +20,11 @@ type Config struct {
 
 	// ProducerConfig is where llm-call events go.
 	kafka.ProducerConfig
+
+	// Guard turns the inline content checks on; their policy and detectors are configured by
+	// policy.Config (GUARD_POLICY, ...).
+	Guard bool `envconfig:"ROUTER_GUARD" default:"true"`
+	policy.Config
 
 	// RoutingFile is the routing file (providers, models, prices, limits), usually mounted
 	// from a ConfigMap; it is re-read when it changes. Empty: the built-in mock routing.
@@ -48,7 +54,7 @@ type Config struct {
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	errs := []error{c.Common.Validate(), c.ClientConfig.Validate(), c.ProducerConfig.Validate()}
+	errs := []error{c.Common.Validate(), c.ClientConfig.Validate(), c.ProducerConfig.Validate(), c.Config.Validate()}
 	if c.ReloadInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("ROUTER_CONFIG_RELOAD must be at least 100ms, got %s", c.ReloadInterval))
 	}

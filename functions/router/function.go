@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/guard/policy"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/providers"
 	"github.com/trustplane/trustplane/functions/router/routing"
@@ -63,8 +64,17 @@ func New(_ context.Context, cfg Config, log *slog.Logger) (*runtime.Function, er
 	recorder := NewRecorder(producer, cfg.TelemetryBuffer, cfg.TelemetryBatch, log, reg)
 	fn.Shutdown = append(fn.Shutdown, recorder.Close)
 
+	var guard *Guard
+	if cfg.Guard {
+		checks, err := policy.Open(cfg.Config, "router", log, reg)
+		if err != nil {
+			return nil, err
+		}
+		fn.Background = append(fn.Background, func(ctx context.Context) error { return checks.Policies.Run(ctx, cfg.Config.ReloadInterval) })
+		guard = NewGuard(checks, reg)
+	}
 	gw := NewGateway(routes, Options{
-		Verifier: verifier, Limiter: limiter, Recorder: recorder,
+		Verifier: verifier, Limiter: limiter, Recorder: recorder, Guard: guard,
 		Capture:         Capture{Mode: cfg.Capture, MaxBytes: cfg.CaptureMaxBytes},
 		MaxRequestBytes: cfg.MaxRequestBytes, Logger: log, Registerer: reg,
 	})

@@ -37,13 +37,13 @@ func TestNewBuildsTheFunction(t *testing.T) {
 			}
 		}
 	}()
-	for _, pattern := range []string{"POST " + PathChat, "POST " + PathEmbeddings, "GET " + PathModels, "/v1/"} {
+	for _, pattern := range []string{"POST " + PathChat, "POST " + PathEmbeddings, "GET " + PathModels, "GET " + PathPolicy, "/v1/"} {
 		if fn.Routes[pattern] == nil {
 			t.Errorf("no route %s", pattern)
 		}
 	}
-	if len(fn.Background) != 1 || len(fn.Shutdown) != 3 || fn.Metrics == nil {
-		t.Errorf("%d background tasks, %d shutdown hooks, metrics %v; want the routing reload, drain, flush and close, and metrics",
+	if len(fn.Background) != 2 || len(fn.Shutdown) != 3 || fn.Metrics == nil {
+		t.Errorf("%d background tasks, %d shutdown hooks, metrics %v; want the routing and policy reloads, drain, flush and close, and metrics",
 			len(fn.Background), len(fn.Shutdown), fn.Metrics)
 	}
 	mux := http.NewServeMux()

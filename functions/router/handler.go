@@ -22,6 +22,7 @@ import (
 
 	"github.com/trustplane/trustplane/eventing/catalog"
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/guard/policy"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
 	"github.com/trustplane/trustplane/functions/router/providers"
@@ -34,6 +35,9 @@ const (
 	PathChat       = "/v1/chat/completions"
 	PathEmbeddings = "/v1/embeddings"
 	PathModels     = "/v1/models"
+	// PathPolicy shows the content policy in force for the caller's key (its tenant and
+	// project) and ?model=.
+	PathPolicy = "/v1/guard/policy"
 )
 
 // Headers router reads or sets besides OpenAI's.
@@ -69,6 +73,8 @@ type Options struct {
 	// Rand draws the weighted strategy's order and the retry jitter; nil uses math/rand/v2's
 	// global source. Tests pass a seeded one so that their draws are the same on every run.
 	Rand *rand.Rand
+	// Guard runs the inline content checks; nil runs none.
+	Guard *Guard
 }
 
 // Gateway is the OpenAI-compatible gateway: it authenticates, limits, routes and records calls.
@@ -124,12 +130,13 @@ func (g *Gateway) Routes() map[string]http.Handler {
 		"POST " + PathChat:       http.HandlerFunc(g.serveChat),
 		"POST " + PathEmbeddings: http.HandlerFunc(g.serveEmbeddings),
 		"GET " + PathModels:      http.HandlerFunc(g.serveModels),
+		"GET " + PathPolicy:      http.HandlerFunc(g.servePolicy),
 		"/v1/":                   http.HandlerFunc(serveUnknown),
 	}
 }
 
 // allowed lists the method each endpoint answers.
-var allowed = map[string]string{PathChat: http.MethodPost, PathEmbeddings: http.MethodPost, PathModels: http.MethodGet}
+var allowed = map[string]string{PathChat: http.MethodPost, PathEmbeddings: http.MethodPost, PathModels: http.MethodGet, PathPolicy: http.MethodGet}
 
 func serveUnknown(w http.ResponseWriter, r *http.Request) {
 	if method, ok := allowed[r.URL.Path]; ok {
@@ -265,6 +272,13 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.ev.Stream, c.ev.User = req.Stream, clip(req.User, 512)
+	if c.guard = g.opts.Guard.guardFor(c, req.Model); c.guard != nil {
+		if e := c.guard.checkChat(req); e != nil {
+			c.ev.ModelRequested = clip(req.Model, 512)
+			g.fail(w, c, e, statusOfRefusal(e))
+			return
+		}
+	}
 	c.input = req.Raw("messages")
 	cfg := g.routes.Table()
 	rt, adm, ok := g.route(w, r, c, cfg, req.Model, estimateTokens(c.input))
@@ -311,10 +325,23 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, c *call, cfg *r
 	}
 	c.served(t, got.model)
 	c.output = got.output
-	g.respond(w, got.body)
 	if got.usage == (openai.Usage{}) {
 		got.usage = estimatedUsage(c.input, len(got.output))
 	}
+	if c.guard != nil && c.ev.Endpoint == "chat.completions" {
+		body, capture, e := c.guard.checkAnswer(got.body)
+		if e != nil {
+			c.output = nil
+			g.settle(c, cfg, adm, t, got.usage)
+			g.fail(w, c, e, catalog.LLMCallError)
+			return
+		}
+		if capture != nil {
+			c.output = capture
+		}
+		got.body = body
+	}
+	g.respond(w, got.body)
 	g.settle(c, cfg, adm, t, got.usage)
 	c.ev.Status, c.ev.StatusCode = catalog.LLMCallSuccess, http.StatusOK
 	g.finish(c)
@@ -338,6 +365,13 @@ func (g *Gateway) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.fail(w, c, asAPIError(err), catalog.LLMCallInvalid)
 		return
+	}
+	if c.guard = g.opts.Guard.guardFor(c, req.Model); c.guard != nil {
+		if e := c.guard.checkEmbeddings(req); e != nil {
+			c.ev.ModelRequested = clip(req.Model, 512)
+			g.fail(w, c, e, statusOfRefusal(e))
+			return
+		}
 	}
 	c.input = req.Input
 	cfg := g.routes.Table()
@@ -377,6 +411,54 @@ func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 		list.Data = append(list.Data, modelInfo{ID: n, Object: "model", OwnedBy: "trustplane"})
 	}
 	body, _ := json.Marshal(list)
+	g.respond(w, body)
+}
+
+// statusOfRefusal is the recorded status of a call the content checks refused: invalid for a
+// blocked request, error when the checks could not run.
+func statusOfRefusal(e *openai.APIError) string {
+	if e.Status == http.StatusBadRequest {
+		return catalog.LLMCallInvalid
+	}
+	return catalog.LLMCallError
+}
+
+// firstMessage is the first choice's message of a completion, for capture.
+func firstMessage(body []byte) json.RawMessage {
+	var r struct {
+		Choices []struct {
+			Message json.RawMessage `json:"message"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(body, &r) != nil || len(r.Choices) == 0 {
+		return nil
+	}
+	return r.Choices[0].Message
+}
+
+// policyAnswer is what GET /v1/guard/policy answers.
+type policyAnswer struct {
+	Tenant  string         `json:"tenant"`
+	Project string         `json:"project"`
+	Model   string         `json:"model"`
+	Enabled bool           `json:"enabled"`
+	Policy  *policy.Policy `json:"policy,omitempty"`
+}
+
+// servePolicy shows the content policy in force for the caller: the tenant and project come
+// from the key, never from the request, so a key sees only its own policy.
+func (g *Gateway) servePolicy(w http.ResponseWriter, r *http.Request) {
+	p, err := g.authenticate(r)
+	if err != nil {
+		openai.WriteError(w, err)
+		return
+	}
+	model := r.URL.Query().Get("model")
+	ans := policyAnswer{Tenant: p.Tenant, Project: p.Project, Model: clip(model, 512), Enabled: g.opts.Guard != nil}
+	if g.opts.Guard != nil {
+		ans.Policy = g.opts.Guard.checks.Policies.Table().Resolve(p.Tenant, p.Project, model)
+	}
+	body, _ := json.Marshal(ans)
 	g.respond(w, body)
 }
 

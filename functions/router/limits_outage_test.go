@@ -116,8 +116,18 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 		}
 	}
 	admitted, before := counts()
-	if admitted != limit {
-		t.Fatalf("with Redis up: %d admitted across 2 pods, want the shared limit %d", admitted, limit)
+	// A call whose script outlives the timeout on a busy host is decided by its pod's own
+	// bucket, which still holds its limit before the outage: each such call may add one
+	// admission (or cost one, when its script took from the shared bucket all the same). That
+	// more than 20 of these calls miss a 50 ms deadline on loopback is far less likely than one
+	// in a million (the reasoning is at the end of this test); a pod that decided alone with
+	// Redis up would fail it every time.
+	early := int(pods[0].metric(t, "trustplane_router_limits_local_total") + pods[1].metric(t, "trustplane_router_limits_local_total"))
+	if early > limit {
+		t.Fatalf("with Redis up: %d of %d calls decided by the pods' own buckets, want Redis to decide nearly all", early, before)
+	}
+	if admitted < limit-early || admitted > limit+early {
+		t.Fatalf("with Redis up: %d admitted across 2 pods, want the shared limit %d, give or take the %d decided by a pod's own bucket", admitted, limit, early)
 	}
 
 	if err := start(srv); err != nil {
@@ -150,8 +160,8 @@ func testRedisOutage(t *testing.T, start, end func(*redistest.Server) error) {
 			t.Errorf("pod %d decided %v calls with its own buckets during the outage, want at least %d", i, n, limit)
 		}
 	}
-	if total := perPod[0] + perPod[1]; total != 3*limit {
-		t.Errorf("admitted %v (per pod) in all: want the shared %d before the outage plus each pod's own %d during it", perPod, limit, limit)
+	if total := perPod[0] + perPod[1]; total < 3*limit-early || total > 3*limit+early {
+		t.Errorf("admitted %v (per pod) in all: want the shared %d before the outage plus each pod's own %d, give or take the %d decided by a pod's own bucket with Redis up", perPod, limit, limit, early)
 	}
 	slices.Sort(latencies)
 	t.Logf("%d calls before the outage, %d during it; latency p50 %s, p99 %s, max %s", before, outageCalls,

@@ -167,10 +167,19 @@ func relay(w http.ResponseWriter, c *call, o *openedStream, wantUsage bool) *rel
 
 	out := &relayed{eof: o.eof}
 	var buf []byte
+	sg := c.guard.streamGuard()
 	chunk := o.first
 	for !out.eof {
 		if chunk.Usage != nil {
 			out.usage = chunk.Usage
+		}
+		datas := [][]byte{chunk.Data}
+		if sg != nil {
+			var err error
+			if datas, err = sg.pass(&chunk); err != nil {
+				out.err = err
+				return out
+			}
 		}
 		if out.text.Len() < maxStreamCapture {
 			out.text.WriteString(chunk.Text)
@@ -179,7 +188,10 @@ func relay(w http.ResponseWriter, c *call, o *openedStream, wantUsage bool) *rel
 			out.calls.add(d)
 		}
 		if !chunk.UsageOnly || wantUsage {
-			buf = append(append(append(buf[:0], "data: "...), chunk.Data...), "\n\n"...)
+			buf = buf[:0]
+			for _, data := range datas {
+				buf = append(append(append(buf, "data: "...), data...), "\n\n"...)
+			}
 			if _, err := w.Write(buf); err != nil {
 				out.err = err
 				return out
@@ -200,6 +212,20 @@ func relay(w http.ResponseWriter, c *call, o *openedStream, wantUsage bool) *rel
 		} else if err != nil {
 			out.err = err
 			return out
+		}
+	}
+	if sg != nil {
+		// The stream ended without a finishing chunk: what the checks held back goes now.
+		rest, err := sg.end()
+		if err != nil {
+			out.eof, out.err = false, err
+			return out
+		}
+		if rest != nil {
+			out.text.WriteString(sg.restText)
+			if _, err := w.Write(append(append([]byte("data: "), rest...), "\n\n"...)); err != nil {
+				out.err = err
+			}
 		}
 	}
 	return out

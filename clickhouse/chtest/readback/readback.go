@@ -145,3 +145,34 @@ func goTime(t time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// Findings returns a project's findings, duplicates collapsed, ordered by the scanned entity's
+// time, then its type and id, side, detector and span.
+func Findings(ctx context.Context, s *clickhouse.Store, tenant, project string) ([]clickhouse.Finding, error) {
+	q := fmt.Sprintf("SELECT %s FROM %s.%s FINAL WHERE tenant_id = ? AND project_id = ? ORDER BY timestamp, source_type, source_id, side, detector, span_start, span_end",
+		strings.Join(clickhouse.TableFindings.Columns(), ", "), database(s), clickhouse.TableFindings)
+	rows, err := s.Conn().Query(ctx, q, tenant, project)
+	if err != nil {
+		return nil, fmt.Errorf("readback: select findings: %w", err)
+	}
+	defer rows.Close()
+	var out []clickhouse.Finding
+	for rows.Next() {
+		var f clickhouse.Finding
+		var truncated uint8
+		if err := rows.Scan(&f.TenantID, &f.ProjectID, &f.SourceType, &f.SourceID, &f.SourceEventID, &f.TraceID, &f.Timestamp,
+			&f.Side, &f.Detector, &f.Category, &f.Entity, &f.Severity, &f.Score, &f.SpanStart, &f.SpanEnd, &f.Preview,
+			&f.Fingerprint, &f.Action, &f.Reasons, &truncated, &f.EventSource, &f.EventID, &f.Version); err != nil {
+			return nil, fmt.Errorf("readback: scan findings: %w", err)
+		}
+		f.Timestamp, f.Truncated = goTime(f.Timestamp), truncated == 1
+		if len(f.Reasons) == 0 {
+			f.Reasons = nil
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("readback: select findings: %w", err)
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@
 package routing
 
 import (
+	"github.com/trustplane/trustplane/eventing/pricing"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/providers"
 )
@@ -15,10 +16,10 @@ type File struct {
 	Providers []providers.Config `json:"providers"`
 	Models    []ModelConfig      `json:"models"`
 	// Prices are USD per million tokens, by served model (or alias).
-	Prices  map[string]Price `json:"prices,omitempty"`
-	Retry   RetryConfig      `json:"retry,omitempty"`
-	Circuit CircuitConfig    `json:"circuit,omitempty"`
-	Limits  LimitsConfig     `json:"limits,omitempty"`
+	Prices  pricing.Table `json:"prices,omitempty"`
+	Retry   RetryConfig   `json:"retry,omitempty"`
+	Circuit CircuitConfig `json:"circuit,omitempty"`
+	Limits  LimitsConfig  `json:"limits,omitempty"`
 }
 
 // Strategies for choosing among a model's targets.
@@ -43,11 +44,8 @@ type TargetConfig struct {
 	Timeout  providers.Duration `json:"timeout,omitempty"`
 }
 
-// Price is what a model costs, USD per million tokens.
-type Price struct {
-	InputPerMTok  float64 `json:"input_per_mtok"`
-	OutputPerMTok float64 `json:"output_per_mtok"`
-}
+// Price is what a model costs, USD per million tokens (the shared price table's entry).
+type Price = pricing.Price
 
 // RetryConfig bounds retries and fallbacks.
 type RetryConfig struct {

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/trustplane/trustplane/eventing/catalog"
+	"github.com/trustplane/trustplane/eventing/pricing"
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/router/openai"
@@ -21,7 +22,7 @@ import (
 type Table struct {
 	models  map[string]*Route
 	names   []string
-	prices  map[string]Price
+	prices  pricing.Table
 	retry   RetryConfig
 	circuit CircuitConfig
 	limits  LimitsConfig
@@ -80,7 +81,9 @@ func Parse(data []byte, client *http.Client, getenv func(string) string, readFil
 		p.add("at least one model is required")
 	}
 	sort.Strings(t.names)
-	p.prices(f.Prices)
+	if err := f.Prices.Validate(); err != nil {
+		p = append(p, err)
+	}
 	p.limits(f.Limits)
 	if err := errors.Join(p...); err != nil {
 		return nil, err
@@ -191,14 +194,6 @@ func (p *problems) circuit(c CircuitConfig) CircuitConfig {
 	return c
 }
 
-func (p *problems) prices(prices map[string]Price) {
-	for m, price := range prices {
-		if price.InputPerMTok < 0 || price.OutputPerMTok < 0 {
-			p.add("prices[%s]: prices must not be negative", m)
-		}
-	}
-}
-
 func (p *problems) limits(l LimitsConfig) {
 	errs := []error{l.Key.Validate("limits.key"), l.Tenant.Validate("limits.tenant")}
 	for n, lim := range l.Tenants {
@@ -234,12 +229,5 @@ func (t *Table) Scopes(p authclient.Principal, model string) []limits.Scope {
 
 // Cost prices usage by the served model, the target's model or the alias, whichever has a price.
 func (t *Table) Cost(u openai.Usage, models ...string) catalog.Cost {
-	for _, m := range models {
-		if p, ok := t.prices[m]; ok && m != "" {
-			c := catalog.Cost{Input: float64(u.PromptTokens) * p.InputPerMTok / 1e6, Output: float64(u.CompletionTokens) * p.OutputPerMTok / 1e6}
-			c.Total = c.Input + c.Output
-			return c
-		}
-	}
-	return catalog.Cost{}
+	return t.prices.Cost(uint64(max(u.PromptTokens, 0)), uint64(max(u.CompletionTokens, 0)), models...)
 }
