@@ -2,8 +2,10 @@ package query
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"math"
 	"net/url"
 	"reflect"
@@ -41,6 +43,15 @@ func literal(v any) (string, error) {
 			parts[i], _ = literal(s)
 		}
 		return "[" + strings.Join(parts, ", ") + "]", nil
+	case ch.GroupSet:
+		parts := make([]string, len(v.Value))
+		for i, x := range v.Value {
+			var err error
+			if parts[i], err = literal(x); err != nil {
+				return "", err
+			}
+		}
+		return "(" + strings.Join(parts, ", ") + ")", nil
 	case []uint16:
 		parts := make([]string, len(v))
 		for i, d := range v {
