@@ -2,8 +2,10 @@ package query
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"math"
 	"net/url"
 	"reflect"
@@ -41,6 +43,15 @@ func literal(v any) (string, error) {
 			parts[i], _ = literal(s)
 		}
 		return "[" + strings.Join(parts, ", ") + "]", nil
+	case ch.GroupSet:
+		parts := make([]string, len(v.Value))
+		for i, x := range v.Value {
+			var err error
+			if parts[i], err = literal(x); err != nil {
+				return "", err
+			}
+		}
+		return "(" + strings.Join(parts, ", ") + ")", nil
 	case []uint16:
 		parts := make([]string, len(v))
 		for i, d := range v {
@@ -109,7 +120,7 @@ func (r *chdbRows) Scan(dest ...any) error {
 				return fmt.Errorf("column %d: %s is not a string", i, raw)
 			}
 			*d = s
-		case *uint64, *uint16, *uint8:
+		case *uint64, *uint32, *uint16, *uint8:
 			n, _ := num()
 			u, err := strconv.ParseUint(n, 10, 64)
 			if err != nil {
@@ -192,6 +203,7 @@ func newTwoVersions(t *testing.T, tenant string) *twoVersions {
 		gensql.LLMCalls(with(500, 300, 1, 0)), gensql.Observations(with(200, 100, 1, 0)),
 		gensql.LLMCalls(with(4000, 400, 2, 1)), gensql.Observations(with(3000, 200, 2, 1)),
 		gensql.Traces(with(10, 50, 2, 1)), gensql.Scores(with(10, 50, 2, 1)),
+		gensql.Findings(with(0, 2000, 1, 0)), gensql.Findings(with(100, 50, 1, 0)),
 	}
 	// The other tenant's rows, which neither reader may count.
 	other := base
@@ -270,6 +282,7 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"endpoint"}],"metrics":[{"measure":"cost","aggregation":"max"},{"measure":"latency","aggregation":"min"},{"measure":"cost","aggregation":"p90"},{"measure":"ttft","aggregation":"avg"}]}`,
 		`{"view":"observations",` + r + `,"dimensions":[{"field":"name"}],"timeDimension":{"granularity":"auto"},"metrics":[{"measure":"latency","aggregation":"avg"},{"measure":"latency","aggregation":"max"}]}`,
 		`{"view":"traces",` + r + `,"dimensions":[{"field":"name"},{"field":"environment"}],"timeDimension":{"granularity":"day"},"metrics":[{"measure":"count","aggregation":"count"}]}`,
+		`{"view":"findings",` + r + `,"dimensions":[{"field":"severity"},{"field":"category"}],"timeDimension":{"granularity":"day"},"metrics":[{"measure":"count","aggregation":"count"},{"measure":"score","aggregation":"p90"}]}`,
 		`{"view":"scores",` + r + `,"dimensions":[{"field":"name"},{"field":"source"}],"metrics":[{"measure":"value","aggregation":"avg"},{"measure":"value","aggregation":"p50"},{"measure":"count","aggregation":"count"}]}`,
 		`{"view":"llm_calls","fromTimestamp":"2026-09-01T00:30:00Z","toTimestamp":"2026-09-02T10:00:00Z","dimensions":[{"field":"model"}],"timeDimension":{"granularity":"hour"},"metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"p95"}]}`,
 	}
@@ -312,6 +325,8 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		{&llmCalls, "limit=500&fields=io"},
 		{&llmCalls, "limit=77&status=error&provider=openai"},
 		{&scores, "limit=250&name=quality"},
+		{&findings, "limit=300"},
+		{&findings, "limit=40&severity=high&side=input"},
 	} {
 		pagesOf := func(rd *reader) []map[string]any {
 			var all []map[string]any

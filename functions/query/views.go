@@ -148,11 +148,15 @@ func views(f clickhouse.Features) map[string]*view {
 		"findings": {
 			name: "findings", table: "findings", timeCol: "timestamp",
 			dims: map[string]dimension{
-				"detector": {raw: "detector"},
-				"category": {raw: "category"},
-				"severity": {raw: "severity"},
-				"trace_id": {raw: "trace_id", highCard: true},
-				"id":       {raw: "id", highCard: true},
+				"detector":    {raw: "detector"},
+				"category":    {raw: "category"},
+				"severity":    {raw: "severity"},
+				"entity":      {raw: "entity"},
+				"side":        {raw: "side"},
+				"action":      {raw: "action"},
+				"source_type": {raw: "source_type"},
+				"trace_id":    {raw: "trace_id", highCard: true},
+				"source_id":   {raw: "source_id", highCard: true},
 			},
 			measures: map[string]measure{
 				"score": {raw: "score"},

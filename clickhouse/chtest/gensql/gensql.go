@@ -137,3 +137,21 @@ FROM %s`,
 		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.PerTrace, pick(1, "quality", "relevance"), h(2),
 		pick(3, "API", "EVAL", "ANNOTATION"), s.timeExpr(4), s.numbers())
 }
+
+// Findings is the statement that inserts s.N findings on observations obs-<number>, PerTrace
+// per trace id.
+func Findings(s Spec) string {
+	s = s.withDefaults()
+	x := hasher{s.Salt}
+	h, pick := x.h, x.pick
+	return fmt.Sprintf(`INSERT INTO %s.findings (tenant_id, project_id, source_type, source_id, source_event_id, trace_id, timestamp,
+    side, detector, category, entity, severity, score, span_start, span_end, preview, fingerprint, action, reasons, truncated,
+    event_source, event_id, version)
+SELECT %s, %s, 'observation', concat('obs-', toString(number)), toString(number), concat('trace-', toString(intDiv(number, %d))), %s,
+    %s, %s, %s, %s, %s, (%s %% 100) / 100, toUInt32(%s %% 1000) AS st, st + 20, '****', '', 'observe', ['pattern'], 0,
+    '/gensql', toString(number), %d
+FROM %s`,
+		s.Database, quote(s.Tenant), quote(s.Project), s.PerTrace, s.timeExpr(1), pick(2, "input", "output"),
+		pick(3, "secret.aws_access_key", "pii.email", "injection.prompt"), pick(4, "secret", "pii", "injection"),
+		pick(5, "aws_key", "email", ""), pick(6, "high", "medium", "low"), h(7), h(8), s.Version, s.numbers())
+}
