@@ -349,6 +349,20 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 			}
 		}
 		a, b := pagesOf(tv.old), pagesOf(tv.cur)
+		if len(a) != len(b) {
+			seen := map[string]int{}
+			for _, r := range a {
+				seen[fmt.Sprint(r["id"], r[tc.res.timeCol])]++
+			}
+			for _, r := range b {
+				seen[fmt.Sprint(r["id"], r[tc.res.timeCol])]--
+			}
+			for k, n := range seen {
+				if n != 0 {
+					t.Logf("%s: %d", k, n)
+				}
+			}
+		}
 		if len(a) == 0 || !sameJSON(a, b) {
 			t.Fatalf("%s?%s: 18.16 lists %d rows, 26.9 %d, or they differ", tc.res.name, tc.params, len(a), len(b))
 		}

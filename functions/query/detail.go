@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
@@ -60,18 +61,8 @@ func (r *reader) detail(ctx context.Context, p authclient.Principal, id string, 
 			continue
 		}
 		cols := c.res.selected(all)
-		w := &where{}
-		w.add("tenant_id = ?", p.Tenant)
-		w.add("project_id = ?", p.Project)
-		// The index's days and ids select the rows by the tables' sorting key; the trace id is
-		// checked on the row itself (an entry may be stale).
-		w.add("toDate("+c.res.timeCol+") IN ?", groupSet(entries.days))
-		if len(entries.ids) > 0 {
-			w.add("id IN ?", groupSet(entries.ids))
-		}
-		w.add("trace_id = ?", id)
-		rows, err := r.rows(ctx, cols, fmt.Sprintf("SELECT %s FROM %s FINAL WHERE %s ORDER BY %s, id LIMIT ?",
-			columnList(cols), r.table(c.res.table), w, c.res.timeCol), append(w.args, limit+1)...)
+		sql, args := r.childSQL(p, c.res, cols, id, entries, limit)
+		rows, err := r.rows(ctx, cols, sql, args...)
 		if err != nil {
 			return traceDetail{}, err
 		}
@@ -84,11 +75,50 @@ func (r *reader) detail(ctx context.Context, p authclient.Principal, id string, 
 	return d, nil
 }
 
-// indexEntries are where a trace's rows of one kind are: their days, and their ids unless
+// indexEntries are where a trace's rows of one kind are: their days, and each day's ids unless
 // there are too many to list (then the days alone select them).
 type indexEntries struct {
 	days []string
-	ids  []string
+	ids  map[string][]string // by day
+}
+
+// maxDayBranches bounds the per-day parts of a child statement; a trace spread over more days
+// is read with the days as one set instead.
+const maxDayBranches = 31
+
+// childSQL reads a trace's rows of one kind: one part per day, each selecting its rows by the
+// table's sorting key (tenant, project, day, ids), joined with UNION ALL, which old servers
+// prune far better than one condition over every day; the trace id is checked on the row
+// itself (an index entry may be stale).
+func (r *reader) childSQL(p authclient.Principal, res *resource, cols []column, traceID string, e indexEntries, limit int) (string, []any) {
+	day := "toDate(" + res.timeCol + ")"
+	// Under FINAL only the sorting key's columns select rows (see list); the trace id is
+	// checked on what FINAL answers.
+	final := func(key *where) string {
+		return fmt.Sprintf("SELECT %s FROM (SELECT %s FROM %s FINAL WHERE %s) WHERE trace_id = ?", jsonList(cols), columnList(cols), r.table(res.table), key)
+	}
+	if len(e.days) > maxDayBranches {
+		w := &where{}
+		w.add("tenant_id = ?", p.Tenant)
+		w.add("project_id = ?", p.Project)
+		w.add(day+" IN ?", groupSet(e.days))
+		return final(w) + " ORDER BY " + res.timeCol + ", id LIMIT ?", append(w.args, traceID, limit+1)
+	}
+	var parts []string
+	var args []any
+	for _, d := range e.days {
+		w := &where{}
+		w.add("tenant_id = ?", p.Tenant)
+		w.add("project_id = ?", p.Project)
+		w.add(day+" = toDate(?)", d)
+		if ids := e.ids[d]; len(ids) > 0 {
+			w.add("id IN ?", groupSet(ids))
+		}
+		parts = append(parts, final(w))
+		args = append(append(args, w.args...), traceID)
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s) ORDER BY %s, id LIMIT ?", jsonList(cols), strings.Join(parts, " UNION ALL "), res.timeCol),
+		append(args, limit+1)
 }
 
 // traceIndex reads the trace index (migration 0007) for a trace: per kind, the days its rows
@@ -126,19 +156,22 @@ func (r *reader) traceIndex(ctx context.Context, p authclient.Principal, id stri
 	if len(listed) == 0 {
 		return out, nil
 	}
-	rs, err = r.conn.Query(r.ctx(ctx), "SELECT kind, id FROM "+r.table("trace_index")+
-		" WHERE tenant_id = ? AND project_id = ? AND trace_id = ? AND has(?, kind) GROUP BY kind, id", p.Tenant, p.Project, id, listed)
+	rs, err = r.conn.Query(r.ctx(ctx), "SELECT kind, toString(day), id FROM "+r.table("trace_index")+
+		" WHERE tenant_id = ? AND project_id = ? AND trace_id = ? AND has(?, kind) GROUP BY kind, day, id", p.Tenant, p.Project, id, listed)
 	if err != nil {
 		return nil, classify(err)
 	}
 	defer rs.Close()
 	for rs.Next() {
-		var kind, rowID string
-		if err := rs.Scan(&kind, &rowID); err != nil {
+		var kind, day, rowID string
+		if err := rs.Scan(&kind, &day, &rowID); err != nil {
 			return nil, err
 		}
 		e := out[kind]
-		e.ids = append(e.ids, rowID)
+		if e.ids == nil {
+			e.ids = map[string][]string{}
+		}
+		e.ids[day] = append(e.ids[day], rowID)
 		out[kind] = e
 	}
 	return out, classify(rs.Err())

@@ -335,3 +335,12 @@ func columnList(cols []column) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// jsonList names cols as a subquery over columnList(cols) answers them.
+func jsonList(cols []column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.json
+	}
+	return strings.Join(names, ", ")
+}

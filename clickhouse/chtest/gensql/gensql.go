@@ -62,8 +62,12 @@ func (x hasher) pick(k int, values ...string) string {
 	return fmt.Sprintf("arrayElement([%s], %s %% %d + 1)", strings.Join(q, ", "), x.h(k), len(values))
 }
 
-func (s Spec) timeExpr(k int) string {
-	return fmt.Sprintf("toDateTime(toUInt32(%d + %s %% %d), 'UTC')", s.Start.Unix(), hasher{s.Salt}.h(k), int64(s.Span/time.Second))
+// timeExpr is a row's time: its trace's time (random over Span) plus its place in the trace in
+// seconds, so that a trace's rows lie together as real traces' do. per is the rows per trace
+// (1 for traces themselves).
+func (s Spec) timeExpr(per uint64) string {
+	return fmt.Sprintf("toDateTime(toUInt32(%d + intHash64(intDiv(number, %d) * 16 + %d) %% %d + number %% %d), 'UTC')",
+		s.Start.Unix(), per, s.Salt*1000003, int64(s.Span/time.Second), per)
 }
 
 func (s Spec) numbers() string {
@@ -86,7 +90,7 @@ SELECT %s, %s, concat('call-', toString(number)), '/gensql', toString(number), %
     if(%s %% 10 = 0, (%s %% 4000000) / 100, (%s %% 200000) / 100) AS lat, (%s %% 300) / 100, lat * 0.9,
     if(%s %% 2 = 1, (%s %% 80000) / 100, 0), 'none', '', ''
 FROM %s`,
-		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.PerTrace, s.timeExpr(1),
+		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.PerTrace, s.timeExpr(s.PerTrace),
 		pick(2, "gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama"), pick(3, "gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama"),
 		pick(4, "openai", "anthropic", "mock"), pick(5, "success", "success", "success", "error", "rate_limited"), h(6),
 		h(7), h(8), h(9), h(10), h(11), h(12), h(13), h(14), h(15), h(16), h(6), h(6), s.numbers())
@@ -105,7 +109,7 @@ SELECT %s, %s, concat('obs-', toString(number)), '/gensql', toString(number), %d
     if(%s %% 3 = 0, toDateTime(0, 'UTC'), toDateTime(toUInt32(toUInt32(st) + %s %% 40), 'UTC')), toDateTime(0, 'UTC'), %s, '{}', '', '',
     %s %% 100, 0, %s %% 100, 0, 0, (%s %% 100000) / 100000000, %s, ''
 FROM %s`,
-		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.PerTrace, pick(1, "SPAN", "GENERATION", "EVENT"), h(2), s.timeExpr(3),
+		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.PerTrace, pick(1, "SPAN", "GENERATION", "EVENT"), h(2), s.timeExpr(s.PerTrace),
 		h(4), h(5), pick(6, "", "gpt-4o", "claude-sonnet"), h(7), h(7), h(8), pick(9, "DEFAULT", "DEFAULT", "WARNING", "ERROR", "DEBUG"), s.numbers())
 }
 
@@ -135,7 +139,7 @@ SELECT %s, %s, concat('score-', toString(number)), '/gensql', toString(number), 
     concat('trace-', toString(intDiv(number, %d))), '', %s, (%s %% 1000) / 10, '', 'NUMERIC', %s, '', %s
 FROM %s`,
 		s.Database, quote(s.Tenant), quote(s.Project), s.Version, s.PerTrace, pick(1, "quality", "relevance"), h(2),
-		pick(3, "API", "EVAL", "ANNOTATION"), s.timeExpr(4), s.numbers())
+		pick(3, "API", "EVAL", "ANNOTATION"), s.timeExpr(s.PerTrace), s.numbers())
 }
 
 // Findings is the statement that inserts s.N findings on observations obs-<number>, PerTrace
@@ -151,7 +155,7 @@ SELECT %s, %s, 'observation', concat('obs-', toString(number)), toString(number)
     %s, %s, %s, %s, %s, (%s %% 100) / 100, toUInt32(%s %% 1000) AS st, st + 20, '****', '', 'observe', ['pattern'], 0,
     '/gensql', toString(number), %d
 FROM %s`,
-		s.Database, quote(s.Tenant), quote(s.Project), s.PerTrace, s.timeExpr(1), pick(2, "input", "output"),
+		s.Database, quote(s.Tenant), quote(s.Project), s.PerTrace, s.timeExpr(s.PerTrace), pick(2, "input", "output"),
 		pick(3, "secret.aws_access_key", "pii.email", "injection.prompt"), pick(4, "secret", "pii", "injection"),
 		pick(5, "aws_key", "email", ""), pick(6, "high", "medium", "low"), h(7), h(8), s.Version, s.numbers())
 }
