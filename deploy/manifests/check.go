@@ -19,6 +19,7 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/guard"
 	"github.com/trustplane/trustplane/functions/ingest"
 	"github.com/trustplane/trustplane/functions/persist"
 	"github.com/trustplane/trustplane/functions/router"
@@ -37,6 +38,7 @@ type Function struct {
 // deploy/base/functions and an entry here, so its environment is checked against its code.
 var Functions = []Function{
 	{Name: "auth", Config: auth.Config{}},
+	{Name: "guard", Config: guard.Config{}},
 	{Name: "ingest", Config: ingest.Config{}},
 	{Name: "persist", Config: persist.Config{}},
 	{Name: "router", Config: router.Config{}},
