@@ -51,11 +51,11 @@ func TestClusterRehearsal(t *testing.T) {
 				t.Fatal(err)
 			}
 			var tables, migrations uint64
-			if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = 'trustplane' AND name IN ('traces', 'traces_local', 'observations', 'observations_local', 'scores', 'scores_local')").Scan(&tables); err != nil {
+			if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = 'trustplane' AND name IN ('traces', 'traces_local', 'observations', 'observations_local', 'scores', 'scores_local', 'findings', 'findings_local')").Scan(&tables); err != nil {
 				t.Fatal(err)
 			}
-			if tables != 6 {
-				t.Errorf("shard %d replica %d has %d of the 6 tables", s+1, r+1, tables)
+			if tables != 8 {
+				t.Errorf("shard %d replica %d has %d of the 8 tables", s+1, r+1, tables)
 			}
 			waitFor(t, fmt.Sprintf("schema_migrations on shard %d replica %d", s+1, r+1), func() bool {
 				err := conn.QueryRow(ctx, "SELECT count() FROM trustplane.schema_migrations FINAL").Scan(&migrations)
@@ -91,6 +91,31 @@ func TestClusterRehearsal(t *testing.T) {
 		t.Fatalf("%d traces have rows on both shards", split)
 	}
 	t.Logf("2000 rows: shard 1 has %d, shard 2 has %d, replicas equal", shard1, shard2)
+
+	// Finding rows through their Distributed table: a redelivery writes the same rows, which
+	// land on the same shard and collapse.
+	var findings []clickhouse.Finding
+	for i := range 200 {
+		findings = append(findings, clickhouse.Finding{TenantID: "tenant-cluster", ProjectID: "p", SourceType: "io.trustplane.telemetry.observation.v1",
+			SourceID: fmt.Sprintf("obs-%d", i/2), TraceID: fmt.Sprintf("trace-%d", i/2), Timestamp: time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC),
+			Side: "input", Detector: "pii.email", Category: "pii", Entity: "EMAIL", Severity: "medium", Score: 0.9,
+			SpanStart: uint32(i % 2 * 40), SpanEnd: uint32(i%2*40 + 20), Preview: "j***@e******.com", Action: "observe", Version: 1})
+	}
+	for i := 0; i < 2; i++ {
+		if err := st.Write(ctx, clickhouse.Batch{Findings: findings}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "200 finding rows through the Distributed table", func() bool {
+		n, err := readback.CountRows(context.Background(), st, clickhouse.TableFindings, "tenant-cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 200 {
+			t.Fatalf("%d finding rows, want 200", n)
+		}
+		return n == 200
+	})
 
 	// One replica down: writes go on through the other replica of its shard.
 	if err := c.Node(1, 1).Stop(); err != nil {

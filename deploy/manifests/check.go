@@ -20,6 +20,7 @@ import (
 
 	"github.com/trustplane/trustplane/functions/auth"
 	"github.com/trustplane/trustplane/functions/batch"
+	"github.com/trustplane/trustplane/functions/guard"
 	"github.com/trustplane/trustplane/functions/ingest"
 	"github.com/trustplane/trustplane/functions/persist"
 	"github.com/trustplane/trustplane/functions/query"
@@ -39,6 +40,7 @@ type Function struct {
 // deploy/base/functions and an entry here, so its environment is checked against its code.
 var Functions = []Function{
 	{Name: "auth", Config: auth.Config{}},
+	{Name: "guard", Config: guard.Config{}},
 	{Name: "ingest", Config: ingest.Config{}},
 	{Name: "persist", Config: persist.Config{}},
 	{Name: "router", Config: router.Config{}},

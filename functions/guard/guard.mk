@@ -43,4 +43,4 @@ bench-guard:
 	$(GO) build -o $(BIN)/ ./functions/router/cmd/router ./functions/router/cmd/routerbench ./functions/guard/cmd/guard ./functions/guard/cmd/guardbench
 	./$(BIN)/routerbench -router ./$(BIN)/router -guard -rates 1000 -prompt-bytes 1024 -duration $(BENCH_GUARD_DURATION)
 	./$(BIN)/guardbench -guard ./$(BIN)/guard
-	$(GO) test -p 1 -run '^$$' -bench BenchmarkContentChecks -benchtime 5000x ./functions/router/
+	$(GO) test -p 1 -run '^$$' -bench 'BenchmarkContentChecks|BenchmarkStreamChecks' -benchtime 5000x ./functions/router/

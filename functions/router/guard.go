@@ -503,8 +503,12 @@ type streamGuard struct {
 	restorer *detect.Restorer
 	template []byte // the last content chunk, for the chunk carrying the held-back rest
 	restText string // the held-back rest, once released
+	pending  string // text not yet handed to the stream scanner
 	ended    bool
 }
+
+// streamBatch is the least text handed to the stream scanner at a time.
+const streamBatch = 64
 
 // streamGuard returns the checks of a streamed response, or nil when they have nothing to do.
 func (cg *callGuard) streamGuard() *streamGuard {
@@ -582,6 +586,14 @@ func (sg *streamGuard) end() ([]byte, error) {
 // it (placeholders restored, when the policy says so).
 func (sg *streamGuard) write(text string) (masked, client string, err error) {
 	if sg.sm != nil {
+		// The stream scanner rescans its look-back with every write: a token at a time that is
+		// a scan per token. Text is handed to it in pieces of streamBatch bytes or more; it
+		// holds back more than that anyway.
+		sg.pending += text
+		if len(sg.pending) < streamBatch {
+			return "", "", nil
+		}
+		text, sg.pending = sg.pending, ""
 		released, fs := sg.sm.Write(text)
 		if err := sg.findings(fs); err != nil {
 			return "", "", err
@@ -615,7 +627,13 @@ func (sg *streamGuard) closeText() (masked, client string, err error) {
 	}
 	sg.ended = true
 	if sg.sm != nil {
+		released, fs := sg.sm.Write(sg.pending)
+		sg.pending = ""
+		if err := sg.findings(fs); err != nil {
+			return "", "", err
+		}
 		r, fs := sg.sm.Close()
+		r = released + r
 		if err := sg.findings(fs); err != nil {
 			return "", "", err
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/trustplane/trustplane/functions/guard/detect"
 	"github.com/trustplane/trustplane/functions/guard/policy"
 	"github.com/trustplane/trustplane/functions/router/openai"
+	"github.com/trustplane/trustplane/functions/router/providers"
 )
 
 // BenchmarkContentChecks is the inline checks' own cost per call with the built-in policy: a
@@ -35,6 +36,34 @@ func BenchmarkContentChecks(b *testing.B) {
 		}
 		if c.ev.Guard.Outcome != catalog.GuardAllowed {
 			b.Fatal(c.ev.Guard)
+		}
+	}
+}
+
+// BenchmarkStreamChecks is the response side of a streamed answer: seven chunks (a role chunk,
+// five words, the finish) through the stream checks with the built-in policy.
+func BenchmarkStreamChecks(b *testing.B) {
+	g := NewGuard(&policy.Checks{Scanner: detect.Default(detect.Options{}), Policies: policy.Fixed(policy.Builtin())}, nil)
+	var chunks [][]byte
+	for i, w := range []string{"Hello", " there,", " nice", " to", " meet."} {
+		role := ""
+		if i == 0 {
+			role = `"role":"assistant",`
+		}
+		chunks = append(chunks, []byte(`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{`+role+`"content":"`+w+`"},"finish_reason":null}],"usage":null}`))
+	}
+	chunks = append(chunks, []byte(`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}`))
+	texts := []string{"Hello", " there,", " nice", " to", " meet.", ""}
+	b.ReportAllocs()
+	for b.Loop() {
+		c := &call{}
+		c.principal.Tenant = "t"
+		sg := g.guardFor(c, "gpt").streamGuard()
+		for i, data := range chunks {
+			ch := providers.Chunk{Data: data, Text: texts[i]}
+			if _, err := sg.pass(&ch); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -275,3 +275,45 @@ func TestFailedChecksFailOpenOrClosed(t *testing.T) {
 		})
 	}
 }
+
+// A placeholder split across stream chunks is put back whole when the policy restores values.
+func TestStreamedPlaceholdersAreRestored(t *testing.T) {
+	up := newUpstream(t, streamChunks("I will write to <EMA", "IL_1> and cc ", "nobody else."))
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{Guard: testGuard(t, "default: {restore: true}")})
+	stream := sdkClient(f).Chat.Completions.NewStreaming(context.Background(), userChat("Email "+testEmail+" for me."))
+	var text strings.Builder
+	for stream.Next() {
+		if ch := stream.Current(); len(ch.Choices) > 0 {
+			text.WriteString(ch.Choices[0].Delta.Content)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "I will write to " + testEmail + " and cc nobody else."; text.String() != want {
+		t.Errorf("the client got %q, want %q", text.String(), want)
+	}
+	if sent := string(up.request(0).body); strings.Contains(sent, testEmail) {
+		t.Errorf("the upstream received the address: %s", sent)
+	}
+	if c := onlyCall(t, f, testEmail); c.Guard.Outcome != catalog.GuardMasked {
+		t.Errorf("recorded %+v", c.Guard)
+	}
+}
+
+func TestEmbeddingInputIsMasked(t *testing.T) {
+	up := newUpstream(t, reply(200, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"m","usage":{"prompt_tokens":3,"total_tokens":3}}`))
+	f := newFixture(t, singleRoute("openai-compatible", up.URL, ""), Options{Guard: testGuard(t, "")})
+	_, err := sdkClient(f).Embeddings.New(context.Background(), oai.EmbeddingNewParams{Model: "gpt",
+		Input: oai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"contact " + testEmail, "nothing here"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := string(up.request(0).body)
+	if strings.Contains(sent, testEmail) || !strings.Contains(sent, `"input":["contact \u003cEMAIL_1\u003e","nothing here"]`) {
+		t.Errorf("the upstream received %s", sent)
+	}
+	if c := onlyCall(t, f, testEmail); c.Guard.Outcome != catalog.GuardMasked || len(c.Guard.Findings) != 1 {
+		t.Errorf("recorded %+v", c.Guard)
+	}
+}

@@ -160,8 +160,66 @@ func EmbeddingTexts(input json.RawMessage) ([]string, bool) {
 }
 
 // SetDeltaContent is a stream chunk with its first choice's delta content replaced by content,
-// every other member kept.
+// every other member kept. The common shape is rewritten in place (the content's bytes
+// replaced); anything else is decoded and encoded again.
 func SetDeltaContent(chunk []byte, content string) ([]byte, error) {
+	if start, end, ok := deltaContent(chunk); ok {
+		c, err := json.Marshal(content)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 0, len(chunk)-(end-start)+len(c))
+		return append(append(append(out, chunk[:start]...), c...), chunk[end:]...), nil
+	}
+	return setDeltaContentSlowly(chunk, content)
+}
+
+// deltaContent finds the value of choices[0].delta.content in chunk: its byte range, when
+// the chunk has plain keys, each once, and the content is a string.
+func deltaContent(chunk []byte) (start, end int, ok bool) {
+	s := jsonscan.New(chunk)
+	// member finds key among the members of the object at the cursor, each key once, and
+	// leaves the cursor at its value; the rest of the object is checked for duplicates.
+	member := func(key string) (jsonscan.Scanner, bool) {
+		if !s.BeginObject() {
+			return s, false
+		}
+		var at jsonscan.Scanner
+		found := false
+		for {
+			k, plain, more := s.Member()
+			if !more {
+				break
+			}
+			if !plain {
+				return s, false
+			}
+			if string(k) == key {
+				if found {
+					return s, false
+				}
+				found, at = true, s
+			}
+			s.Skip()
+		}
+		return at, found && s.Err() == nil
+	}
+	var ok2 bool
+	if s, ok2 = member("choices"); !ok2 || !s.BeginArray() || !s.Element() {
+		return 0, 0, false
+	}
+	if s, ok2 = member("delta"); !ok2 {
+		return 0, 0, false
+	}
+	if s, ok2 = member("content"); !ok2 || s.Peek() != jsonscan.String {
+		return 0, 0, false
+	}
+	v := s.Skip()
+	end = s.Offset()
+	return end - len(v), end, v != nil
+}
+
+func setDeltaContentSlowly(chunk []byte, content string) ([]byte, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(chunk, &top); err != nil {
 		return nil, err

@@ -63,3 +63,38 @@ func TestSetContentsKeepsEverythingElse(t *testing.T) {
 		t.Error("escaped content key replaced silently")
 	}
 }
+
+// SetDeltaContent rewrites in place what it can and agrees with decoding and encoding again.
+func TestSetDeltaContentInPlaceAgreesWithTheSlowPath(t *testing.T) {
+	for _, chunk := range []string{
+		`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi \u00e9"},"finish_reason":null}],"usage":null}`,
+		`{"choices":[{"delta":{"content":""}},{"delta":{"content":"second"}}]}`,
+		`{"choices":[{"delta":{"content":"a","content":"b"}}]}`,
+		`{"choices":[{"delta":{}}]}`,
+		`{"choices":[{"delta":{"\u0063ontent":"a"}}]}`,
+	} {
+		fast, err := SetDeltaContent([]byte(chunk), "<EMAIL_1> ✓")
+		if err != nil {
+			t.Fatalf("%s: %v", chunk, err)
+		}
+		slow, err := setDeltaContentSlowly([]byte(chunk), "<EMAIL_1> ✓")
+		if err != nil {
+			t.Fatalf("%s: %v", chunk, err)
+		}
+		var a, b any
+		if json.Unmarshal(fast, &a) != nil || json.Unmarshal(slow, &b) != nil {
+			t.Fatalf("%s: %s / %s", chunk, fast, slow)
+		}
+		if ja, jb := mustMarshal(a), mustMarshal(b); ja != jb {
+			t.Errorf("%s:\nfast %s\nslow %s", chunk, ja, jb)
+		}
+	}
+	if _, _, ok := deltaContent([]byte(`{"choices":[{"delta":{"content":"a","content":"b"}}]}`)); ok {
+		t.Error("a repeated content was rewritten in place")
+	}
+}
+
+func mustMarshal(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
