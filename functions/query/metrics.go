@@ -105,6 +105,9 @@ type metricsPlan struct {
 	limit       int
 	rollupFits  bool
 	rollupWhy   string // why not, when it does not
+	// rollup and days are the rollup tables the plan reads when it fits: the view's, or its
+	// narrow one when the query uses none of the dimensions that one lacks.
+	rollup, days string
 }
 
 type plannedMetric struct {
@@ -263,6 +266,12 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 	if !b.ok() {
 		return nil, b
 	}
+	p.rollup, p.days = v.rollup, v.days
+	if n := v.narrow; n != nil && !slices.ContainsFunc(n.without, func(d string) bool {
+		return slices.Contains(p.dims, d) || slices.ContainsFunc(p.filters, func(f plannedFilter) bool { return f.column == d })
+	}) {
+		p.rollup, p.days = n.rollup, n.days
+	}
 	// Ties are broken by time and every dimension, so that a row limit cuts the same rows on
 	// either path.
 	if p.granularity != "" {
@@ -411,7 +420,7 @@ func (r *reader) rawDays(ctx context.Context, pr authclient.Principal, p *metric
 	fromSQL, fromArg := r.timeParam(p.from)
 	toSQL, toArg := r.timeParam(p.to)
 	sql := fmt.Sprintf("SELECT toUInt16(day) FROM %s WHERE tenant_id = ? AND project_id = ? AND day >= toDate(%s) AND day <= toDate(%s) GROUP BY day HAVING countMerge(rows) != uniqExactMerge(ids)",
-		r.table(p.view.days), fromSQL, toSQL)
+		r.table(p.days), fromSQL, toSQL)
 	rs, err := r.conn.Query(r.ctx(ctx), sql, pr.Tenant, pr.Project, fromArg, toArg)
 	if err != nil {
 		return nil, classify(err)
@@ -531,7 +540,7 @@ func (r *reader) rollupSQL(pr authclient.Principal, p *metricsPlan, dirty []uint
 		w.add("NOT has(?, toUInt16(toDate(hour)))", dirty)
 	}
 	inner := "SELECT " + strings.Join(append(append([]string{"hour"}, dimsRollup...), cols...), ", ") +
-		" FROM " + r.table(p.view.rollup) + " WHERE " + w.String()
+		" FROM " + r.table(p.rollup) + " WHERE " + w.String()
 	args := w.args
 	if len(dirty) > 0 {
 		from, rawArgs := r.rawFrom(pr, p, dirty)
