@@ -104,6 +104,7 @@ func TestRetentionDeletesOldDaysOfItsProjectOnly(t *testing.T) {
 		{"llm_calls", "toDate(timestamp)"}, {"observations", "toDate(start_time)"}, {"traces", "toDate(timestamp)"},
 		{"scores", "toDate(timestamp)"}, {"llm_calls_hourly", "toDate(hour)"}, {"llm_calls_days", "day"},
 		{"observations_hourly", "toDate(hour)"}, {"observations_days", "day"},
+		{"llm_calls_models_hourly", "toDate(hour)"}, {"llm_calls_models_days", "day"}, {"trace_index", "day"},
 	} {
 		if n := old(tc.table, tc.day, "short"); n != 0 {
 			t.Errorf("%s: %d old rows of the project left", tc.table, n)
@@ -122,7 +123,7 @@ func TestRetentionDeletesOldDaysOfItsProjectOnly(t *testing.T) {
 	if got := testutil.ToFloat64(ret.deleted.WithLabelValues("llm_calls")); got != float64(wantOld) {
 		t.Fatalf("deleted_rows_total{table=llm_calls} = %g, want %d", got, wantOld)
 	}
-	if n := logs.Count("retention deleted rows"); n != 8 {
+	if n := logs.Count("retention deleted rows"); n != 11 {
 		t.Fatalf("%d lines say what was deleted, want one per table: %v", n, logs.Lines())
 	}
 	// Again: nothing left to delete.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
@@ -29,9 +30,17 @@ var errNotFound = fmt.Errorf("not found")
 // shows the latest.
 func (r *reader) detail(ctx context.Context, p authclient.Principal, id string, limit int) (traceDetail, error) {
 	all := map[string]bool{groupIO: true, groupMetadata: true}
+	idx, err := r.traceIndex(ctx, p, id, limit)
+	if err != nil {
+		return traceDetail{}, err
+	}
+	days := idx["trace"].days
+	if len(days) == 0 {
+		return traceDetail{}, errNotFound
+	}
 	cols := traces.selected(all)
-	rows, err := r.rows(ctx, cols, fmt.Sprintf("SELECT %s FROM %s FINAL WHERE tenant_id = ? AND project_id = ? AND id = ? ORDER BY timestamp DESC LIMIT 1",
-		columnList(cols), r.table(traces.table)), p.Tenant, p.Project, id)
+	rows, err := r.rows(ctx, cols, fmt.Sprintf("SELECT %s FROM %s FINAL WHERE tenant_id = ? AND project_id = ? AND toDate(timestamp) IN ? AND id = ? ORDER BY timestamp DESC LIMIT 1",
+		columnList(cols), r.table(traces.table)), p.Tenant, p.Project, groupSet(days), id)
 	if err != nil {
 		return traceDetail{}, err
 	}
@@ -39,10 +48,6 @@ func (r *reader) detail(ctx context.Context, p authclient.Principal, id string, 
 		return traceDetail{}, errNotFound
 	}
 	d := traceDetail{Trace: rows[0], Truncated: []string{}}
-	idx, err := r.traceIndex(ctx, p, id, limit)
-	if err != nil {
-		return traceDetail{}, err
-	}
 	children := []struct {
 		res  *resource
 		dst  *[]map[string]any
@@ -54,23 +59,40 @@ func (r *reader) detail(ctx context.Context, p authclient.Principal, id string, 
 		{&llmCalls, &d.LLMCalls, "llm_calls", "llm_call"},
 		{&findings, &d.Findings, "findings", "finding"},
 	}
-	for _, c := range children {
+	// The four lists are independent: read at once.
+	var wg sync.WaitGroup
+	errs := make([]error, len(children))
+	cut := make([]bool, len(children))
+	for i, c := range children {
 		*c.dst = []map[string]any{}
 		entries := idx[c.kind]
 		if len(entries.days) == 0 || (c.res == &findings && !r.findings.Load()) {
 			continue
 		}
-		cols := c.res.selected(all)
-		sql, args := r.childSQL(p, c.res, cols, id, entries, limit)
-		rows, err := r.rows(ctx, cols, sql, args...)
-		if err != nil {
-			return traceDetail{}, err
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cols := c.res.selected(all)
+			sql, args := r.childSQL(p, c.res, cols, id, entries, limit)
+			rows, err := r.rows(ctx, cols, sql, args...)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if len(rows) > limit {
+				rows, cut[i] = rows[:limit], true
+			}
+			*c.dst = rows
+		}()
+	}
+	wg.Wait()
+	for i, c := range children {
+		if errs[i] != nil {
+			return traceDetail{}, errs[i]
 		}
-		if len(rows) > limit {
-			rows = rows[:limit]
+		if cut[i] {
 			d.Truncated = append(d.Truncated, c.name)
 		}
-		*c.dst = rows
 	}
 	return d, nil
 }
@@ -149,7 +171,7 @@ func (r *reader) traceIndex(ctx context.Context, p authclient.Principal, id stri
 	}
 	var listed []string
 	for kind, n := range counts {
-		if kind != "finding" && n <= uint64(4*limit) {
+		if kind != "finding" && kind != "trace" && n <= uint64(4*limit) {
 			listed = append(listed, kind)
 		}
 	}

@@ -105,6 +105,9 @@ type metricsPlan struct {
 	limit       int
 	rollupFits  bool
 	rollupWhy   string // why not, when it does not
+	// rollup and days are the rollup tables the plan reads when it fits: the view's, or its
+	// narrow one when the query uses none of the dimensions that one lacks.
+	rollup, days string
 }
 
 type plannedMetric struct {
@@ -263,6 +266,12 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 	if !b.ok() {
 		return nil, b
 	}
+	p.rollup, p.days = v.rollup, v.days
+	if n := v.narrow; n != nil && !slices.ContainsFunc(n.without, func(d string) bool {
+		return slices.Contains(p.dims, d) || slices.ContainsFunc(p.filters, func(f plannedFilter) bool { return f.column == d })
+	}) {
+		p.rollup, p.days = n.rollup, n.days
+	}
 	// Ties are broken by time and every dimension, so that a row limit cuts the same rows on
 	// either path.
 	if p.granularity != "" {
@@ -406,26 +415,95 @@ func (r *reader) metrics(ctx context.Context, pr authclient.Principal, p *metric
 
 // rawDays are the days of the range whose rows include copies (more rows inserted than
 // distinct ids): on those days the rollup counted a row more than once, so they are read from
-// raw rows with FINAL instead.
+// raw rows with FINAL instead. Counting a day's distinct ids merges every id it has, which
+// costs far more than the rest of a dashboard; so a day's verdict is kept, with the number of
+// rows it was reached for, and reused while the day's count of rows is unchanged (rows only
+// add up: an unchanged count means nothing was inserted) and for at most dayVerdictTTL, which
+// bounds how long a day emptied by retention and filled again to the same count could keep an
+// old verdict.
 func (r *reader) rawDays(ctx context.Context, pr authclient.Principal, p *metricsPlan) ([]uint16, error) {
 	fromSQL, fromArg := r.timeParam(p.from)
 	toSQL, toArg := r.timeParam(p.to)
-	sql := fmt.Sprintf("SELECT toUInt16(day) FROM %s WHERE tenant_id = ? AND project_id = ? AND day >= toDate(%s) AND day <= toDate(%s) GROUP BY day HAVING countMerge(rows) != uniqExactMerge(ids)",
-		r.table(p.view.days), fromSQL, toSQL)
-	rs, err := r.conn.Query(r.ctx(ctx), sql, pr.Tenant, pr.Project, fromArg, toArg)
+	where := "tenant_id = ? AND project_id = ? AND day >= toDate(" + fromSQL + ") AND day <= toDate(" + toSQL + ")"
+	args := []any{pr.Tenant, pr.Project, fromArg, toArg}
+	counts, err := r.dayRows(ctx, "SELECT toUInt16(day), countMerge(rows), toUInt8(0) FROM "+r.table(p.days)+" WHERE "+where+" GROUP BY day", args)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var dirty, unknown []uint16
+	r.mu.Lock()
+	for day, c := range counts {
+		k := dayKey{p.days, pr.Tenant, pr.Project, day}
+		if v, ok := r.verdicts[k]; ok && v.rows == c.rows && now.Sub(v.at) < dayVerdictTTL {
+			if v.dirty {
+				dirty = append(dirty, day)
+			}
+			continue
+		}
+		unknown = append(unknown, day)
+	}
+	r.mu.Unlock()
+	if len(unknown) > 0 {
+		checked, err := r.dayRows(ctx, "SELECT toUInt16(day), countMerge(rows), toUInt8(countMerge(rows) != uniqExactMerge(ids)) FROM "+r.table(p.days)+
+			" WHERE "+where+" AND has(?, toUInt16(day)) GROUP BY day", append(args, unknown))
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if len(r.verdicts) > maxDayVerdicts {
+			clear(r.verdicts)
+		}
+		for day, c := range checked {
+			r.verdicts[dayKey{p.days, pr.Tenant, pr.Project, day}] = dayVerdict{rows: c.rows, dirty: c.dirty, at: now}
+			if c.dirty {
+				dirty = append(dirty, day)
+			}
+		}
+		r.mu.Unlock()
+	}
+	slices.Sort(dirty)
+	return dirty, nil
+}
+
+const (
+	dayVerdictTTL  = time.Minute
+	maxDayVerdicts = 100_000
+)
+
+type dayKey struct {
+	days, tenant, project string
+	day                   uint16
+}
+
+type dayVerdict struct {
+	rows  uint64
+	dirty bool
+	at    time.Time
+}
+
+type dayCount struct {
+	rows  uint64
+	dirty bool
+}
+
+func (r *reader) dayRows(ctx context.Context, sql string, args []any) (map[uint16]dayCount, error) {
+	rs, err := r.conn.Query(r.ctx(ctx), sql, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
 	defer rs.Close()
-	var days []uint16
+	out := map[uint16]dayCount{}
 	for rs.Next() {
 		var d uint16
-		if err := rs.Scan(&d); err != nil {
+		var n uint64
+		var dirty uint8
+		if err := rs.Scan(&d, &n, &dirty); err != nil {
 			return nil, err
 		}
-		days = append(days, d)
+		out[d] = dayCount{rows: n, dirty: dirty != 0}
 	}
-	return days, classify(rs.Err())
+	return out, classify(rs.Err())
 }
 
 func (p *metricsPlan) selectList(bucket string, dimCol func(string) string, metric func(plannedMetric) string) []string {
@@ -531,7 +609,7 @@ func (r *reader) rollupSQL(pr authclient.Principal, p *metricsPlan, dirty []uint
 		w.add("NOT has(?, toUInt16(toDate(hour)))", dirty)
 	}
 	inner := "SELECT " + strings.Join(append(append([]string{"hour"}, dimsRollup...), cols...), ", ") +
-		" FROM " + r.table(p.view.rollup) + " WHERE " + w.String()
+		" FROM " + r.table(p.rollup) + " WHERE " + w.String()
 	args := w.args
 	if len(dirty) > 0 {
 		from, rawArgs := r.rawFrom(pr, p, dirty)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,9 @@ type reader struct {
 	features clickhouse.Features
 	settings ch.Settings
 	findings atomic.Bool // whether the findings table exists
+
+	mu       sync.Mutex
+	verdicts map[dayKey]dayVerdict // see rawDays
 }
 
 // queryer runs one statement with bound arguments: a clickhouse-go connection (through
@@ -53,7 +57,7 @@ func newReader(conn driver.Conn, db string, f clickhouse.Features, l Limits) *re
 func newReaderOn(conn queryer, db string, f clickhouse.Features, l Limits) *reader {
 	// Integers only: servers before 19.x take settings as numbers on the wire. The overflow
 	// modes stay at their default, throw: a statement over a limit fails, never answers a part.
-	return &reader{conn: conn, db: db, features: f, settings: ch.Settings{
+	return &reader{conn: conn, db: db, features: f, verdicts: map[dayKey]dayVerdict{}, settings: ch.Settings{
 		"max_execution_time": int(l.MaxExecutionTime / time.Second),
 		"max_rows_to_read":   int(l.MaxRowsToRead),
 		"max_bytes_to_read":  int(l.MaxBytesToRead),

@@ -43,6 +43,14 @@ type view struct {
 	countState string // the rollup's count state column; empty: no rollup
 	rollup     string // the hourly rollup table
 	days       string // its days table
+	// narrow is a smaller rollup (with its days table) without some of the rollup's
+	// dimensions; a query that uses none of those reads it instead.
+	narrow *narrowRollup
+}
+
+type narrowRollup struct {
+	rollup, days string
+	without      []string // the dimensions it lacks
 }
 
 func (v *view) hasRollup() bool { return v.rollup != "" }
