@@ -348,7 +348,7 @@ func TestProblems(t *testing.T) {
 		{"GET", "/v1/traces?from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", a.keyA, "", 400, "longer than"},
 		{"GET", "/v1/traces?cursor=abc", a.keyA, "", 400, "cursor"},
 		{"GET", "/v1/traces?fields=secrets", a.keyA, "", 400, "field group"},
-		{"GET", "/v1/findings", a.keyA, "", 404, ""},
+		{"GET", "/v1/findings", a.keyA, "", 200, `"data":[]`},
 		{"GET", "/v1/nothing", a.keyA, "", 404, "openapi"},
 		{"POST", "/v1/metrics", a.keyA, `{"view":"llm_calls"}`, 400, "fromTimestamp"},
 		{"POST", "/v1/metrics", a.keyA, `{"view":"llm_calls","fromTimestamp":"2026-10-05T00:00:00Z","toTimestamp":"2026-10-06T00:00:00Z","metrics":[{"measure":"count","aggregation":"count"}],"colour":1}`, 400, "unknown field"},
