@@ -17,6 +17,7 @@ include deploy/deploy.mk
 include functions/router/router.mk
 include functions/guard/guard.mk
 include functions/ingest/ingest.mk
+include functions/query/query.mk
 
 .PHONY: all build run deps test lint fuzz bench bench-ingest bench-persist bench-dispatcher bench-e2e clean
 
@@ -26,9 +27,9 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(MAINS)
 
-# Everything the tests need that is not Go: the ClickHouse server and the Apache Kafka jars (the
-# included files add redis-server and kcat).
-deps: clickhouse-server kafka-jars
+# Everything the tests need that is not Go: the ClickHouse server, the Apache Kafka jars and chDB
+# (the included files add redis-server and kcat).
+deps: clickhouse-server kafka-jars chdb
 
 # The whole data plane on embedded defaults. ARGS goes to the runner (`make run ARGS="-tls-cert
 # c.pem -tls-key k.pem"`), and so does each flag's variable (`make run INGEST_PORT=9080`); see
@@ -61,7 +62,7 @@ fuzz:
 
 # Every benchmark beside its reference, in one run each (see the README's performance section).
 # Not part of `make test`: timings belong here, never in tests.
-bench: bench-ingest bench-persist bench-dispatcher bench-e2e
+bench: bench-ingest bench-persist bench-dispatcher bench-e2e bench-query
 
 # The benchmarks keep ClickHouse's data on a tmpfs when there is one: on an ext4 without a
 # journal, as on this project's build machines, creating a file costs time in proportion to the

@@ -2,8 +2,6 @@ package clickhouse
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -23,8 +21,6 @@ const TableFindings Table = "findings"
 type Finding struct {
 	TenantID  string
 	ProjectID string
-	// ID is the finding's own id, FindingID of its key; Write fills it in when it is empty.
-	ID string
 	// SourceType and SourceID are the scanned event's type and its payload's id.
 	SourceType    string
 	SourceID      string
@@ -51,7 +47,7 @@ type Finding struct {
 	Version uint64
 }
 
-var findingColumns = []string{"tenant_id", "project_id", "id", "source_type", "source_id", "source_event_id", "trace_id", "timestamp",
+var findingColumns = []string{"tenant_id", "project_id", "source_type", "source_id", "source_event_id", "trace_id", "timestamp",
 	"side", "detector", "category", "entity", "severity", "score", "span_start", "span_end", "preview", "fingerprint",
 	"action", "reasons", "truncated", "event_source", "event_id", "version"}
 
@@ -79,22 +75,9 @@ func (f *Finding) values(defaultVersion uint64) []any {
 	if reasons == nil {
 		reasons = []string{}
 	}
-	id := f.ID
-	if id == "" {
-		id = FindingID(f)
-	}
-	return []any{f.TenantID, f.ProjectID, id, f.SourceType, f.SourceID, f.SourceEventID, f.TraceID, dbTime(f.Timestamp),
+	return []any{f.TenantID, f.ProjectID, f.SourceType, f.SourceID, f.SourceEventID, f.TraceID, dbTime(f.Timestamp),
 		f.Side, f.Detector, f.Category, f.Entity, f.Severity, f.Score, f.SpanStart, f.SpanEnd, f.Preview, f.Fingerprint,
 		f.Action, reasons, truncated, f.EventSource, f.EventID, v}
-}
-
-// FindingID is a finding's id: a hash of what identifies its row (the scanned entity, side,
-// detector and span), so the same finding always has the same id.
-func FindingID(f *Finding) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%d:%s|%d:%s|%s|%d:%s|%d|%d", len(f.SourceType), f.SourceType, len(f.SourceID), f.SourceID, f.Side,
-		len(f.Detector), f.Detector, f.SpanStart, f.SpanEnd)
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // writeFindings inserts the batch's findings; Write calls it last.

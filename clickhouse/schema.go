@@ -259,6 +259,13 @@ func templateFuncs(f Features, o Options) template.FuncMap {
 			}
 			return "AggregatingMergeTree()"
 		},
+		// indexEngine keeps one row per key, whatever version.
+		"indexEngine": func(t string) string {
+			if clustered {
+				return fmt.Sprintf("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/%s/%s', '{replica}')", o.Database, t)
+			}
+			return "ReplacingMergeTree()"
+		},
 		// view names a materialized view; in cluster mode every server has its own over its
 		// _local table.
 		"view": func(name string) string { return o.Database + "." + name },

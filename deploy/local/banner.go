@@ -14,6 +14,7 @@ import (
 // key, and commands to paste.
 type banner struct {
 	ingest, auth, persist, dispatcher, router string // base URLs
+	query, batch                              string
 	guard                                     string
 	brokers, triggers, clickhouse             string
 	exposed                                   bool // ingest and router listen beyond loopback
@@ -37,6 +38,8 @@ func writeBanner(w io.Writer, b banner) {
 trustplane is running.
   ingest      %s  (public telemetry endpoint; %s)
   router      %s  (OpenAI-compatible LLM gateway, mock models unless ROUTER_CONFIG is set; %s)
+  query       %s  (analytics API, OpenAPI at /v1/openapi.json; %s)
+  batch       %s  (retention, on the PingSource schedule)
   auth        %s
   persist     %s
   guard       %s  (security checks on telemetry; the policy in force: %s/policy?tenant=demo)
@@ -66,13 +69,19 @@ A call the content policy blocks (400 content_policy_violation: it holds a secre
     -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"deploy with AKIAJ4Q2MZ7XK3P5RTLV"}]}'
 
+Read them back through query (traces of the last 7 days; POST /v1/metrics for aggregates):
+  curl %s/v1/traces -H 'Authorization: Bearer %s'
+  curl %s/v1/metrics -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"view":"llm_calls","fromTimestamp":"'$(date -u -d '-1 day' +%%Y-%%m-%%dT%%H:00:00Z)'","toTimestamp":"'$(date -u -d '+1 hour' +%%Y-%%m-%%dT%%H:00:00Z)'","dimensions":[{"field":"model"}],"timeDimension":{"granularity":"hour"},"metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"p95"},{"measure":"cost","aggregation":"sum"}]}'
+
 Look at the events in Kafka and the rows in ClickHouse (every port is in %s):
   %s
   %s
 
 Every child restarts when it exits. Ctrl-C stops everything.
-`, b.ingest, exposure, b.router, exposure, b.auth, b.persist, b.guard, b.guard, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
+`, b.ingest, exposure, b.router, exposure, b.query, exposure, b.batch, b.auth, b.persist, b.guard, b.guard, b.dispatcher, b.brokers, b.triggers, b.clickhouse,
 		b.demo.id, keyNote, b.demo.key, b.ingest, b.demo.key, b.ingest, b.demo.key, b.router, b.router, b.demo.key, b.router, b.demo.key,
+		b.query, b.demo.key, b.query, b.demo.key,
 		b.portsFile, kcatCommand(b.brokers), clickhouseClientCommand(b.clickhouse))
 }
 
@@ -103,6 +112,8 @@ func writePorts(path string, o options, embeddedKafka, localClickHouse bool) err
 	line("persist-port", o.persistPort)
 	line("dispatcher-port", o.dispatcherPort)
 	line("router-port", o.routerPort)
+	line("query-port", o.queryPort)
+	line("batch-port", o.batchPort)
 	line("guard-port", o.guardPort)
 	if embeddedKafka {
 		line("kafka-port", o.kafkaPort)

@@ -63,6 +63,12 @@ func TestBannerCommandsWorkAgainstTheRunningPlane(t *testing.T) {
 		}
 	}
 
+	// The same trace through query, with the banner's curl.
+	traces := bannerCommand(t, banner, "curl http://127.0.0.1:"+strconv.Itoa(r.o.queryPort)+"/v1/traces ")
+	if out := shell(t, traces+" -sS"); !strings.Contains(out, `"id":"trace-banner"`) || !strings.Contains(out, `"name":"from the banner test"`) {
+		t.Errorf("%s does not show the trace:\n%s", traces, out)
+	}
+
 	// The banner's call the content policy blocks, pasted as printed, is refused.
 	_, after, ok := strings.Cut(banner, "A call the content policy blocks")
 	if !ok {
@@ -82,7 +88,7 @@ func TestBannerCommandsWorkAgainstTheRunningPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	for env, port := range map[string]int{"INGEST_PORT": r.o.ingestPort, "AUTH_PORT": r.o.authPort, "PERSIST_PORT": r.o.persistPort,
-		"DISPATCHER_PORT": r.o.dispatcherPort, "ROUTER_PORT": r.o.routerPort, "GUARD_PORT": r.o.guardPort, "KAFKA_PORT": r.o.kafkaPort,
+		"DISPATCHER_PORT": r.o.dispatcherPort, "ROUTER_PORT": r.o.routerPort, "QUERY_PORT": r.o.queryPort, "BATCH_PORT": r.o.batchPort, "GUARD_PORT": r.o.guardPort, "KAFKA_PORT": r.o.kafkaPort,
 		"CLICKHOUSE_PORT": r.o.clickhousePort, "CLICKHOUSE_HTTP_PORT": r.o.clickhouseHTTPPort,
 		"CLICKHOUSE_INTERSERVER_PORT": r.o.clickhouseInterserverPort} {
 		if !strings.Contains(string(ports), "\n"+env+"="+strconv.Itoa(port)+"\n") {

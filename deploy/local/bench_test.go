@@ -39,6 +39,8 @@ import (
 //   - freshness at half of that load: time from the 202 to all rows of a batch being queryable,
 //     polled while the load runs (the oldest 200 pending batches every 100 ms, so each sample
 //     is late by up to that plus the query's own time);
+//   - freshness through query at half load: from ingest's 202 for a single trace to query
+//     answering it (GET /v1/traces/{id}, polled every 10 ms);
 //   - each function's peak RSS.
 //
 // Run with: go test -run '^$' -bench EndToEnd -benchtime 1x -timeout 30m ./deploy/local/
@@ -57,10 +59,15 @@ func BenchmarkEndToEnd(b *testing.B) {
 		full := p.load(b, "full", rate, seconds)
 		b.ReportMetric(full.sustained, "sustained-events/s")
 		b.ReportMetric(full.posted, "posted-events/s")
+		probe := p.probeQuery(b)
 		half := p.load(b, "half", rate/2, seconds)
+		viaQuery := probe()
 		b.ReportMetric(half.sustained, "half-load-sustained-events/s")
 		b.ReportMetric(half.freshness(0.50), "freshness-p50-ms")
 		b.ReportMetric(half.freshness(0.99), "freshness-p99-ms")
+		b.ReportMetric(quantile(viaQuery, 0.50), "query-freshness-p50-ms")
+		b.ReportMetric(quantile(viaQuery, 0.99), "query-freshness-p99-ms")
+		b.ReportMetric(quantile(viaQuery, 1), "query-freshness-max-ms")
 	}
 	rows, inserts := p.persistInserts(b)
 	b.ReportMetric(rows/inserts, "rows/insert")
@@ -174,6 +181,67 @@ func (r loadResult) freshness(q float64) float64 {
 }
 
 const batchEvents = 100
+
+func quantile(ds []time.Duration, q float64) float64 {
+	slices.Sort(ds)
+	if len(ds) == 0 {
+		return -1
+	}
+	return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) / 1000
+}
+
+// probeQuery measures freshness through query while a load runs: one trace at a time, posted
+// to ingest, then asked of query (GET /v1/traces/{id}, every 10 ms) until it answers 200; a
+// sample is the time from ingest's 202 to that answer. The returned function stops the probe
+// and returns the samples.
+func (p plane) probeQuery(b *testing.B) func() []time.Duration {
+	stop := make(chan struct{})
+	done := make(chan []time.Duration)
+	go func() {
+		var samples []time.Duration
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- samples
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			id := fmt.Sprintf("probe-%d-%d", time.Now().UnixNano(), i)
+			now := time.Now().UTC().Format(time.RFC3339Nano)
+			body := `{"specversion":"1.0","id":"` + id + `","source":"/bench/probe","type":"` + catalog.TypeTrace +
+				`","datacontenttype":"application/json","data":{"id":"` + id + `","timestamp":"` + now + `","name":"probe"}}`
+			req, _ := http.NewRequest(http.MethodPost, p.ingest, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+p.key)
+			req.Header.Set("Content-Type", "application/cloudevents+json")
+			resp, err := p.client.Do(req)
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				continue
+			}
+			accepted := time.Now()
+			for deadline := accepted.Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				req, _ := http.NewRequest(http.MethodGet, p.query+"/v1/traces/"+id, nil)
+				req.Header.Set("Authorization", "Bearer "+p.key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					samples = append(samples, time.Since(accepted))
+					break
+				}
+			}
+		}
+	}()
+	return func() []time.Duration {
+		close(stop)
+		return <-done
+	}
+}
 
 // load posts rate events/s for the given seconds (open loop: a post starts on schedule whether
 // or not earlier ones finished, up to 256 in flight) and, at the same time, polls ClickHouse

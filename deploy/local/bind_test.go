@@ -9,8 +9,8 @@ import (
 // exposed, which must be on every interface; and unless every child's port is among them.
 func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 	t.Helper()
-	if n := len(r.children()); n != 8 {
-		t.Fatalf("%d children reported, want 8 (Kafka, ClickHouse and six functions)", n)
+	if n := len(r.children()); n != 10 {
+		t.Fatalf("%d children reported, want 10 (Kafka, ClickHouse and eight functions)", n)
 	}
 	ls := listeners(t, r.children())
 	seen := map[int]bool{}
@@ -24,7 +24,8 @@ func checkListeners(t *testing.T, r *localRun, exposed map[int]bool) {
 		}
 	}
 	for name, port := range map[string]int{"ingest": r.o.ingestPort, "auth": r.o.authPort, "persist": r.o.persistPort,
-		"dispatcher": r.o.dispatcherPort, "router": r.o.routerPort, "guard": r.o.guardPort, "kafka": r.o.kafkaPort, "clickhouse": r.o.clickhousePort} {
+		"dispatcher": r.o.dispatcherPort, "router": r.o.routerPort, "query": r.o.queryPort, "batch": r.o.batchPort,
+		"guard": r.o.guardPort, "kafka": r.o.kafkaPort, "clickhouse": r.o.clickhousePort} {
 		if !seen[port] {
 			t.Errorf("%s's port %d is not among the plane's listeners %v", name, port, ls)
 		}
@@ -37,8 +38,8 @@ func TestLocalRunListensOnLoopbackOnly(t *testing.T) {
 	checkListeners(t, r, nil)
 }
 
-// -public-host exposes ingest and router, and nothing else.
-func TestPublicHostExposesIngestAndRouterOnly(t *testing.T) {
+// -public-host exposes ingest, router and query, and nothing else.
+func TestPublicHostExposesIngestRouterAndQueryOnly(t *testing.T) {
 	r := startLocalRun(t, nil, "-public-host", "0.0.0.0")
-	checkListeners(t, r, map[int]bool{r.o.ingestPort: true, r.o.routerPort: true})
+	checkListeners(t, r, map[int]bool{r.o.ingestPort: true, r.o.routerPort: true, r.o.queryPort: true})
 }

@@ -32,6 +32,7 @@ type plane struct {
 	key     string
 	ingest  string
 	router  string
+	query   string // query's base URL
 	db      ch.Conn
 	brokers []string
 	pids    map[string]int
@@ -56,6 +57,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 	o := options{
 		dir: t.TempDir(), bin: bin, triggers: filepath.Join(root, "eventing", "config"),
 		ingestPort: testsupport.Port(t), authPort: testsupport.Port(t), persistPort: testsupport.Port(t), dispatcherPort: testsupport.Port(t), routerPort: testsupport.Port(t), guardPort: testsupport.Port(t),
+		queryPort: testsupport.Port(t), batchPort: testsupport.Port(t), pingSources: filepath.Join(root, "deploy", "base", "functions", "batch.yaml"),
 		kafkaBrokers: strings.Join(kafka.Addrs(), ","), clickhouseAddr: chs.Addr(),
 	}
 	ready := make(chan string, 1)
@@ -102,7 +104,7 @@ func startPlane(t testing.TB, tlsFiles ...string) plane {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return plane{key: key, router: fmt.Sprintf("http://127.0.0.1:%d", o.routerPort), ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
+	return plane{key: key, router: fmt.Sprintf("http://127.0.0.1:%d", o.routerPort), query: fmt.Sprintf("http://127.0.0.1:%d", o.queryPort), ingest: fmt.Sprintf("%s://127.0.0.1:%d", scheme, o.ingestPort), db: db,
 		brokers: kafka.Addrs(), pids: pids, depDirs: map[string]string{"kafka": kafka.Dir(), "clickhouse": chs.Config().Dir}, client: http.DefaultClient, persist: fmt.Sprintf("http://127.0.0.1:%d", o.persistPort),
 		guard: fmt.Sprintf("http://127.0.0.1:%d", o.guardPort)}
 }

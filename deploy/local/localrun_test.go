@@ -45,7 +45,7 @@ func binaries(t testing.TB) string {
 			return
 		}
 		build := exec.Command("go", "build", "-o", builtBin+"/", "./functions/auth/cmd/auth", "./functions/ingest/cmd/ingest",
-			"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router", "./functions/guard/cmd/guard", "./kafka/cmd/embedded-kafka")
+			"./functions/persist/cmd/persist", "./eventing/cmd/dispatcher", "./functions/router/cmd/router", "./functions/query/cmd/query", "./functions/batch/cmd/batch", "./functions/guard/cmd/guard", "./kafka/cmd/embedded-kafka")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build: %v\n%s", err, out)
@@ -93,8 +93,9 @@ func tryLocalRun(t testing.TB, configure func(*options), args ...string) (*local
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := []string{"-dir", t.TempDir(), "-bin", binaries(t), "-triggers", filepath.Join(root, "eventing", "config")}
-	for _, f := range []string{"ingest", "auth", "persist", "dispatcher", "router", "kafka", "clickhouse", "clickhouse-http", "clickhouse-interserver"} {
+	full := []string{"-dir", t.TempDir(), "-bin", binaries(t), "-triggers", filepath.Join(root, "eventing", "config"),
+		"-pingsources", filepath.Join(root, "deploy", "base", "functions", "batch.yaml")}
+	for _, f := range []string{"ingest", "auth", "persist", "dispatcher", "router", "query", "batch", "kafka", "clickhouse", "clickhouse-http", "clickhouse-interserver"} {
 		full = append(full, "-"+f+"-port", strconv.Itoa(testsupport.Port(t)))
 	}
 	o, err := parseOptions(append(full, args...), func(string) string { return "" }, io.Discard)

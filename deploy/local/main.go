@@ -75,6 +75,7 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 	ports := []namedPort{
 		{"ingest", o.publicHost, o.ingestPort}, {"auth", loopback, o.authPort}, {"persist", loopback, o.persistPort},
 		{"dispatcher", loopback, o.dispatcherPort}, {"router", o.publicHost, o.routerPort}, {"guard", loopback, o.guardPort},
+		{"query", o.publicHost, o.queryPort}, {"batch", loopback, o.batchPort},
 	}
 	if embeddedKafka {
 		ports = append(ports, namedPort{"kafka", loopback, o.kafkaPort})
@@ -179,11 +180,23 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 			"TLS_CERT_FILE=" + o.tlsCert, "TLS_KEY_FILE=" + o.tlsKey}},
 		// Without ROUTER_CONFIG in the environment, router serves its built-in mock models.
 		{name: "router", host: o.publicHost, port: o.routerPort, env: []string{"KAFKA_BROKERS=" + brokers, "AUTH_URL=" + local(o.authPort)}},
+		// query reads as the local server's read-only user; persist has applied the schema.
+		{name: "query", host: o.publicHost, port: o.queryPort, env: []string{"CLICKHOUSE_ADDR=" + chAddr, "CLICKHOUSE_USER=query", "AUTH_URL=" + local(o.authPort)}},
+		// batch takes BATCH_RETENTION from the runner's environment.
+		{name: "batch", host: loopback, port: o.batchPort, env: []string{"CLICKHOUSE_ADDR=" + chAddr}},
 	}
 	for _, f := range functions {
 		if err := sup.start(ctx, f.child(o.bin, stderr)); err != nil {
 			return stopped(err)
 		}
+	}
+	// What the PingSources do in a cluster: their events to batch, on their schedules.
+	pings, err := loadPingSources(o.pingSources)
+	if err != nil {
+		return err
+	}
+	for _, p := range pings {
+		go p.run(ctx, local(o.batchPort), logger)
 	}
 	portsFile := filepath.Join(o.dir, "ports")
 	if err := writePorts(portsFile, o, embeddedKafka, localClickHouse); err != nil {
@@ -193,7 +206,7 @@ func start(ctx context.Context, o options, logger *slog.Logger, stdout, stderr i
 	defer os.Remove(portsFile)
 	writeBanner(stdout, banner{
 		ingest: ingestURL, auth: local(o.authPort), persist: local(o.persistPort), dispatcher: local(o.dispatcherPort),
-		router: local(o.routerPort), guard: local(o.guardPort), brokers: brokers, triggers: o.triggers, clickhouse: chAddr,
+		router: local(o.routerPort), guard: local(o.guardPort), query: local(o.queryPort), batch: local(o.batchPort), brokers: brokers, triggers: o.triggers, clickhouse: chAddr,
 		exposed: o.publicHost != loopback, keysFile: keysFile, keyPath: filepath.Join(o.dir, "auth", "demo-key"), demo: demo,
 		portsFile: portsFile,
 	})

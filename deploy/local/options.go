@@ -13,8 +13,9 @@ import (
 type options struct {
 	dir, bin, triggers                                string
 	ingestPort, authPort, persistPort, dispatcherPort int
-	routerPort, guardPort                             int
-	publicHost                                        string // ingest's and router's address; the rest bind 127.0.0.1
+	routerPort, guardPort, queryPort, batchPort       int
+	publicHost                                        string // ingest's, router's and query's address; the rest bind 127.0.0.1
+	pingSources                                       string // the PingSource manifests whose schedules the runner follows
 	kafkaBrokers, clickhouseAddr                      string
 	kafkaPort, clickhousePort, clickhouseHTTPPort     int // of the embedded broker and the local server; 0: a free one (tests)
 	clickhouseInterserverPort                         int
@@ -40,6 +41,9 @@ var flagEnv = map[string]string{
 	"persist-port":                "PERSIST_PORT",
 	"dispatcher-port":             "DISPATCHER_PORT",
 	"router-port":                 "ROUTER_PORT",
+	"query-port":                  "QUERY_PORT",
+	"batch-port":                  "BATCH_PORT",
+	"pingsources":                 "LOCAL_PINGSOURCES",
 	"guard-port":                  "GUARD_PORT",
 	"kafka-port":                  "KAFKA_PORT",
 	"clickhouse-port":             "CLICKHOUSE_PORT",
@@ -65,6 +69,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*f
 	fs.IntVar(&o.dispatcherPort, "dispatcher-port", 8083, "the dispatcher's port (health and metrics)")
 	fs.IntVar(&o.routerPort, "router-port", 8084, "router's port (public OpenAI-compatible LLM gateway)")
 	fs.IntVar(&o.guardPort, "guard-port", 8085, "guard's port (security checks on telemetry)")
+	fs.IntVar(&o.queryPort, "query-port", 8086, "query's port (public analytics API)")
+	fs.IntVar(&o.batchPort, "batch-port", 8087, "batch's port (scheduled work)")
+	fs.StringVar(&o.pingSources, "pingsources", "deploy/base/functions/batch.yaml", "the PingSource manifests whose schedules the runner sends to batch")
 	// Kafka's and ClickHouse's own ports plus 10000: stable across runs, so that commands
 	// pasted from one banner still work after the next start, and clear of a broker or server
 	// of their own on this machine.
@@ -73,7 +80,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*f
 	fs.IntVar(&o.clickhouseHTTPPort, "clickhouse-http-port", 18123, "the local ClickHouse server's HTTP port")
 	fs.IntVar(&o.clickhouseInterserverPort, "clickhouse-interserver-port", 19009, "the local ClickHouse server's interserver port")
 	fs.StringVar(&o.publicHost, "public-host", loopback,
-		"address ingest and router listen on (0.0.0.0: every interface); auth, persist, guard, the dispatcher, Kafka and ClickHouse always listen on 127.0.0.1")
+		"address ingest, router and query listen on (0.0.0.0: every interface); auth, persist, guard, the dispatcher, batch, Kafka and ClickHouse always listen on 127.0.0.1")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate file: ingest serves HTTPS (with -tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key file for -tls-cert")
 

@@ -118,7 +118,7 @@ func TestEveryChildRecoversFromSIGKILL(t *testing.T) {
 	}()
 	p.waitAccepted(10)
 
-	children := []string{"kafka", "clickhouse", "auth", "persist", "dispatcher", "ingest", "router"}
+	children := []string{"kafka", "clickhouse", "auth", "persist", "dispatcher", "ingest", "router", "query", "batch"}
 	for _, name := range children {
 		old := pid(name)
 		if old == 0 {

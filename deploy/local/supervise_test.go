@@ -240,6 +240,7 @@ func TestStopWhileStartingIsNotAFailure(t *testing.T) {
 	o := options{
 		dir: t.TempDir(), bin: bin, clickhouseAddr: "127.0.0.1:1",
 		ingestPort: testsupport.Port(t), authPort: testsupport.Port(t), persistPort: testsupport.Port(t), dispatcherPort: testsupport.Port(t), routerPort: testsupport.Port(t), guardPort: testsupport.Port(t),
+		queryPort: testsupport.Port(t), batchPort: testsupport.Port(t),
 		started: func(name string, _ int) {
 			if name == "auth" {
 				cancel()

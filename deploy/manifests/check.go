@@ -19,9 +19,11 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/trustplane/trustplane/functions/auth"
+	"github.com/trustplane/trustplane/functions/batch"
 	"github.com/trustplane/trustplane/functions/guard"
 	"github.com/trustplane/trustplane/functions/ingest"
 	"github.com/trustplane/trustplane/functions/persist"
+	"github.com/trustplane/trustplane/functions/query"
 	"github.com/trustplane/trustplane/functions/router"
 	"github.com/trustplane/trustplane/functions/runtime"
 	"github.com/trustplane/trustplane/kafka"
@@ -42,6 +44,8 @@ var Functions = []Function{
 	{Name: "ingest", Config: ingest.Config{}},
 	{Name: "persist", Config: persist.Config{}},
 	{Name: "router", Config: router.Config{}},
+	{Name: "query", Config: query.Config{}},
+	{Name: "batch", Config: batch.Config{}},
 }
 
 // Public are the only Services that may be reachable from outside the cluster; every other
@@ -699,7 +703,9 @@ func (c *checker) clickhouse(size Sizing) {
 	}
 	c.grants(chi.Name, users, "ingest", "INSERT", db)
 	c.grants(chi.Name, users, "query", "SELECT", db)
-	if chi.Spec.Configuration.Profiles["query/readonly"] != "1" {
+	// readonly 2 reads and lets the query function set its per-statement limits
+	// (max_execution_time, max_rows_to_read, ...); 1 would refuse those settings too.
+	if ro := chi.Spec.Configuration.Profiles["query/readonly"]; ro != "1" && ro != "2" {
 		c.errorf("ClickHouseInstallation %s: the query user's profile must be readonly", chi.Name)
 	}
 	if svc := c.s.ServiceNamed("persist"); svc != nil {

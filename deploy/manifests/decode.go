@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -39,6 +40,7 @@ type Set struct {
 	Keepers             []*ClickHouseKeeperInstallation   `kind:"clickhouse-keeper.altinity.com/v1 ClickHouseKeeperInstallation"`
 	Certificates        []*Certificate                    `kind:"cert-manager.io/v1 Certificate"`
 	ClusterIssuers      []*ClusterIssuer                  `kind:"cert-manager.io/v1 ClusterIssuer"`
+	PingSources         []*sourcesv1.PingSource           `kind:"sources.knative.dev/v1 PingSource"`
 	// Brokers, Triggers and KafkaSinks are decoded by the dispatcher's loader.
 	Brokers    []*eventingv1.Broker
 	Triggers   []*eventingv1.Trigger

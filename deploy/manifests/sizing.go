@@ -31,15 +31,15 @@ var Sizes = map[string]Sizing{
 		KafkaBrokers: 3, KafkaVolume: "10Gi",
 		ClickHouseShards: 2, ClickHouseReplicas: 2, ClickHouseVolume: "20Gi",
 		KeeperNodes: 3, KeeperVolume: "2Gi",
-		MinScale: map[string]int{"auth": 1, "guard": 1, "ingest": 1, "persist": 1, "router": 1},
-		MaxScale: map[string]int{"auth": 10, "guard": 10, "ingest": 20, "persist": 3, "router": 20},
+		MinScale: map[string]int{"auth": 1, "guard": 1, "ingest": 1, "persist": 1, "router": 1, "query": 1, "batch": 0},
+		MaxScale: map[string]int{"auth": 10, "guard": 10, "ingest": 20, "persist": 3, "router": 20, "query": 10, "batch": 1},
 	},
 	"production": {
 		KafkaBrokers: 3, KafkaVolume: "50Gi",
 		ClickHouseShards: 2, ClickHouseReplicas: 2, ClickHouseVolume: "100Gi",
 		KeeperNodes: 3, KeeperVolume: "10Gi",
-		MinScale: map[string]int{"auth": 2, "guard": 1, "ingest": 2, "persist": 1, "router": 2},
-		MaxScale: map[string]int{"auth": 10, "guard": 10, "ingest": 40, "persist": 3, "router": 40},
+		MinScale: map[string]int{"auth": 2, "guard": 1, "ingest": 2, "persist": 1, "router": 2, "query": 2, "batch": 0},
+		MaxScale: map[string]int{"auth": 10, "guard": 10, "ingest": 40, "persist": 3, "router": 40, "query": 10, "batch": 1},
 	},
 }
 

@@ -147,6 +147,8 @@ type ClickHouseInstallation struct {
 			// string, a list (networks, grants) or a valueFrom reference to a Secret.
 			Users    map[string]json.RawMessage `json:"users,omitempty"`
 			Profiles map[string]string          `json:"profiles,omitempty"`
+			// Files are server configuration files by path (config.d/...).
+			Files map[string]string `json:"files,omitempty"`
 		} `json:"configuration"`
 		Templates CHTemplates `json:"templates"`
 	} `json:"spec"`

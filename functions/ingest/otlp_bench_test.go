@@ -127,6 +127,7 @@ func BenchmarkOTLPvsCollector(b *testing.B) {
 				b.ReportMetric(answered.Seconds(), "answered-s")
 				b.ReportMetric(elapsed.Seconds(), "in-kafka-s")
 				b.ReportMetric(float64(want-base)/float64(n), "records/span")
+				b.ReportMetric(peakRSS(b, pid), "peak-RSS-MiB")
 				b.ReportMetric(0, "ns/op")
 			})
 		}
@@ -322,6 +323,22 @@ func topicRecords(b *testing.B, topic string) int64 {
 		n += off
 	}
 	return n
+}
+
+// peakRSS is a process's peak resident set (VmHWM), in MiB.
+func peakRSS(b *testing.B, pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/<pid>/status")
+	return 0
 }
 
 // cpuSeconds is the user and system CPU a process has used.

@@ -158,12 +158,19 @@ type page struct {
 // newest first, one row more than the limit to know whether another page follows.
 func (r *reader) list(ctx context.Context, p authclient.Principal, res *resource, req listRequest) (page, error) {
 	cols := res.selected(req.groups)
-	// The sort columns are read whatever the field groups, for the cursor.
-	w := &where{}
-	w.add("tenant_id = ?", p.Tenant)
-	w.add("project_id = ?", p.Project)
+	// FINAL collapses a row's versions before the conditions are checked only on current
+	// servers; before 20.x it checks them first, and an older version could answer a filter
+	// (or a time) that the latest one fails. So only the sorting key's own columns (tenant,
+	// project, day), which every version of a row shares, select rows under FINAL; the exact
+	// range, the filters and the cursor apply to what FINAL answers.
 	fromSQL, fromArg := r.timeParam(req.from)
 	toSQL, toArg := r.timeParam(req.to)
+	inner := &where{}
+	inner.add("tenant_id = ?", p.Tenant)
+	inner.add("project_id = ?", p.Project)
+	inner.add("toDate("+res.timeCol+") >= toDate("+fromSQL+")", fromArg)
+	inner.add("toDate("+res.timeCol+") <= toDate("+toSQL+")", toArg)
+	w := &where{}
 	w.add(res.timeCol+" >= "+fromSQL, fromArg)
 	w.add(res.timeCol+" < "+toSQL, toArg)
 	for _, fv := range req.filters {
@@ -177,9 +184,9 @@ func (r *reader) list(ctx context.Context, p authclient.Principal, res *resource
 		tSQL, tArg := r.timeParam(req.after.time())
 		w.add("("+res.timeCol+" < "+tSQL+" OR ("+res.timeCol+" = "+tSQL+" AND id < ?))", tArg, tArg, req.after.ID)
 	}
-	sql := fmt.Sprintf("SELECT %s, %s AS sort_ms FROM %s FINAL WHERE %s ORDER BY %s DESC, id DESC LIMIT ?",
-		columnList(cols), r.sortMillis(res.timeCol), r.table(res.table), w, res.timeCol)
-	args := append(w.args, req.limit+1)
+	sql := fmt.Sprintf("SELECT %s, %s AS sort_ms FROM (SELECT %s FROM %s FINAL WHERE %s) WHERE %s ORDER BY %s DESC, id DESC LIMIT ?",
+		jsonList(cols), r.sortMillis(res.timeCol), columnList(cols), r.table(res.table), inner, w, res.timeCol)
+	args := append(append(inner.args, w.args...), req.limit+1)
 	scanCols := append(slices.Clone(cols), column{json: "\x00sort_ms", kind: kUint64})
 	rows, err := r.rows(ctx, scanCols, sql, args...)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/trustplane/trustplane/functions/auth/authclient"
 )
 
@@ -463,18 +465,26 @@ func (p *metricsPlan) orderTail() string {
 	return p.tail()
 }
 
-// rawWhere is the WHERE over the source table: tenant and project from the key, the range,
-// the filters.
-func (r *reader) rawWhere(pr authclient.Principal, p *metricsPlan) *where {
-	w := &where{}
-	w.add("tenant_id = ?", pr.Tenant)
-	w.add("project_id = ?", pr.Project)
+// rawFrom is the source table's rows for a plan: FINAL over the key's own columns (tenant and
+// project from the key, the range's days; see list for why nothing else goes under FINAL),
+// then the exact range and the filters. It returns the FROM ... WHERE text and its arguments.
+func (r *reader) rawFrom(pr authclient.Principal, p *metricsPlan, onlyDays []uint16) (string, []any) {
 	fromSQL, fromArg := r.timeParam(p.from)
 	toSQL, toArg := r.timeParam(p.to)
+	inner := &where{}
+	inner.add("tenant_id = ?", pr.Tenant)
+	inner.add("project_id = ?", pr.Project)
+	inner.add("toDate("+p.view.timeCol+") >= toDate("+fromSQL+")", fromArg)
+	inner.add("toDate("+p.view.timeCol+") <= toDate("+toSQL+")", toArg)
+	if onlyDays != nil {
+		inner.add("toUInt16(toDate("+p.view.timeCol+")) IN ?", daySet(onlyDays))
+	}
+	w := &where{}
 	w.add(p.view.timeCol+" >= "+fromSQL, fromArg)
 	w.add(p.view.timeCol+" < "+toSQL, toArg)
 	p.filterSQL(w, false)
-	return w
+	return fmt.Sprintf("(SELECT %s FROM %s FINAL WHERE %s) WHERE %s", p.view.columns, r.table(p.view.table), inner, w),
+		append(inner.args, w.args...)
 }
 
 func dimAs(expr, name string) string {
@@ -485,12 +495,12 @@ func dimAs(expr, name string) string {
 }
 
 func (r *reader) rawSQL(pr authclient.Principal, p *metricsPlan) (string, []any) {
-	w := r.rawWhere(pr, p)
+	from, args := r.rawFrom(pr, p, nil)
 	sel := p.selectList("toDateTime("+p.view.timeCol+", 'UTC')",
 		func(d string) string { return dimAs(p.view.dims[d].raw, d) },
 		func(m plannedMetric) string { return m.expr.raw })
-	sql := "SELECT " + strings.Join(sel, ", ") + " FROM " + r.table(p.view.table) + " FINAL WHERE " + w.String() + p.groupBy() + p.orderTail()
-	return sql, append(w.args, p.limit+1)
+	sql := "SELECT " + strings.Join(sel, ", ") + " FROM " + from + p.groupBy() + p.orderTail()
+	return sql, append(args, p.limit+1)
 }
 
 // rollupSQL reads the hourly rollup for the clean days of the range and the raw rows (FINAL)
@@ -524,20 +534,28 @@ func (r *reader) rollupSQL(pr authclient.Principal, p *metricsPlan, dirty []uint
 		" FROM " + r.table(p.view.rollup) + " WHERE " + w.String()
 	args := w.args
 	if len(dirty) > 0 {
-		rw := r.rawWhere(pr, p)
-		rw.add("has(?, toUInt16(toDate("+p.view.timeCol+")))", dirty)
+		from, rawArgs := r.rawFrom(pr, p, dirty)
 		var stateSel []string
 		for _, c := range cols {
 			stateSel = append(stateSel, states[c]+" AS "+c)
 		}
 		group := append([]string{"hour"}, p.dims...)
 		inner += " UNION ALL SELECT " + strings.Join(append(append([]string{"toStartOfHour(toDateTime(" + p.view.timeCol + ", 'UTC')) AS hour"}, dimsRaw...), stateSel...), ", ") +
-			" FROM " + r.table(p.view.table) + " FINAL WHERE " + rw.String() + " GROUP BY " + strings.Join(group, ", ")
-		args = append(args, rw.args...)
+			" FROM " + from + " GROUP BY " + strings.Join(group, ", ")
+		args = append(args, rawArgs...)
 	}
 	sel := p.selectList("hour", func(d string) string { return d }, func(m plannedMetric) string { return m.expr.merge })
 	sql := "SELECT " + strings.Join(sel, ", ") + " FROM (" + inner + ")" + p.groupBy() + p.orderTail()
 	return sql, append(args, p.limit+1)
+}
+
+// daySet binds day numbers as a tuple, for IN over the sorting key's day.
+func daySet(days []uint16) ch.GroupSet {
+	g := ch.GroupSet{Value: make([]any, len(days))}
+	for i, d := range days {
+		g.Value[i] = int(d)
+	}
+	return g
 }
 
 // metricRows scans a metrics statement: time, dimensions (strings), metrics (Float64).

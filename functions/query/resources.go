@@ -12,6 +12,7 @@ const (
 	kString kind = iota
 	kUint64
 	kUint16
+	kUint32
 	kUint8
 	kBool // UInt8 0/1, answered as true/false
 	kFloat
@@ -162,24 +163,38 @@ var (
 			{param: "model_requested", sql: "model_requested"}, {param: "provider", sql: "provider"},
 			{param: "status", sql: "status"}, {param: "user_id", sql: "user_id"}, {param: "endpoint", sql: "endpoint"}},
 	}
-	// findings are guard's: the table comes with guard's migration. The route answers 404
-	// while the table does not exist.
+	// findings are guard's (migration 0005). A finding has no id column: its key is the
+	// scanned entity, the side, the detector and the span, which findingID joins into one.
 	findings = resource{
 		name: "findings", table: "findings", timeCol: "timestamp",
 		columns: []column{
-			{json: "id", sql: "id"},
+			{json: "id", sql: findingID + " AS id"},
+			{json: "source_type", sql: "source_type"},
+			{json: "source_id", sql: "source_id"},
 			{json: "trace_id", sql: "trace_id"},
 			{json: "timestamp", sql: "timestamp", kind: kTime},
+			{json: "side", sql: "side"},
 			{json: "detector", sql: "detector"},
 			{json: "category", sql: "category"},
+			{json: "entity", sql: "entity"},
 			{json: "severity", sql: "severity"},
 			{json: "score", sql: "score", kind: kFloat},
+			{json: "span_start", sql: "span_start", kind: kUint32},
+			{json: "span_end", sql: "span_end", kind: kUint32},
+			{json: "preview", sql: "preview"},
+			{json: "action", sql: "action"},
+			{json: "reasons", sql: "reasons", kind: kStrings},
+			{json: "truncated", sql: "truncated", kind: kBool},
 		},
 		filters: []filter{{param: "trace_id", sql: "trace_id"}, {param: "detector", sql: "detector"},
-			{param: "category", sql: "category"}, {param: "severity", sql: "severity"}},
+			{param: "category", sql: "category"}, {param: "severity", sql: "severity"}, {param: "source_type", sql: "source_type"},
+			{param: "source_id", sql: "source_id"}, {param: "side", sql: "side"}, {param: "action", sql: "action"}},
 	}
 	listResources = []*resource{&traces, &observations, &scores, &llmCalls, &findings}
 )
+
+// findingID is a finding's key as one string: source type, source id, side, detector, span.
+const findingID = "concat(source_type, '/', source_id, '/', side, '/', detector, '/', toString(span_start), '-', toString(span_end))"
 
 func concat(parts ...[]column) []column {
 	var out []column
@@ -229,6 +244,8 @@ func scanTargets(cols []column) []any {
 			out[i] = new(uint64)
 		case kUint16:
 			out[i] = new(uint16)
+		case kUint32:
+			out[i] = new(uint32)
 		case kUint8, kBool:
 			out[i] = new(uint8)
 		case kFloat:
@@ -254,6 +271,8 @@ func rowJSON(cols []column, vals []any) map[string]any {
 		case *uint64:
 			row[c.json] = *v
 		case *uint16:
+			row[c.json] = *v
+		case *uint32:
 			row[c.json] = *v
 		case *uint8:
 			if c.kind == kBool {
@@ -313,6 +332,15 @@ func columnList(cols []column) string {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.sql
+	}
+	return strings.Join(names, ", ")
+}
+
+// jsonList names cols as a subquery over columnList(cols) answers them.
+func jsonList(cols []column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.json
 	}
 	return strings.Join(names, ", ")
 }

@@ -18,14 +18,39 @@ import (
 // package from constants; request values reach ClickHouse only as bound parameters. Every
 // statement runs with the limits of Limits as ClickHouse settings.
 type reader struct {
-	conn     driver.Conn
+	conn     queryer
 	db       string
 	features clickhouse.Features
 	settings ch.Settings
 	findings atomic.Bool // whether the findings table exists
 }
 
+// queryer runs one statement with bound arguments: a clickhouse-go connection (through
+// nativeConn), or in the tests an in-process ClickHouse 26.9.
+type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (rows, error)
+}
+
+// rows are a statement's result.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// nativeConn is a clickhouse-go connection as a queryer.
+type nativeConn struct{ driver.Conn }
+
+func (c nativeConn) Query(ctx context.Context, sql string, args ...any) (rows, error) {
+	return c.Conn.Query(ctx, sql, args...)
+}
+
 func newReader(conn driver.Conn, db string, f clickhouse.Features, l Limits) *reader {
+	return newReaderOn(nativeConn{conn}, db, f, l)
+}
+
+func newReaderOn(conn queryer, db string, f clickhouse.Features, l Limits) *reader {
 	// Integers only: servers before 19.x take settings as numbers on the wire. The overflow
 	// modes stay at their default, throw: a statement over a limit fails, never answers a part.
 	return &reader{conn: conn, db: db, features: f, settings: ch.Settings{
@@ -55,9 +80,18 @@ func (r *reader) timeParam(t time.Time) (string, any) {
 // refreshFindings checks whether guard's findings table exists (the route answers 404 until
 // it does).
 func (r *reader) refreshFindings(ctx context.Context) error {
-	var n uint64
-	err := r.conn.QueryRow(r.ctx(ctx), "SELECT count() FROM system.tables WHERE database = ? AND name = ?", r.db, "findings").Scan(&n)
+	rs, err := r.conn.Query(r.ctx(ctx), "SELECT count() FROM system.tables WHERE database = ? AND name = ?", r.db, "findings")
 	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	var n uint64
+	for rs.Next() {
+		if err := rs.Scan(&n); err != nil {
+			return err
+		}
+	}
+	if err := rs.Err(); err != nil {
 		return err
 	}
 	r.findings.Store(n > 0)

@@ -39,6 +39,7 @@ type view struct {
 	timeCol    string
 	dims       map[string]dimension
 	measures   map[string]measure
+	columns    string // the source columns its dimensions and measures read
 	countState string // the rollup's count state column; empty: no rollup
 	rollup     string // the hourly rollup table
 	days       string // its days table
@@ -77,7 +78,8 @@ func views(f clickhouse.Features) map[string]*view {
 	return map[string]*view{
 		"llm_calls": {
 			name: "llm_calls", table: "llm_calls", timeCol: "timestamp",
-			rollup: "llm_calls_hourly", days: "llm_calls_days", countState: "calls",
+			columns: "timestamp, id, trace_id, model_served, model_requested, provider, status, user_id, endpoint, prompt_tokens, completion_tokens, total_tokens, total_cost, latency_ms, gateway_ms, provider_ms, ttft_ms",
+			rollup:  "llm_calls_hourly", days: "llm_calls_days", countState: "calls",
 			dims: map[string]dimension{
 				"model":           {raw: "model_served", rollup: "model"},
 				"provider":        {raw: "provider", rollup: "provider"},
@@ -102,7 +104,8 @@ func views(f clickhouse.Features) map[string]*view {
 		},
 		"observations": {
 			name: "observations", table: "observations", timeCol: "start_time",
-			rollup: "observations_hourly", days: "observations_days", countState: "observations",
+			columns: "start_time, end_time, id, trace_id, type, model, level, name, prompt_tokens, completion_tokens, total_tokens, total_cost",
+			rollup:  "observations_hourly", days: "observations_days", countState: "observations",
 			dims: map[string]dimension{
 				"type":     {raw: "type", rollup: "type"},
 				"model":    {raw: "model", rollup: "model"},
@@ -122,6 +125,7 @@ func views(f clickhouse.Features) map[string]*view {
 		},
 		"traces": {
 			name: "traces", table: "traces", timeCol: "timestamp",
+			columns: "timestamp, id, name, user_id, environment, release, session_id",
 			dims: map[string]dimension{
 				"name":        {raw: "name"},
 				"user_id":     {raw: "user_id"},
@@ -134,6 +138,7 @@ func views(f clickhouse.Features) map[string]*view {
 		},
 		"scores": {
 			name: "scores", table: "scores", timeCol: "timestamp",
+			columns: "timestamp, id, trace_id, name, source, data_type, value",
 			dims: map[string]dimension{
 				"name":      {raw: "name"},
 				"source":    {raw: "source"},
@@ -147,12 +152,17 @@ func views(f clickhouse.Features) map[string]*view {
 		},
 		"findings": {
 			name: "findings", table: "findings", timeCol: "timestamp",
+			columns: "timestamp, trace_id, source_id, source_type, detector, category, severity, entity, side, action, score",
 			dims: map[string]dimension{
-				"detector": {raw: "detector"},
-				"category": {raw: "category"},
-				"severity": {raw: "severity"},
-				"trace_id": {raw: "trace_id", highCard: true},
-				"id":       {raw: "id", highCard: true},
+				"detector":    {raw: "detector"},
+				"category":    {raw: "category"},
+				"severity":    {raw: "severity"},
+				"entity":      {raw: "entity"},
+				"side":        {raw: "side"},
+				"action":      {raw: "action"},
+				"source_type": {raw: "source_type"},
+				"trace_id":    {raw: "trace_id", highCard: true},
+				"source_id":   {raw: "source_id", highCard: true},
 			},
 			measures: map[string]measure{
 				"score": {raw: "score"},

@@ -160,7 +160,7 @@ func Findings(ctx context.Context, s *clickhouse.Store, tenant, project string) 
 	for rows.Next() {
 		var f clickhouse.Finding
 		var truncated uint8
-		if err := rows.Scan(&f.TenantID, &f.ProjectID, &f.ID, &f.SourceType, &f.SourceID, &f.SourceEventID, &f.TraceID, &f.Timestamp,
+		if err := rows.Scan(&f.TenantID, &f.ProjectID, &f.SourceType, &f.SourceID, &f.SourceEventID, &f.TraceID, &f.Timestamp,
 			&f.Side, &f.Detector, &f.Category, &f.Entity, &f.Severity, &f.Score, &f.SpanStart, &f.SpanEnd, &f.Preview,
 			&f.Fingerprint, &f.Action, &f.Reasons, &truncated, &f.EventSource, &f.EventID, &f.Version); err != nil {
 			return nil, fmt.Errorf("readback: scan findings: %w", err)

@@ -336,12 +336,16 @@ func ipv4(text, lower string, r *run) (Finding, bool) {
 }
 
 // isNonPersonalIPv4 reports addresses that identify no one: loopback, unspecified, private
-// ranges, and the documentation ranges of RFC 5737.
+// ranges, the documentation ranges of RFC 5737, and the well-known public DNS resolvers.
 func isNonPersonalIPv4(v string) bool {
 	for _, p := range []string{"127.", "0.", "10.", "192.168.", "192.0.2.", "198.51.100.", "203.0.113.", "255.255.", "169.254."} {
 		if strings.HasPrefix(v, p) {
 			return true
 		}
+	}
+	switch v {
+	case "8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112", "208.67.222.222", "208.67.220.220":
+		return true // public DNS resolvers: infrastructure, not a person
 	}
 	if strings.HasPrefix(v, "172.") {
 		sec := v[4:]
@@ -399,6 +403,13 @@ func dateOfBirth(text, lower string, r *run) (Finding, bool) {
 		return Finding{}, false
 	}
 	hits := negativeWords(lower, r.start, dobContext) // "born 1984-03-12": the word comes first
+	before := lower[max(0, r.start-negativeWindow):r.start]
+	for _, h := range hits {
+		if strings.ContainsAny(before[strings.LastIndex(before, h)+len(h):], "0123456789") {
+			hits = nil // another number stands between the word and this date
+			break
+		}
+	}
 	if len(hits) == 0 {
 		return Finding{}, false // a date is personal data only when it is someone's birth date
 	}

@@ -83,6 +83,7 @@ func TestPhones(t *testing.T) {
 		{"4155552671", nil},         // bare digits without context
 		{"2024-01-15", nil},         // a date
 		{"order 415-555-2671", nil}, // negative context drops below the threshold
+		{"call (415) 555-0123 in the film", nil}, // reserved for fiction
 	})
 }
 
@@ -90,6 +91,7 @@ func TestIPv4AndDates(t *testing.T) {
 	runCases(t, Numbers{}, "pii.ip_address", []tcase{
 		{"client 81.2.69.160 connected", []string{"81.2.69.160"}},
 		{"bind 127.0.0.1", nil},
+		{"nameserver 8.8.8.8", nil},
 		{"version 1.2.3.4", nil},
 		{"256.1.1.1", nil},
 		{"1.2.3.4.5", nil},
@@ -99,6 +101,7 @@ func TestIPv4AndDates(t *testing.T) {
 		{"fecha de nacimiento: 12/03/1984", []string{"12/03/1984"}},
 		{"geboren am 12.03.1984", []string{"12.03.1984"}},
 		{"released 1984-03-12", nil},
+		{"born 1946-04-21\nOn 2024-03-03 the queue", []string{"1946-04-21"}},
 		{"born 1984-13-45", nil},
 	})
 }

@@ -42,10 +42,25 @@ func phone(text, lower string, r *run, d string) (Finding, bool) {
 		}
 	}
 	score, ctx := contextScore(lower, r.start, r.end, base, 0.4, phoneContext, numberNegative)
+	if nd := nanpDigits(d, r.plus); nd != "" && nd[3:6] == "555" && nd[6:8] == "01" {
+		score = min(score, 0.3) // 555-0100 to 555-0199 are reserved for fiction and examples
+		ctx = append(ctx, "fictional 555-01XX number")
+	}
 	return Finding{
 		Detector: "pii.phone", Category: CategoryPII, Entity: "PHONE_NUMBER", Severity: SeverityMedium,
 		Score: score, Start: r.start, End: r.end, Preview: phonePreview(text[r.start:r.end]), Reasons: append(reasons, ctx...),
 	}, true
+}
+
+// nanpDigits is the ten-digit North American number in d, or "".
+func nanpDigits(d string, plus bool) string {
+	switch {
+	case len(d) == 11 && d[0] == '1':
+		return d[1:]
+	case len(d) == 10 && !plus:
+		return d
+	}
+	return ""
 }
 
 func allEqual(gl []int, n int) bool {

@@ -66,6 +66,9 @@ var devTemplates = templates{
 		"The password must be at least 12 characters long.",
 		"image: data:image/png;base64,{B64}",
 		"tracking number {ORDER}",
+		"nameserver 8.8.8.8 and 1.1.1.1",
+		"In the movie she calls (555) 555-0142 from a phone booth.",
+		"Coordinates: 48.8566, 2.3522; elevation {NUM} m",
 	},
 	benign: []string{
 		"Summarize the following meeting notes in three bullet points.",
