@@ -78,11 +78,11 @@ func TestPhones(t *testing.T) {
 		{"llámame al 612 345 678", []string{"612 345 678"}},
 		{"Telefon 030 12345678", []string{"030 12345678"}},
 		{"phone: 4155552671", []string{"4155552671"}},
-		{"+1 115 555 2671", nil},    // area code starts with 1
-		{"+99 1234", nil},           // too short
-		{"4155552671", nil},         // bare digits without context
-		{"2024-01-15", nil},         // a date
-		{"order 415-555-2671", nil}, // negative context drops below the threshold
+		{"+1 115 555 2671", nil},                 // area code starts with 1
+		{"+99 1234", nil},                        // too short
+		{"4155552671", nil},                      // bare digits without context
+		{"2024-01-15", nil},                      // a date
+		{"order 415-555-2671", nil},              // negative context drops below the threshold
 		{"call (415) 555-0123 in the film", nil}, // reserved for fiction
 	})
 }
