@@ -46,6 +46,15 @@ func TestModernSchemaOnClickHouse26(t *testing.T) {
 			}
 		}
 	}
+	// A finding delivered twice is one row under FINAL.
+	finding := "INSERT INTO trustplane.findings (tenant_id, project_id, source_type, source_id, timestamp, side, detector, category, span_start, span_end, action, reasons, version) " +
+		"VALUES ('t', 'p', 'io.trustplane.telemetry.observation.v1', 'obs-1', '2026-11-01 10:00:00.250', 'input', 'secret.aws_access_key', 'secret', 12, 32, 'observe', ['AWS access key id'], 1)"
+	if err := e.Exec(finding, finding); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.Query("SELECT toUInt64(count()) FROM trustplane.findings FINAL"); err != nil || len(r.Data) != 1 || string(r.Data[0][0]) != `"1"` && string(r.Data[0][0]) != "1" {
+		t.Fatalf("findings FINAL: %+v, %v", r, err)
+	}
 	spec := gensql.Spec{Tenant: "t", Project: "p", Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Span: 72 * time.Hour, N: 5000}
 	if err := e.Exec(gensql.LLMCalls(spec), gensql.Observations(spec), gensql.Traces(spec)); err != nil {
 		t.Fatal(err)

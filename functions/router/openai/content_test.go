@@ -98,3 +98,31 @@ func mustMarshal(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// The in-place rewrite of a chunk agrees with decoding and encoding it again, whatever the
+// chunk.
+func FuzzSetDeltaContent(f *testing.F) {
+	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}`), "<EMAIL_1>")
+	f.Add([]byte(`{"choices":[{"delta":{"content":"a","content":"b"}}]}`), "x")
+	f.Add([]byte(`{"choices":[{"delta":{"content":"\u00e9\n"}}],"choices":[]}`), "")
+	f.Fuzz(func(t *testing.T, chunk []byte, content string) {
+		if _, _, ok := deltaContent(chunk); !ok {
+			return
+		}
+		fast, err := SetDeltaContent(chunk, content)
+		if err != nil {
+			t.Fatalf("in place: %v", err)
+		}
+		slow, err := setDeltaContentSlowly(chunk, content)
+		if err != nil {
+			return // encoding/json reads the chunk otherwise (invalid UTF-8, a bad number): not a chunk providers send
+		}
+		var a, b any
+		if json.Unmarshal(fast, &a) != nil || json.Unmarshal(slow, &b) != nil {
+			t.Fatalf("%q: %s / %s", chunk, fast, slow)
+		}
+		if ja, jb := mustMarshal(a), mustMarshal(b); ja != jb {
+			t.Fatalf("%q:\nfast %s\nslow %s", chunk, ja, jb)
+		}
+	})
+}
