@@ -150,7 +150,7 @@ func TestMappedEventsSkipOnlyWhatTheValidatorAccepts(t *testing.T) {
 				case 0:
 					a.PutInt(k, int64(near(1_000_000_000_000)))
 				case 1:
-					a.PutDouble(k, []float64{math.NaN(), math.Inf(1), 1e300, -0.0, 0.5}[rng.IntN(5)])
+					a.PutDouble(k, []float64{math.NaN(), math.Inf(1), 1e300, math.Copysign(0, -1), 0.5}[rng.IntN(5)])
 				default:
 					a.PutStr(k, values[rng.IntN(len(values))]())
 				}
