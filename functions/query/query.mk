@@ -6,7 +6,7 @@ CHDB_VENV := .cache/chdb
 
 .PHONY: chdb bench-query
 
-MAINS += ./functions/query/cmd/query
+MAINS += ./functions/query/cmd/query ./functions/batch/cmd/batch
 
 # A Python venv with chdb-core in .cache/chdb (clickhouse/chdbtest finds it there).
 chdb: $(CHDB_VENV)/.installed-$(CHDB_VERSION)
