@@ -88,6 +88,7 @@ func views(f clickhouse.Features) map[string]*view {
 			name: "llm_calls", table: "llm_calls", timeCol: "timestamp",
 			columns: "timestamp, id, trace_id, model_served, model_requested, provider, status, user_id, endpoint, prompt_tokens, completion_tokens, total_tokens, total_cost, latency_ms, gateway_ms, provider_ms, ttft_ms",
 			rollup:  "llm_calls_hourly", days: "llm_calls_days", countState: "calls",
+			narrow: &narrowRollup{rollup: "llm_calls_models_hourly", days: "llm_calls_models_days", without: []string{"user_id"}},
 			dims: map[string]dimension{
 				"model":           {raw: "model_served", rollup: "model"},
 				"provider":        {raw: "provider", rollup: "provider"},
