@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -469,5 +471,80 @@ func TestListsShowOnlyTheLatestVersion(t *testing.T) {
 	rows := a.pages("/v1/traces?limit=3&name=after&"+a.rangeQ(), a.keyA)
 	if len(rows) != 1 || rows[0]["id"] != "moved" {
 		t.Fatalf("the moved trace: %v", rows)
+	}
+}
+
+// TestTraceDetailShowsLatestVersions writes, in a trace, rows updated, redelivered and moved
+// to another trace, and finds in each detail exactly each row's latest version, whether the
+// trace index lists the rows' ids or only their days (the second read selects rows of which
+// some version is in the trace).
+func TestTraceDetailShowsLatestVersions(t *testing.T) {
+	s := store(t)
+	r := testReader(t, s)
+	p := authclient.Principal{Tenant: "tenant-versions", Project: apiProject}
+	day := time.Date(2026, 10, 7, 9, 0, 0, 0, time.UTC)
+	env := func(id string, version uint64) clickhouse.Envelope {
+		return clickhouse.Envelope{TenantID: p.Tenant, ProjectID: p.Project, ID: id, EventID: fmt.Sprintf("%s-v%d", id, version), Version: version}
+	}
+	obs := func(id, trace, name string, version uint64) clickhouse.Observation {
+		return clickhouse.Observation{Envelope: env(id, version), TraceID: trace, Type: "SPAN", Name: name, Level: "DEFAULT", StartTime: day.Add(time.Minute)}
+	}
+	write(t, s, clickhouse.Batch{Traces: []clickhouse.Trace{
+		{Envelope: env("dv-1", 1), Timestamp: day, Name: "first"},
+		{Envelope: env("dv-2", 1), Timestamp: day, Name: "second"},
+	}})
+	// Six observations stay in dv-1 (more than the index lists for a limit of 1).
+	var b clickhouse.Batch
+	for i := range 6 {
+		b.Observations = append(b.Observations, obs(fmt.Sprintf("dv-o%d", i), "dv-1", "kept", 1))
+	}
+	b.Observations = append(b.Observations, obs("dv-updated", "dv-1", "before", 1), obs("dv-moved", "dv-1", "moved", 1))
+	write(t, s, b)
+	write(t, s, clickhouse.Batch{Traces: []clickhouse.Trace{{Envelope: env("dv-1", 2), Timestamp: day, Name: "first, renamed"}},
+		Observations: []clickhouse.Observation{obs("dv-updated", "dv-1", "after", 2), obs("dv-moved", "dv-2", "moved", 2), obs("dv-o0", "dv-1", "kept", 1)}})
+
+	want := map[string]string{"dv-updated": "after"}
+	for i := range 6 {
+		want[fmt.Sprintf("dv-o%d", i)] = "kept"
+	}
+	check := func(trace string, want map[string]string, limit int) {
+		t.Helper()
+		d, err := r.detail(context.Background(), p, trace, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, o := range d.Observations {
+			if _, twice := got[o["id"].(string)]; twice {
+				t.Fatalf("%s: observation %s answered twice", trace, o["id"])
+			}
+			got[o["id"].(string)] = o["name"].(string)
+		}
+		if limit < len(want) {
+			if len(got) != limit || !slices.Contains(d.Truncated, "observations") {
+				t.Fatalf("%s, limit %d: %v, truncated %v", trace, limit, got, d.Truncated)
+			}
+			for id, name := range got {
+				if want[id] != name {
+					t.Fatalf("%s, limit %d: %s is %q, want %q", trace, limit, id, name, want[id])
+				}
+			}
+			return
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s, limit %d: observations %v, want %v", trace, limit, got, want)
+		}
+	}
+	check("dv-1", want, 1000)
+	check("dv-2", map[string]string{"dv-moved": "moved"}, 1000)
+	// With a limit of 1 the index lists ids for at most 4 entries: dv-1's observations are
+	// read by their day and the trace id's candidates.
+	if idx, err := r.traceIndex(context.Background(), p, "dv-1", 1); err != nil || len(idx["observation"].ids) != 0 || len(idx["observation"].days) != 1 {
+		t.Fatalf("index for a limit of 1: %+v %v", idx, err)
+	}
+	check("dv-1", want, 1)
+	d, err := r.detail(context.Background(), p, "dv-1", 1000)
+	if err != nil || d.Trace["name"] != "first, renamed" {
+		t.Fatalf("trace row: %v %v", d.Trace, err)
 	}
 }

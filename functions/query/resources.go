@@ -46,6 +46,9 @@ type resource struct {
 	timeCol string
 	columns []column
 	filters []filter
+	// rowKey is the table's sorting key after tenant and project: the versions of one row
+	// share it, and a ReplacingMergeTree keeps the one of the highest version.
+	rowKey string
 }
 
 const (
@@ -73,6 +76,7 @@ func ioColumns(extra ...column) []column {
 var (
 	traces = resource{
 		name: "traces", table: "traces", timeCol: "timestamp",
+		rowKey: "toDate(timestamp), id",
 		columns: concat([]column{
 			{json: "id", sql: "id"},
 			{json: "timestamp", sql: "timestamp", kind: kTime},
@@ -90,6 +94,7 @@ var (
 	}
 	observations = resource{
 		name: "observations", table: "observations", timeCol: "start_time",
+		rowKey: "toDate(start_time), id",
 		columns: concat([]column{
 			{json: "id", sql: "id"},
 			{json: "trace_id", sql: "trace_id"},
@@ -116,6 +121,7 @@ var (
 	}
 	scores = resource{
 		name: "scores", table: "scores", timeCol: "timestamp",
+		rowKey: "toDate(timestamp), id",
 		columns: concat([]column{
 			{json: "id", sql: "id"},
 			{json: "trace_id", sql: "trace_id"},
@@ -133,6 +139,7 @@ var (
 	}
 	llmCalls = resource{
 		name: "llm-calls", table: "llm_calls", timeCol: "timestamp",
+		rowKey: "toDate(timestamp), id",
 		columns: concat([]column{
 			{json: "id", sql: "id"},
 			{json: "trace_id", sql: "trace_id"},
@@ -167,6 +174,7 @@ var (
 	// scanned entity, the side, the detector and the span, which findingID joins into one.
 	findings = resource{
 		name: "findings", table: "findings", timeCol: "timestamp",
+		rowKey: "toDate(timestamp), source_type, source_id, side, detector, span_start, span_end",
 		columns: []column{
 			{json: "id", sql: findingID + " AS id"},
 			{json: "source_type", sql: "source_type"},
