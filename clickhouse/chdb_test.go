@@ -24,7 +24,7 @@ func TestModernSchemaOnClickHouse26(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.DateTime64 || !f.Codecs || !f.LowCardinality || !f.TTL {
+	if !f.DateTime64 || !f.Codecs || !f.LowCardinality || !f.TTL || !f.TTLRules {
 		t.Fatalf("ClickHouse %s: features %+v", v, f)
 	}
 	for _, opts := range []clickhouse.Options{{}, {Database: "retained", RetentionDays: 30}} {

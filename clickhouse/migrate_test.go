@@ -100,7 +100,7 @@ func TestRenderFor1816And24(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if current != (Features{DateTime64: true, Codecs: true, LowCardinality: true, TTL: true}) {
+	if current != (Features{DateTime64: true, Codecs: true, LowCardinality: true, TTL: true, TTLRules: true}) {
 		t.Fatalf("24.3 features = %+v, want all", current)
 	}
 	sql = renderAll(t, current, Options{RetentionDays: 30})
@@ -168,6 +168,20 @@ func TestFeaturesForLowCardinalityFrom193(t *testing.T) {
 		}
 		if f.LowCardinality != want {
 			t.Errorf("FeaturesFor(%q).LowCardinality = %v, want %v", v, f.LowCardinality, want)
+		}
+	}
+}
+
+// TTLRules (per-project DELETE WHERE rules kept by batch) are assumed from 21.8; before it,
+// batch deletes with mutations.
+func TestFeaturesForTTLRulesFrom218(t *testing.T) {
+	for v, want := range map[string]bool{"18.16.1": false, "20.5.2.7": false, "21.3.20.1": false, "21.8.15.7": true, "23.8.2.7": true, "26.9.2.1": true} {
+		f, err := FeaturesFor(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.TTLRules != want {
+			t.Errorf("FeaturesFor(%q).TTLRules = %v, want %v", v, f.TTLRules, want)
 		}
 	}
 }

@@ -83,6 +83,10 @@ type Features struct {
 	Codecs         bool // CODEC(ZSTD(3)) on big text columns (19.1+)
 	LowCardinality bool // LowCardinality(String) (19.3+, or older with the experimental setting on)
 	TTL            bool // table TTL for retention (19.6+)
+	// TTLRules: TTL elements with DELETE WHERE (20.5+), ALTER TABLE ... MODIFY TTL and REMOVE
+	// TTL, which batch uses to keep one TTL rule per project. Assumed from 21.8 (the first LTS
+	// release with all of them); proven on 26.9 (chDB) only.
+	TTLRules bool
 }
 
 // FeaturesFor derives the features from a version string as returned by SELECT version(),
@@ -100,6 +104,7 @@ func FeaturesFor(version string) (Features, error) {
 		// the setting, which Detect reads from the session.
 		LowCardinality: atLeast(19, 3),
 		TTL:            atLeast(19, 6),
+		TTLRules:       atLeast(21, 8),
 	}, nil
 }
 

@@ -40,8 +40,10 @@ func TestParseRetention(t *testing.T) {
 	if rules, err := ParseRetention(""); err != nil || rules != nil {
 		t.Fatalf("empty: %v %v", rules, err)
 	}
-	_, err = ParseRetention("acme=3,a/b=0,a/b/c=1,x/y=1,x/y=2,p/q=forever")
-	for _, want := range []string{`"acme=3" is not`, `"a/b=0": days`, `"a/b/c=1" is not`, "x/y is given twice", `"p/q=forever"`} {
+	_, err = ParseRetention("acme=3,a/b=0,a/b/c=1,x/y=1,x/y=2,p/q=forever,Acme/web=3,acme/it's=3,acme/_web=3,-a/b=3,a/b c=3")
+	for _, want := range []string{`"acme=3" is not`, `"a/b=0": days`, `"a/b/c=1" is not`, "x/y is given twice", `"p/q=forever"`,
+		`"Acme/web=3": tenant must match`, `"acme/it's=3": project must match`, `"acme/_web=3": project must match`,
+		`"-a/b=3": tenant must match`, `"a/b c=3": project must match`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not say %s", err, want)
 		}
@@ -134,5 +136,17 @@ func TestRetentionDeletesOldDaysOfItsProjectOnly(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(ret.runs.WithLabelValues("ok")); got != 2 {
 		t.Fatalf("runs_total{ok} = %g", got)
+	}
+	// 18.16 has no TTL rules: nothing of the TTL path ran, and no row past retention is left.
+	for _, tc := range []string{"llm_calls", "trace_index", "observations_days"} {
+		if got := testutil.ToFloat64(ret.expired.WithLabelValues(tc)); got != 0 {
+			t.Errorf("expired_rows{table=%s} = %g after the deletions", tc, got)
+		}
+	}
+	if n := testutil.CollectAndCount(ret.changes); n != 0 {
+		t.Errorf("ttl_changes_total has %d series on 18.16", n)
+	}
+	if n := logs.Count("retention ttl changed"); n != 0 {
+		t.Errorf("%d TTL changes logged on 18.16", n)
 	}
 }

@@ -3,6 +3,7 @@ package batch
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,12 @@ type Rule struct {
 // maxRetentionDays is 100 years; a longer retention is a typo.
 const maxRetentionDays = 36500
 
-// ParseRetention reads BATCH_RETENTION.
+// nameRE is what a tenant or project id may be: the rule auth applies to the ids of its keys
+// (functions/auth), so every project that can hold rows can be named. Retention puts the ids
+// into TTL expressions as literals (a TTL takes no bound parameters), quoted all the same.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ParseRetention reads BATCH_RETENTION. Each problem is named with the entry that has it.
 func ParseRetention(s string) ([]Rule, error) {
 	var rules []Rule
 	var errs []error
@@ -53,6 +59,10 @@ func ParseRetention(s string) ([]Rule, error) {
 		switch {
 		case !ok || !ok2 || tenant == "" || project == "" || strings.Contains(project, "/"):
 			errs = append(errs, fmt.Errorf("BATCH_RETENTION: %q is not tenant/project=days", part))
+		case !nameRE.MatchString(tenant):
+			errs = append(errs, fmt.Errorf("BATCH_RETENTION: %q: tenant must match %s", part, nameRE))
+		case !nameRE.MatchString(project):
+			errs = append(errs, fmt.Errorf("BATCH_RETENTION: %q: project must match %s", part, nameRE))
 		case err != nil || n < 1 || n > maxRetentionDays:
 			errs = append(errs, fmt.Errorf("BATCH_RETENTION: %q: days must be an integer between 1 and %d", part, maxRetentionDays))
 		case seen[key]:
