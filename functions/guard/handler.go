@@ -107,7 +107,7 @@ func (h *Handler) Receive(_ context.Context, e cloudevents.Event) (*cloudevents.
 		h.events.WithLabelValues("skipped").Inc()
 		return nil, nil
 	}
-	p := h.checks.Policies.Table().Resolve(tenant, project, s.model)
+	p := h.checks.Policies.Get().Resolve(tenant, project, s.model)
 	if !p.Active() {
 		h.events.WithLabelValues("skipped").Inc()
 		return nil, nil
@@ -250,7 +250,7 @@ func (h *Handler) ServePolicy(w http.ResponseWriter, r *http.Request) {
 		Project string         `json:"project"`
 		Model   string         `json:"model"`
 		Policy  *policy.Policy `json:"policy"`
-	}{tenant, project, model, h.checks.Policies.Table().Resolve(tenant, project, model)})
+	}{tenant, project, model, h.checks.Policies.Get().Resolve(tenant, project, model)})
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
 }

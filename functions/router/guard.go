@@ -62,7 +62,7 @@ func (g *Guard) guardFor(c *call, model string) *callGuard {
 	if g == nil {
 		return nil
 	}
-	p := g.checks.Policies.Table().Resolve(c.principal.Tenant, c.principal.Project, model)
+	p := g.checks.Policies.Get().Resolve(c.principal.Tenant, c.principal.Project, model)
 	if !p.Active() {
 		return nil
 	}

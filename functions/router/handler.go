@@ -280,7 +280,7 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.input = req.Raw("messages")
-	cfg := g.routes.Table()
+	cfg := g.routes.Get()
 	rt, adm, ok := g.route(w, r, c, cfg, req.Model, estimateTokens(c.input))
 	if !ok {
 		return
@@ -374,7 +374,7 @@ func (g *Gateway) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.input = req.Input
-	cfg := g.routes.Table()
+	cfg := g.routes.Get()
 	rt, adm, ok := g.route(w, r, c, cfg, req.Model, estimateTokens(req.Input))
 	if !ok {
 		return
@@ -405,7 +405,7 @@ func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, err)
 		return
 	}
-	cfg := g.routes.Table()
+	cfg := g.routes.Get()
 	list := modelList{Object: "list", Data: make([]modelInfo, 0, len(cfg.Models()))}
 	for _, n := range cfg.Models() {
 		list.Data = append(list.Data, modelInfo{ID: n, Object: "model", OwnedBy: "trustplane"})
@@ -456,7 +456,7 @@ func (g *Gateway) servePolicy(w http.ResponseWriter, r *http.Request) {
 	model := r.URL.Query().Get("model")
 	ans := policyAnswer{Tenant: p.Tenant, Project: p.Project, Model: clip(model, 512), Enabled: g.opts.Guard != nil}
 	if g.opts.Guard != nil {
-		ans.Policy = g.opts.Guard.checks.Policies.Table().Resolve(p.Tenant, p.Project, model)
+		ans.Policy = g.opts.Guard.checks.Policies.Get().Resolve(p.Tenant, p.Project, model)
 	}
 	body, _ := json.Marshal(ans)
 	g.respond(w, body)

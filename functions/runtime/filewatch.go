@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -150,4 +151,51 @@ func (w *FileWatch[T]) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return w.Logger
+}
+
+// Current is a value in force: a fixed one, or a watched file's last good version. A reader
+// keeps the value it got for as long as it needs it (a call in flight finishes with the table
+// it started with).
+type Current[T any] struct {
+	value atomic.Pointer[T]
+	watch *FileWatch[*T] // nil when the value never changes
+}
+
+// Fixed is a Current that always holds v.
+func Fixed[T any](v *T) *Current[T] {
+	c := &Current[T]{}
+	c.value.Store(v)
+	return c
+}
+
+// Watch loads w's file now and keeps the Current it returns at the file's last good version
+// (w's Install is set here). A file that does not load now is an error.
+func Watch[T any](w *FileWatch[*T]) (*Current[T], error) {
+	c := &Current[T]{watch: w}
+	w.Install = c.value.Store
+	if _, err := w.Load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Get is the value in force.
+func (c *Current[T]) Get() *T { return c.value.Load() }
+
+// Load reads the file now, as one tick of Run does; a fixed value has nothing to read.
+func (c *Current[T]) Load() (changed bool, err error) {
+	if c.watch == nil {
+		return false, nil
+	}
+	return c.watch.Load()
+}
+
+// Run checks the file every interval until ctx ends; it fits Function.Background. A fixed
+// value has nothing to check.
+func (c *Current[T]) Run(ctx context.Context, interval time.Duration) error {
+	if c.watch == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return c.watch.Run(ctx, interval)
 }

@@ -1,12 +1,14 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trustplane/trustplane/internal/testsupport"
 )
@@ -74,5 +76,44 @@ func TestFileWatch(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "larger than 64 bytes"); n != 1 {
 		t.Errorf("the oversize version was logged %d times, want once", n)
+	}
+}
+
+// A Current holds a fixed value, or a watched file's last good version.
+func TestCurrent(t *testing.T) {
+	one := "one"
+	fixed := Fixed(&one)
+	if changed, err := fixed.Load(); changed || err != nil || *fixed.Get() != "one" {
+		t.Fatalf("fixed: %v %v %q", changed, err, *fixed.Get())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := fixed.Run(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(t.TempDir(), "value")
+	parse := func(data []byte, _ func(string) ([]byte, error)) (*string, error) {
+		s := string(data)
+		if s == "bad" {
+			return nil, errors.New("bad value")
+		}
+		return &s, nil
+	}
+	if _, err := Watch(&FileWatch[*string]{What: "value", Path: path, Parse: parse}); err == nil {
+		t.Fatal("a missing file was watched")
+	}
+	write(t, path, "first")
+	c, err := Watch(&FileWatch[*string]{What: "value", Path: path, Parse: parse})
+	if err != nil || *c.Get() != "first" {
+		t.Fatalf("watch: %v", err)
+	}
+	write(t, path, "bad")
+	if _, err := c.Load(); err == nil || *c.Get() != "first" {
+		t.Fatalf("a bad version: %v, holds %q", err, *c.Get())
+	}
+	write(t, path, "second")
+	if changed, err := c.Load(); !changed || err != nil || *c.Get() != "second" {
+		t.Fatalf("second version: %v %v %q", changed, err, *c.Get())
 	}
 }

@@ -168,21 +168,21 @@ func TestSourceReloadsAndKeepsTheLastGoodFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	email := finding("pii.email", detect.CategoryPII, 0.9)
-	if src.Table().Resolve("a", "", "").Decide(email) != Observe {
+	if src.Get().Resolve("a", "", "").Decide(email) != Observe {
 		t.Fatal("first file not in force")
 	}
 	write("default: {actions: {pii: nope}}")
-	if _, err := src.watch.Load(); err == nil {
+	if _, err := src.Load(); err == nil {
 		t.Fatal("bad file loaded")
 	}
-	if src.Table().Resolve("a", "", "").Decide(email) != Observe {
+	if src.Get().Resolve("a", "", "").Decide(email) != Observe {
 		t.Fatal("bad file replaced the good one")
 	}
 	write("default: {actions: {pii: block}}")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, time.Millisecond) }()
-	for src.Table().Resolve("a", "", "").Decide(email) != Block {
+	for src.Get().Resolve("a", "", "").Decide(email) != Block {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
