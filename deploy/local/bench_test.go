@@ -60,29 +60,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 		full := p.load(b, "full", rate, seconds)
 		b.ReportMetric(full.sustained, "sustained-events/s")
 		b.ReportMetric(full.posted, "posted-events/s")
-		probe := p.probeQuery(b)
-		half := p.load(b, "half", rate/2, seconds)
-		viaQuery := probe()
-		b.ReportMetric(half.sustained, "half-load-sustained-events/s")
-		b.ReportMetric(half.freshness(0.50), "freshness-p50-ms")
-		b.ReportMetric(half.freshness(0.99), "freshness-p99-ms")
-		b.ReportMetric(quantile(viaQuery, 0.50), "query-freshness-p50-ms")
-		b.ReportMetric(quantile(viaQuery, 0.99), "query-freshness-p99-ms")
-		b.ReportMetric(quantile(viaQuery, 1), "query-freshness-max-ms")
-		// Half of the offered load can exceed what the plane sustains on a small host, and
-		// then every delay only grows; half of what it sustained measures freshness at half
-		// its capacity.
-		calm := int(full.sustained / 2)
-		probe = p.probeQuery(b)
-		atHalf := p.load(b, "half-of-sustained", calm, seconds)
-		viaQuery = probe()
-		b.ReportMetric(float64(calm), "calm-offered-events/s")
-		b.ReportMetric(atHalf.sustained, "calm-sustained-events/s")
-		b.ReportMetric(atHalf.freshness(0.50), "calm-freshness-p50-ms")
-		b.ReportMetric(atHalf.freshness(0.99), "calm-freshness-p99-ms")
-		b.ReportMetric(quantile(viaQuery, 0.50), "calm-query-freshness-p50-ms")
-		b.ReportMetric(quantile(viaQuery, 0.99), "calm-query-freshness-p99-ms")
-		b.ReportMetric(quantile(viaQuery, 1), "calm-query-freshness-max-ms")
+		// At half the offered load, and at half of what the full load sustained: the first
+		// can exceed what a small host sustains, and then every delay only grows.
+		p.freshnessAt(b, "", rate/2, seconds)
+		p.freshnessAt(b, "calm-", int(full.sustained/2), seconds)
 	}
 	rows, inserts := p.persistInserts(b)
 	b.ReportMetric(rows/inserts, "rows/insert")
@@ -203,6 +184,21 @@ func quantile(ds []time.Duration, q float64) float64 {
 		return -1
 	}
 	return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) / 1000
+}
+
+// freshnessAt runs a load of rate events/s while probing query, and reports, under names
+// starting with prefix, the events/s offered and sustained and both freshnesses.
+func (p plane) freshnessAt(b *testing.B, prefix string, rate, seconds int) {
+	probe := p.probeQuery(b)
+	r := p.load(b, prefix+"half", rate, seconds)
+	viaQuery := probe()
+	b.ReportMetric(float64(rate), prefix+"half-load-offered-events/s")
+	b.ReportMetric(r.sustained, prefix+"half-load-sustained-events/s")
+	b.ReportMetric(r.freshness(0.50), prefix+"freshness-p50-ms")
+	b.ReportMetric(r.freshness(0.99), prefix+"freshness-p99-ms")
+	b.ReportMetric(quantile(viaQuery, 0.50), prefix+"query-freshness-p50-ms")
+	b.ReportMetric(quantile(viaQuery, 0.99), prefix+"query-freshness-p99-ms")
+	b.ReportMetric(quantile(viaQuery, 1), prefix+"query-freshness-max-ms")
 }
 
 // probeQuery measures freshness through query while a load runs: one trace at a time, posted
