@@ -7,6 +7,7 @@ import (
 
 	"github.com/trustplane/trustplane/clickhouse"
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
@@ -23,6 +24,14 @@ type Config struct {
 	ClickHouseUser     string `envconfig:"CLICKHOUSE_USER" default:"query"`
 	ClickHousePassword string `envconfig:"CLICKHOUSE_PASSWORD"`
 	ClickHouseCluster  string `envconfig:"CLICKHOUSE_CLUSTER"`
+
+	// RedisURL (redis://[user:password@]host:port/db) shares the per-key rate limit between
+	// replicas, in the Redis router keeps its limits in (query's buckets have keys of their own).
+	// Empty: each replica keeps its own buckets in memory, right for a single replica.
+	RedisURL string `envconfig:"REDIS_URL"`
+	// LimitsTimeout bounds the time a request waits on Redis for its rate limit; past it (or
+	// while Redis is unreachable) this replica's own bucket decides.
+	LimitsTimeout time.Duration `envconfig:"QUERY_LIMITS_TIMEOUT" default:"50ms"`
 }
 
 // Limits bound what one request may ask of ClickHouse and how often a key may ask.
@@ -49,8 +58,9 @@ type Limits struct {
 	MaxRange     time.Duration `envconfig:"QUERY_MAX_RANGE" default:"8784h"`
 	// MaxMetricRows bounds the rows of a metrics answer (its row_limit's bound).
 	MaxMetricRows int `envconfig:"QUERY_MAX_METRIC_ROWS" default:"10000"`
-	// RatePerSecond and RateBurst are the per-key request rate limit (a token bucket per key
-	// id, in this replica's memory).
+	// RatePerSecond and RateBurst are the per-key request rate limit: a bucket per key id
+	// holding RateBurst requests, refilled at RatePerSecond; shared by the replicas through
+	// Redis when REDIS_URL is set, else in this replica's memory.
 	RatePerSecond float64 `envconfig:"QUERY_RATE_PER_SECOND" default:"50"`
 	RateBurst     int     `envconfig:"QUERY_RATE_BURST" default:"100"`
 	// MaxConcurrent bounds the requests served at once; the others wait for a turn. It
@@ -67,6 +77,14 @@ func (c Config) Validate() error {
 	if err := c.clickhouse().Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.RedisURL != "" {
+		if _, err := limits.RedisOptions(c.RedisURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.LimitsTimeout < time.Millisecond || c.LimitsTimeout > time.Second {
+		errs = append(errs, fmt.Errorf("QUERY_LIMITS_TIMEOUT must be between 1ms and 1s, got %s", c.LimitsTimeout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -74,6 +92,13 @@ func (c Config) clickhouse() clickhouse.Config {
 	return clickhouse.Config{Addr: c.ClickHouseAddr, Database: c.ClickHouseDatabase, User: c.ClickHouseUser,
 		Password: c.ClickHousePassword, Cluster: c.ClickHouseCluster}
 }
+
+// The per-key rate limit's bounds: a request per microsecond at most (the buckets' unit of
+// time), and a bucket that fills from empty within 30 days.
+const (
+	maxRatePerSecond = 1_000_000
+	maxRateWindow    = 30 * 24 * time.Hour
+)
 
 // Validate checks the limits are usable.
 func (l Limits) Validate() error {
@@ -96,8 +121,14 @@ func (l Limits) Validate() error {
 	if l.DefaultRange <= 0 || l.MaxRange < l.DefaultRange {
 		errs = append(errs, fmt.Errorf("QUERY_DEFAULT_RANGE (%s) must be positive and at most QUERY_MAX_RANGE (%s)", l.DefaultRange, l.MaxRange))
 	}
-	if l.RatePerSecond <= 0 || l.RateBurst < 1 {
+	switch {
+	case !(l.RatePerSecond > 0) || l.RateBurst < 1:
 		errs = append(errs, fmt.Errorf("QUERY_RATE_PER_SECOND must be positive and QUERY_RATE_BURST at least 1, got %g and %d", l.RatePerSecond, l.RateBurst))
+	case l.RatePerSecond > maxRatePerSecond:
+		errs = append(errs, fmt.Errorf("QUERY_RATE_PER_SECOND must be at most %d (buckets count in microseconds), got %g", maxRatePerSecond, l.RatePerSecond))
+	case float64(l.RateBurst)/l.RatePerSecond > maxRateWindow.Seconds():
+		errs = append(errs, fmt.Errorf("QUERY_RATE_BURST / QUERY_RATE_PER_SECOND, the time an empty bucket takes to fill, must be at most %s, got %d / %g",
+			maxRateWindow, l.RateBurst, l.RatePerSecond))
 	}
 	if l.MaxConcurrent < 1 {
 		errs = append(errs, fmt.Errorf("QUERY_MAX_CONCURRENT must be at least 1, got %d", l.MaxConcurrent))

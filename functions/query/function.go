@@ -7,15 +7,19 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/trustplane/trustplane/clickhouse"
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
 // New builds query: the auth client that verifies keys, the ClickHouse reader (read-only
-// user), and the API under /v1/. It is ready while ClickHouse answers; it checks every minute
-// whether guard's findings table exists.
+// user), the per-key rate limiter (its buckets in Redis when REDIS_URL is set), and the API
+// under /v1/. It is ready while ClickHouse answers (Redis is no readiness check: while it is
+// unreachable each replica limits keys with its own buckets); it checks every minute whether
+// guard's findings table exists.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*runtime.Function, error) {
 	reg := prometheus.NewRegistry()
 	verifier, err := authclient.New(cfg.ClientConfig, authclient.Options{Registerer: reg, Source: "/trustplane/query"})
@@ -31,7 +35,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*runtime.Function, 
 		store.Close()
 		return nil, err
 	}
-	h := NewHandler(verifier, r, HandlerOptions{Limits: cfg.Limits, Logger: log, Registerer: reg})
+	shutdown := []func(context.Context) error{func(context.Context) error { return store.Close() }}
+	var shared limits.Store
+	if cfg.RedisURL != "" {
+		redis.SetLogger(limits.NewRedisLog(log))
+		rc, err := limits.NewRedisClient(cfg.RedisURL)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		shutdown = append(shutdown, func(context.Context) error { return rc.Close() })
+		shared = limits.NewRedisStore(rc)
+	}
+	limiter := limits.NewLimiter(shared, limits.Options{Timeout: cfg.LimitsTimeout, Logger: log, Registerer: reg, Subsystem: "query"})
+	h := NewHandler(verifier, r, HandlerOptions{Limits: cfg.Limits, Limiter: limiter, Logger: log, Registerer: reg})
 	return &runtime.Function{
 		Routes: map[string]http.Handler{"/": h},
 		Ready:  map[string]runtime.ReadyCheck{"clickhouse": store.Ping},
@@ -49,7 +66,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*runtime.Function, 
 				}
 			}
 		}},
-		Shutdown: []func(context.Context) error{func(context.Context) error { return store.Close() }},
+		Shutdown: shutdown,
 		Metrics:  reg,
 	}, nil
 }

@@ -13,14 +13,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/trustplane/trustplane/functions/auth/authclient"
+	"github.com/trustplane/trustplane/functions/router/limits"
 	"github.com/trustplane/trustplane/functions/runtime"
 )
 
@@ -34,9 +33,7 @@ type Handler struct {
 	now      func() time.Time
 	mux      *http.ServeMux
 	turns    chan struct{}
-
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter // by key id
+	rate     *keyRate
 
 	requests *prometheus.CounterVec
 	sources  *prometheus.CounterVec
@@ -47,7 +44,10 @@ type Handler struct {
 
 // HandlerOptions are what the API needs besides its verifier and reader.
 type HandlerOptions struct {
-	Limits     Limits
+	Limits Limits
+	// Limiter decides the per-key rate limit (its store: Redis, shared by the replicas, or
+	// none); nil: this handler's own buckets in memory.
+	Limiter    *limits.Limiter
 	Logger     *slog.Logger          // nil: logs nowhere
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Now        func() time.Time      // default time.Now
@@ -63,8 +63,12 @@ func NewHandler(v authclient.Verifier, r *reader, opts HandlerOptions) *Handler 
 	if now == nil {
 		now = time.Now
 	}
+	limiter := opts.Limiter
+	if limiter == nil {
+		limiter = limits.NewLimiter(nil, limits.Options{Subsystem: "query"})
+	}
 	h := &Handler{verifier: v, reader: r, views: views(r.features), limits: opts.Limits, log: log, now: now,
-		turns: make(chan struct{}, max(opts.Limits.MaxConcurrent, 1)), limiters: map[string]*rate.Limiter{},
+		turns: make(chan struct{}, max(opts.Limits.MaxConcurrent, 1)), rate: newKeyRate(limiter, opts.Limits),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "query", Name: "requests_total",
 			Help: "Requests by route and outcome (ok, invalid, unauthorized, forbidden, not_found, rate_limited, too_expensive, unavailable, error)."}, []string{"route", "outcome"}),
 		sources: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "query", Name: "metrics_source_total",
@@ -76,7 +80,7 @@ func NewHandler(v authclient.Verifier, r *reader, opts HandlerOptions) *Handler 
 		failed:   runtime.NewRepeatedLog(log, slog.LevelError, "query failed: answered 500", runtime.RepeatInterval),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(h.requests, h.sources, h.duration)
+		opts.Registerer.MustRegister(h.requests, h.sources, h.duration, h.rate.decisions)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(routeOpenAPI, h.serveOpenAPI)
@@ -117,14 +121,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// authed wraps a route: the key (scope query), its rate limit, a turn among MaxConcurrent;
+// authed wraps a route: the key (scope query), its rate limit (RateLimit fields on every
+// answer past the key check), a turn among MaxConcurrent;
 // serve returns the outcome to count.
 func (h *Handler) authed(route string, serve func(http.ResponseWriter, *http.Request, authclient.Principal) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, outcome, ok := h.authenticate(w, r)
 		if ok {
-			if lim := h.limiter(p.KeyID); !lim.Allow() {
-				setRetryAfter(w, time.Duration(float64(time.Second)/h.limits.RatePerSecond))
+			admitted, g := h.rate.take(r.Context(), p.KeyID, h.now())
+			h.rate.headers(w.Header(), g)
+			if !admitted {
+				setRetryAfter(w, g.RetryAfter)
 				writeProblem(w, problem{Type: problemRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
 					Detail: fmt.Sprintf("this key may make %g requests per second (bursts of %d); retry later", h.limits.RatePerSecond, h.limits.RateBurst)})
 				outcome = "rate_limited"
@@ -142,22 +149,6 @@ func (h *Handler) authed(route string, serve func(http.ResponseWriter, *http.Req
 		}
 		h.requests.WithLabelValues(route, outcome).Inc()
 	})
-}
-
-func (h *Handler) limiter(keyID string) *rate.Limiter {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	l, ok := h.limiters[keyID]
-	if !ok {
-		// Keys are few (they are issued by hand); forget them all if a flood of ids ever
-		// got here, rather than grow without bound.
-		if len(h.limiters) > 100_000 {
-			clear(h.limiters)
-		}
-		l = rate.NewLimiter(rate.Limit(h.limits.RatePerSecond), h.limits.RateBurst)
-		h.limiters[keyID] = l
-	}
-	return l
 }
 
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (authclient.Principal, string, bool) {

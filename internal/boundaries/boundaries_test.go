@@ -27,7 +27,12 @@ var shared = []string{"functions/runtime", "eventing/catalog", "kafka", "clickho
 	"functions/guard/detect", "functions/guard/policy",
 	// the price table: router prices its calls and ingest the generations it maps from
 	// OpenTelemetry spans with the same one
-	"eventing/pricing"}
+	"eventing/pricing",
+	// the rate limiter (GCRA buckets in Redis shared by a function's replicas, each pod's own
+	// while Redis is unreachable) and the redis-server its tests start: router limits calls
+	// with it, and query a key's requests, so both keep one algorithm, one Redis key layout and
+	// one fallback.
+	"functions/router/limits", "functions/router/redistest"}
 
 type pkg struct {
 	ImportPath string

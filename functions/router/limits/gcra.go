@@ -2,7 +2,8 @@
 // minute and USD per day are GCRA buckets (the generic cell rate algorithm: a token bucket kept as
 // one timestamp), held in this process (MemoryStore) or in Redis shared by every replica
 // (RedisStore). A Limiter decides each call with one atomic take on the shared store, and with
-// this pod's own buckets while the shared store is unreachable.
+// this pod's own buckets while the shared store is unreachable. query takes its per-key request
+// limit through the same Limiter (Take), in the same Redis.
 package limits
 
 import (

@@ -26,6 +26,8 @@ type Options struct {
 	Timeout    time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Subsystem names the metrics: trustplane_<subsystem>_limits_*; empty: router.
+	Subsystem string
 }
 
 // Limiter decides calls against their buckets. With a shared store (Redis) every decision is
@@ -51,13 +53,16 @@ func NewLimiter(shared Store, opts Options) *Limiter {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Subsystem == "" {
+		opts.Subsystem = "router"
+	}
 	l := &Limiter{shared: shared, local: NewMemoryStore(), timeout: opts.Timeout, logger: opts.Logger,
-		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_store_failures_total",
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: opts.Subsystem, Name: "limits_store_failures_total",
 			Help: "Operations on the shared limits store (Redis) that failed or did not answer within the limits timeout."}),
-		decided: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_local_total",
+		decided: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trustplane", Subsystem: opts.Subsystem, Name: "limits_local_total",
 			Help: "Calls whose limits this pod decided with its own buckets: every call without REDIS_URL, else the calls made while Redis was unreachable."}),
 	}
-	l.breaker.down = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trustplane", Subsystem: "router", Name: "limits_store_down",
+	l.breaker.down = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trustplane", Subsystem: opts.Subsystem, Name: "limits_store_down",
 		Help: "1 while the shared limits store's circuit is open (limits are per pod), else 0."})
 	l.failed = runtime.NewRepeatedLog(opts.Logger, slog.LevelWarn, "limits store unavailable: limits are per pod", runtime.RepeatInterval)
 	if opts.Registerer != nil {
@@ -166,6 +171,13 @@ func onShared[T any](ctx context.Context, l *Limiter, op func(context.Context) (
 		l.logger.Info("limits store reachable again: limits are shared")
 	}
 	return out.res, true
+}
+
+// Take takes us, all or none, in one step on the shared store, or on this pod's own buckets
+// while the shared store cannot decide (as Admit does for router's scopes). shared reports
+// where it was decided; refused and grants are as Store.Take's.
+func (l *Limiter) Take(ctx context.Context, us []Units, now time.Time) (shared bool, refused int, grants []Grant) {
+	return l.take(ctx, us, now)
 }
 
 type takeResult struct {
