@@ -139,7 +139,7 @@ func (s *Set) secretKeys(ns, name string) (keys map[string]bool, ok bool) {
 
 // Env resolves the environment of a Service's first container: its env entries and envFrom
 // sources, with ConfigMap and Secret values looked up in the set. Values that cannot be
-// resolved are errors.
+// resolved are errors, except an optional reference's: Kubernetes leaves its variable unset.
 func (s *Set) Env(svc *servingv1.Service) (map[string]string, error) {
 	if len(svc.Spec.Template.Spec.Containers) == 0 {
 		return nil, fmt.Errorf("service %s has no container", svc.Name)
@@ -171,16 +171,17 @@ func (s *Set) containerEnv(ns string, ctr corev1.Container) (map[string]string, 
 	}
 	for _, e := range ctr.Env {
 		var kind, name, key string
+		var optional *bool
 		switch {
 		case e.ValueFrom == nil:
 			env[e.Name] = e.Value
 			continue
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
-			kind, name, key = "ConfigMap", ref.Name, ref.Key
+			kind, name, key, optional = "ConfigMap", ref.Name, ref.Key, ref.Optional
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			kind, name, key = "Secret", ref.Name, ref.Key
+			kind, name, key, optional = "Secret", ref.Name, ref.Key, ref.Optional
 		default:
 			env[e.Name] = "" // fieldRef and resourceFieldRef: set by Kubernetes
 			continue
@@ -188,6 +189,9 @@ func (s *Set) containerEnv(ns string, ctr corev1.Container) (map[string]string, 
 		data, _ := s.envData(kind, ns, name)
 		v, ok := data[key]
 		if !ok {
+			if optional != nil && *optional {
+				continue // an optional reference to what is not there leaves the variable unset
+			}
 			errs = append(errs, fmt.Errorf("env %s: %s %s/%s has no key %q", e.Name, kind, ns, name, key))
 		}
 		env[e.Name] = v

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/trustplane/trustplane/deploy/manifests"
 )
@@ -222,4 +223,33 @@ func dropSecret(s *manifests.Set, name string) []*corev1.Secret {
 		}
 	}
 	return out
+}
+
+// query's REDIS_URL is an optional reference to the Secret limits-redis, which the install does
+// not hold: the variable is unset (limits per replica), not an error; once the Secret exists
+// query reads the URL from it; a required reference to a missing Secret stays an error.
+func TestOptionalSecretReferenceMayBeMissing(t *testing.T) {
+	s := render(t, "dev")
+	query := s.ServiceNamed("query")
+	env, err := s.Env(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, set := env["REDIS_URL"]; set {
+		t.Fatalf("REDIS_URL set to %q without the Secret limits-redis", v)
+	}
+	s.Secrets = append(s.Secrets, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "limits-redis", Namespace: "trustplane"},
+		Data: map[string][]byte{"url": []byte("redis://:pw@redis.trustplane:6379/0")}})
+	if env, err := s.Env(query); err != nil || env["REDIS_URL"] != "redis://:pw@redis.trustplane:6379/0" {
+		t.Fatalf("with the Secret: REDIS_URL %q, %v", env["REDIS_URL"], err)
+	}
+	s.Secrets = dropSecret(s, "limits-redis")
+	for i, e := range query.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "REDIS_URL" {
+			query.Spec.Template.Spec.Containers[0].Env[i].ValueFrom.SecretKeyRef.Optional = nil
+		}
+	}
+	if _, err := s.Env(query); err == nil || !strings.Contains(err.Error(), `env REDIS_URL: Secret trustplane/limits-redis has no key "url"`) {
+		t.Fatalf("a required reference to a missing Secret: %v", err)
+	}
 }

@@ -202,3 +202,18 @@ func TestPersistAndAuthPathCheckCatchesAnOpening(t *testing.T) {
 		}
 	}
 }
+
+// The Redis of the shared rate limits, when one runs in trustplane with the label
+// app.kubernetes.io/name: redis, is reached by query and admits query alone of the functions.
+func TestOnlyQueryReachesTheLimitsRedis(t *testing.T) {
+	redis := pod{"redis", "trustplane", map[string]string{"app.kubernetes.io/name": "redis"}}
+	for _, overlay := range manifests.Overlays {
+		t.Run(overlay, func(t *testing.T) {
+			nps := render(t, overlay).NetworkPolicies
+			got := namesOf(func(p pod) bool { return p.namespace == "trustplane" && allowed(t, nps, p, redis) })
+			if want := []string{"trustplane/query"}; !slices.Equal(got, want) {
+				t.Errorf("pods of trustplane that reach the limits Redis: %v, want %v", got, want)
+			}
+		})
+	}
+}
