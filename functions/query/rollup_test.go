@@ -130,7 +130,7 @@ func TestRollupEqualsFinal(t *testing.T) {
 	// Without the days check the rollup would count the copies: the test can tell.
 	plan, _ := decodeMetrics([]byte(metricQueries("llm_calls", from, to)[0]), views(r.features), time.Now(), defaultLimits())
 	sql, args := r.rollupSQL(p, plan, nil)
-	naive, err := r.metricRows(context.Background(), plan, sql, args)
+	naive, err := r.metricRows(context.Background(), plan, sql, args, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,6 +186,8 @@ func views(f clickhouse.Features) map[string]*view {
 type metricExpr struct {
 	raw, state, stateCol, merge string
 	rollupOK                    bool
+	// hist is set for a histogram, whose SQL depends on the answer's bins (see histogram).
+	hist *histogram
 }
 
 func (v *view) metricSQL(measureName, agg string) (metricExpr, error) {
@@ -224,6 +226,8 @@ func (v *view) metricSQL(measureName, agg string) (metricExpr, error) {
 			return metricExpr{raw: "avgIf(toFloat64(" + m.raw + "), " + m.timingCond + ")"}, nil
 		}
 		return metricExpr{raw: "avg(toFloat64(" + m.raw + "))"}, nil
+	case "histogram":
+		return metricExpr{hist: &histogram{value: "toFloat64(" + m.raw + ")", cond: m.timingCond}}, nil
 	case "min", "max":
 		if m.timingCond != "" {
 			return metricExpr{raw: agg + "If(toFloat64(" + m.raw + "), " + m.timingCond + ")"}, nil
@@ -232,7 +236,7 @@ func (v *view) metricSQL(measureName, agg string) (metricExpr, error) {
 	}
 	level, idx, ok := percentileLevel(agg)
 	if !ok {
-		return metricExpr{}, fmt.Errorf("unknown aggregation %.32q (known: count, sum, avg, min, max, p50, p75, p90, p95, p99)", agg)
+		return metricExpr{}, fmt.Errorf("unknown aggregation %.32q (known: count, sum, avg, min, max, p50, p75, p90, p95, p99, histogram)", agg)
 	}
 	if m.timingArg != "" {
 		fn, args := "quantilesTiming", m.timingArg
