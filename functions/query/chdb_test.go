@@ -295,6 +295,7 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 	ctx := context.Background()
 	p := tv.principal
 	r := fmt.Sprintf(`"fromTimestamp":%q,"toTimestamp":%q`, tv.from.Format(time.RFC3339), tv.to.Format(time.RFC3339))
+	vs := views(tv.cur.features)
 	rawOnly := []string{
 		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"model_requested"}],"timeDimension":{"granularity":"minute"},"metrics":[{"measure":"count","aggregation":"count"}],"config":{"row_limit":50}}`,
 		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"endpoint"}],"metrics":[{"measure":"cost","aggregation":"max"},{"measure":"latency","aggregation":"min"},{"measure":"cost","aggregation":"p90"},{"measure":"ttft","aggregation":"avg"}]}`,
@@ -307,12 +308,13 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		// value), and none (no rows).
 		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"model"}],"timeDimension":{"granularity":"day"},"metrics":[{"measure":"latency","aggregation":"histogram"},{"measure":"ttft","aggregation":"histogram"},{"measure":"cost","aggregation":"histogram"},{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"p95"}],"config":{"bins":20}}`,
 		`{"view":"observations",` + r + `,"dimensions":[{"field":"type"}],"metrics":[{"measure":"latency","aggregation":"histogram"},{"measure":"prompt_tokens","aggregation":"histogram"}],"config":{"bins":100}}`,
+		// The longest statement: every measure's histogram in 100 bins.
+		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"provider"}],"timeDimension":{"granularity":"day"},"metrics":[` + everyHistogram(vs["llm_calls"]) + `],"config":{"bins":100}}`,
 		`{"view":"scores",` + r + `,"dimensions":[{"field":"name"}],"metrics":[{"measure":"value","aggregation":"histogram"}],"config":{"bins":1}}`,
 		`{"view":"findings",` + r + `,"dimensions":[{"field":"severity"}],"metrics":[{"measure":"score","aggregation":"histogram"}],"orderBy":[{"field":"severity","direction":"desc"}]}`,
 		`{"view":"llm_calls",` + r + `,"filters":[{"column":"status","operator":"=","value":"success"}],"metrics":[{"measure":"errors","aggregation":"histogram"}]}`,
 		`{"view":"llm_calls","fromTimestamp":"2026-08-01T00:00:00Z","toTimestamp":"2026-08-02T00:00:00Z","metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"histogram"}]}`,
 	}
-	vs := views(tv.cur.features)
 	for _, q := range append(append(metricQueries("llm_calls", tv.from, tv.to), metricQueries("observations", tv.from, tv.to)...), rawOnly...) {
 		plan, bad := decodeMetrics([]byte(q), vs, time.Now(), defaultLimits())
 		if bad != nil {
@@ -401,4 +403,13 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		}
 	}
 	t.Logf("%d statements ran on ClickHouse 26.9", len(tv.seen))
+}
+
+// everyHistogram is a metrics list with a histogram of each of v's measures.
+func everyHistogram(v *view) string {
+	var ms []string
+	for _, m := range sortedKeys(v.measures) {
+		ms = append(ms, `{"measure":"`+m+`","aggregation":"histogram"}`)
+	}
+	return strings.Join(ms, ",")
 }
