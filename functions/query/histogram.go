@@ -50,9 +50,15 @@ func newHistBins(lo, hi float64, rows uint64, bins int) histBins {
 	}
 	m := math.Max(math.Abs(lo), math.Abs(hi))
 	ulp := math.Nextafter(m, math.Inf(1)) - m
+	if math.IsInf(ulp, 0) { // m is the largest float
+		ulp = m - math.Nextafter(m, 0)
+	}
 	n := bins
 	for n > 1 && !((hi-lo)/float64(n) >= 4*ulp && !math.IsInf(hi-lo, 0)) {
 		n--
+	}
+	if n == 1 { // one bin has no width to compute (countsSQL divides by none)
+		return histBins{lower: lo, upper: hi, n: 1}
 	}
 	return histBins{lower: lo, upper: hi, width: (hi - lo) / float64(n), n: n}
 }

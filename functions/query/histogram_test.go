@@ -219,6 +219,20 @@ func TestHistogram(t *testing.T) {
 	if ans = ask(a.keyA, q); len(ans.Data) != 0 {
 		t.Fatalf("%s: %+v", q, ans)
 	}
+	// Values 1/8 apart near 1e15 (where that is one unit in the last place): 100 bins asked,
+	// 10 given (half a unit wide, 4 units in the last place), each value in its bin.
+	next := day.Add(24 * time.Hour)
+	var narrow []histCall
+	var narrowVals []float64
+	for k := range 41 {
+		v := 1e15 + float64(k)*0.125
+		narrowVals = append(narrowVals, v)
+		narrow = append(narrow, histCall{model: "narrow", latency: v, at: next.Add(time.Duration(k) * time.Minute)})
+	}
+	writeHistCalls(t, s, a.tenantA, narrow)
+	q = fmt.Sprintf(`{"view":"llm_calls","fromTimestamp":%q,"toTimestamp":%q,"metrics":[{"measure":"latency","aggregation":"histogram"}],"config":{"bins":100}}`,
+		next.Format(time.RFC3339), next.Add(time.Hour).Format(time.RFC3339))
+	check(q, ask(a.keyA, q).Data[0], "histogram_latency", wantHistogram(narrowVals, narrowVals, 10))
 	// Tenant B's rows (the same ids and times, a wider range) changed none of the above; B's
 	// own histogram spans them, so the checks could tell.
 	q = `{"view":"llm_calls",` + rng24 + `,"metrics":[{"measure":"latency","aggregation":"histogram"},{"measure":"ttft","aggregation":"histogram"}],"config":{"bins":4}}`
@@ -251,6 +265,41 @@ func TestHistogramProblems(t *testing.T) {
 		status, body := a.do("POST", "/v1/metrics", a.keyA, tc.body)
 		if status != 400 || !strings.Contains(string(body), tc.mention) {
 			t.Errorf("%s: %d %s, want 400 mentioning %q", tc.body, status, body, tc.mention)
+		}
+	}
+}
+
+// TestHistBins: bins narrower than 4 units in the last place, or over a range wider than the
+// largest float, are merged; one value is one bin; no rows, none.
+func TestHistBins(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi float64
+		rows   uint64
+		bins   int
+		want   int
+	}{
+		{0, 100, 10, 10, 10},
+		{0, 100, 10, 100, 100},
+		{5, 5, 3, 10, 1},
+		{0, 0, 3, 10, 1},
+		{0, 100, 0, 10, 0},
+		{1e15, 1e15 + 5, 41, 100, 10},
+		{1e16, 1e16 + 8, 2, 100, 1},
+		{-math.MaxFloat64, math.MaxFloat64, 2, 10, 1},
+		{0, math.MaxFloat64, 2, 10, 10},
+	} {
+		b := newHistBins(tc.lo, tc.hi, tc.rows, tc.bins)
+		if b.n != tc.want {
+			t.Errorf("%g..%g (%d rows) in %d bins: %d bins, want %d", tc.lo, tc.hi, tc.rows, tc.bins, b.n, tc.want)
+		}
+		bins := b.bins(nil)
+		for i := 1; i < len(bins); i++ {
+			if !(bins[i].Lower > bins[i-1].Lower) || bins[i-1].Upper != bins[i].Lower {
+				t.Errorf("%g..%g in %d bins: edges %+v", tc.lo, tc.hi, tc.bins, bins)
+			}
+		}
+		if len(bins) > 0 && (bins[0].Lower != tc.lo || bins[len(bins)-1].Upper != tc.hi) {
+			t.Errorf("%g..%g in %d bins: edges %+v", tc.lo, tc.hi, tc.bins, bins)
 		}
 	}
 }

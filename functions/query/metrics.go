@@ -265,13 +265,14 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 			b.add(field+".direction", "must be asc or desc, got %.16q", o.Direction)
 			continue
 		}
+		m := slices.IndexFunc(p.metrics, func(pm plannedMetric) bool { return pm.alias == o.Field })
 		switch {
 		case o.Field == "time" && p.granularity != "":
 		case slices.Contains(p.dims, o.Field):
-		case slices.ContainsFunc(p.metrics, func(pm plannedMetric) bool { return pm.alias == o.Field && pm.expr.hist != nil }):
+		case m >= 0 && p.metrics[m].expr.hist != nil:
 			b.add(field+".field", "%s is a histogram (a list of bins), which has no order; order by another metric", o.Field)
 			continue
-		case slices.ContainsFunc(p.metrics, func(pm plannedMetric) bool { return pm.alias == o.Field }):
+		case m >= 0:
 		default:
 			b.add(field+".field", "%.64q is neither time (with a timeDimension), a requested dimension, nor a requested metric (<aggregation>_<measure>)", o.Field)
 			continue

@@ -19,7 +19,8 @@ type dimension struct {
 
 // measure is a numeric field and how each aggregation of it is computed.
 type measure struct {
-	// raw is the value per source row, for min, max, avg and exact percentiles over raw rows.
+	// raw is the value per source row, for min, max, avg, exact percentiles and histograms
+	// over raw rows.
 	raw string
 	// sumInt is an integer per row that sums the same in any order, divided by scale after
 	// summing (cost in nano-USD, latency in microseconds); sumState is its rollup column.
