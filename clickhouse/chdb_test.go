@@ -20,7 +20,7 @@ func TestModernSchemaOnClickHouse26(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := clickhouse.FeaturesFor(v)
+	f, err := e.Features()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/trustplane/trustplane/clickhouse"
 )
 
 //go:embed server.py
@@ -159,4 +161,35 @@ func (e *Engine) Version() (string, error) {
 	var v string
 	err = json.Unmarshal(r.Data[0][0], &v)
 	return v, err
+}
+
+// Features are what clickhouse.FeaturesFor gives for the engine's version.
+func (e *Engine) Features() (clickhouse.Features, error) {
+	v, err := e.Version()
+	if err != nil {
+		return clickhouse.Features{}, err
+	}
+	return clickhouse.FeaturesFor(v)
+}
+
+// Migrate creates the schema on the engine as the migrations render it for its version (the
+// single-node modern variant) with opts, and returns the features it was rendered for.
+func (e *Engine) Migrate(opts clickhouse.Options) (clickhouse.Features, error) {
+	f, err := e.Features()
+	if err != nil {
+		return f, err
+	}
+	plan, err := clickhouse.Render(f, opts)
+	if err != nil {
+		return f, err
+	}
+	if err := e.Exec(plan.Bootstrap...); err != nil {
+		return f, fmt.Errorf("bootstrap: %w", err)
+	}
+	for _, m := range plan.Migrations {
+		if err := e.Exec(m.Statements...); err != nil {
+			return f, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	return f, nil
 }

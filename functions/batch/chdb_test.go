@@ -85,25 +85,9 @@ func (c *chdbRunner) engine(t *testing.T, table string) string {
 // TTL of retentionDays on the raw tables.
 func modernSchema(t *testing.T, e *chdbtest.Engine, retentionDays int) clickhouse.Features {
 	t.Helper()
-	v, err := e.Version()
+	f, err := e.Migrate(clickhouse.Options{RetentionDays: retentionDays})
 	if err != nil {
 		t.Fatal(err)
-	}
-	f, err := clickhouse.FeaturesFor(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := clickhouse.Render(f, clickhouse.Options{RetentionDays: retentionDays})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Exec(plan.Bootstrap...); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range plan.Migrations {
-		if err := e.Exec(m.Statements...); err != nil {
-			t.Fatalf("migration %04d_%s: %v", m.Version, m.Name, err)
-		}
 	}
 	return f
 }

@@ -185,25 +185,9 @@ func newTwoVersions(t *testing.T, tenant string) *twoVersions {
 	t.Helper()
 	s := store(t)
 	e := chdbtest.Start(t)
-	v, err := e.Version()
+	f, err := e.Migrate(clickhouse.Options{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	f, err := clickhouse.FeaturesFor(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := clickhouse.Render(f, clickhouse.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Exec(plan.Bootstrap...); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range plan.Migrations {
-		if err := e.Exec(m.Statements...); err != nil {
-			t.Fatal(err)
-		}
 	}
 	tv := &twoVersions{from: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC),
 		principal: authclient.Principal{KeyID: "k", Tenant: tenant, Project: "p", Scopes: []authclient.Scope{authclient.ScopeQuery}}}

@@ -37,6 +37,10 @@ func DetectorNames() []string {
 		seen[string(s.category)+"."+s.id] = true
 	}
 	seen["injection.hidden_text"] = true
+	// The n-gram model's own findings (no signal matched) are <category>.classifier.
+	for _, c := range []Category{CategoryInjection, CategoryJailbreak} {
+		seen[string(c)+".classifier"] = true
+	}
 	out := make([]string, 0, len(seen))
 	for n := range seen {
 		out = append(out, n)

@@ -23,6 +23,11 @@ func TestDetectorNames(t *testing.T) {
 	for _, n := range DetectorNames() {
 		names[n] = true
 	}
+	for _, c := range []Category{CategoryInjection, CategoryJailbreak} {
+		if !names[string(c)+".classifier"] {
+			t.Errorf("%s.classifier, the n-gram model's detector, is not in DetectorNames", c)
+		}
+	}
 	for _, text := range []string{
 		"a@acme.io +1 415 555 2671 4111 1111 1111 1111 DE89 3704 0044 0532 0130 00 SSN 536-22-1234 81.2.69.160 born 1984-03-12",
 		"ghp_0123456789abcdefghijABCDEFGHIJ012345 password: Tr0ub4dor&3x",

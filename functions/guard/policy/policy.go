@@ -427,18 +427,8 @@ func checkName(name string) error {
 	return nil
 }
 
-// detectorNames are the detector names findings of the default scanner carry. The n-gram
-// classifier's findings are named <category>.classifier.
-var detectorNames = func() []string {
-	names := detect.DetectorNames()
-	for _, n := range []string{"injection.classifier", "jailbreak.classifier"} {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}()
+// detectorNames are the detector names findings of the default scanner carry.
+var detectorNames = detect.DetectorNames()
 
 func categoryList() string {
 	var s []string
