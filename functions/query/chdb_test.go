@@ -287,7 +287,9 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		`{"view":"llm_calls","fromTimestamp":"2026-09-01T00:30:00Z","toTimestamp":"2026-09-02T10:00:00Z","dimensions":[{"field":"model"}],"timeDimension":{"granularity":"hour"},"metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"p95"}]}`,
 	}
 	vs := views(tv.cur.features)
-	for _, q := range append(append(metricQueries("llm_calls", tv.from, tv.to), metricQueries("observations", tv.from, tv.to)...), rawOnly...) {
+	rollupServed := append(metricQueries("llm_calls", tv.from, tv.to), metricQueries("observations", tv.from, tv.to)...)
+	rollupServed = append(rollupServed, metricQueries("findings", tv.from, tv.to)...)
+	for _, q := range append(rollupServed, rawOnly...) {
 		plan, bad := decodeMetrics([]byte(q), vs, time.Now(), defaultLimits())
 		if bad != nil {
 			t.Fatalf("%s: %v", q, bad)
