@@ -299,7 +299,9 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		`{"view":"llm_calls",` + r + `,"filters":[{"column":"status","operator":"=","value":"success"}],"metrics":[{"measure":"errors","aggregation":"histogram"}]}`,
 		`{"view":"llm_calls","fromTimestamp":"2026-08-01T00:00:00Z","toTimestamp":"2026-08-02T00:00:00Z","metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"histogram"}]}`,
 	}
-	for _, q := range append(append(metricQueries("llm_calls", tv.from, tv.to), metricQueries("observations", tv.from, tv.to)...), rawOnly...) {
+	rollupServed := append(metricQueries("llm_calls", tv.from, tv.to), metricQueries("observations", tv.from, tv.to)...)
+	rollupServed = append(rollupServed, metricQueries("findings", tv.from, tv.to)...)
+	for _, q := range append(rollupServed, rawOnly...) {
 		plan, bad := decodeMetrics([]byte(q), vs, time.Now(), defaultLimits())
 		if bad != nil {
 			t.Fatalf("%s: %v", q, bad)

@@ -163,19 +163,21 @@ func views(f clickhouse.Features) map[string]*view {
 		"findings": {
 			name: "findings", table: "findings", timeCol: "timestamp",
 			columns: "timestamp, trace_id, source_id, source_type, detector, category, severity, entity, side, action, score",
+			rollup:  "findings_hourly", days: "findings_days", countState: "findings",
 			dims: map[string]dimension{
-				"detector":    {raw: "detector"},
-				"category":    {raw: "category"},
-				"severity":    {raw: "severity"},
-				"entity":      {raw: "entity"},
-				"side":        {raw: "side"},
-				"action":      {raw: "action"},
-				"source_type": {raw: "source_type"},
+				"detector":    {raw: "detector", rollup: "detector"},
+				"category":    {raw: "category", rollup: "category"},
+				"severity":    {raw: "severity", rollup: "severity"},
+				"entity":      {raw: "entity", rollup: "entity"},
+				"side":        {raw: "side", rollup: "side"},
+				"action":      {raw: "action", rollup: "action"},
+				"source_type": {raw: "source_type", rollup: "source_type"},
 				"trace_id":    {raw: "trace_id", highCard: true},
 				"source_id":   {raw: "source_id", highCard: true},
 			},
 			measures: map[string]measure{
-				"score": {raw: "score"},
+				// Scores lie in [0, 1]; sums and averages add them in millionths.
+				"score": {raw: "score", sumInt: "toUInt64(round(score * 1000000))", sumState: "score_millionths", scale: 1e6, avgFromSum: true},
 			},
 		},
 	}
