@@ -56,7 +56,10 @@ func TestModernSchemaOnClickHouse26(t *testing.T) {
 		t.Fatalf("findings FINAL: %+v, %v", r, err)
 	}
 	spec := gensql.Spec{Tenant: "t", Project: "p", Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Span: 72 * time.Hour, N: 5000}
-	if err := e.Exec(gensql.LLMCalls(spec), gensql.Observations(spec), gensql.Traces(spec)); err != nil {
+	// Findings of another tenant, so that the two above do not count.
+	fspec := spec
+	fspec.Tenant = "tf"
+	if err := e.Exec(gensql.LLMCalls(spec), gensql.Observations(spec), gensql.Traces(spec), gensql.Findings(fspec)); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
@@ -68,6 +71,10 @@ func TestModernSchemaOnClickHouse26(t *testing.T) {
 		"SELECT toUInt64(countMerge(observations)) FROM trustplane.observations_hourly",
 		"SELECT toUInt64(countMerge(rows)) FROM trustplane.observations_days",
 		"SELECT toUInt64(count()) FROM trustplane.traces FINAL",
+		"SELECT toUInt64(count()) FROM trustplane.findings FINAL WHERE tenant_id = 'tf'",
+		"SELECT toUInt64(countMerge(findings)) FROM trustplane.findings_hourly WHERE tenant_id = 'tf'",
+		"SELECT toUInt64(countMerge(rows)) FROM trustplane.findings_days WHERE tenant_id = 'tf'",
+		"SELECT toUInt64(uniqExactMerge(ids)) FROM trustplane.findings_days WHERE tenant_id = 'tf'",
 	} {
 		r, err := e.Query(q)
 		if err != nil {

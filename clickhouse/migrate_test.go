@@ -129,6 +129,10 @@ func TestRenderClusterMode(t *testing.T) {
 		"CREATE TABLE IF NOT EXISTS tp.findings_local ON CLUSTER main (",
 		"ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tp/findings', '{replica}', version)",
 		"ENGINE = Distributed(main, tp, findings_local, cityHash64(tenant_id, source_id))",
+		"ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/tp/findings_hourly', '{replica}')",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS tp.findings_days_mv ON CLUSTER main\nTO tp.findings_days_local AS",
+		"ENGINE = Distributed(main, tp, findings_days_local, rand())",
+		"INSERT INTO tp.findings_hourly\nSELECT",
 	} {
 		if !strings.Contains(sql, s) {
 			t.Errorf("cluster schema lacks %q:\n%s", s, sql)

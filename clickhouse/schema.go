@@ -299,6 +299,8 @@ func templateFuncs(f Features, o Options) template.FuncMap {
 		// order.
 		"nanos":  func(col string) string { return "toUInt64(round(" + col + " * 1000000000))" },
 		"micros": func(col string) string { return "toUInt64(round(" + col + " * 1000))" },
+		// millionths does the same for a value in [0, 1], such as a finding's score.
+		"millionths": func(col string) string { return "toUInt64(round(" + col + " * 1000000))" },
 		// durationMs is end - start in milliseconds, as Float64.
 		"durationMs": func(start, end string) string {
 			if f.DateTime64 {

@@ -67,7 +67,7 @@ func TestRetentionDeletesOldDaysOfItsProjectOnly(t *testing.T) {
 	now := start.Add(90*24*time.Hour + 5*time.Hour)
 	for _, p := range []string{"short", "forever"} {
 		spec := gensql.Spec{Tenant: "ret", Project: p, Start: start, Span: 90 * 24 * time.Hour, N: 9000}
-		for _, st := range []string{gensql.LLMCalls(spec), gensql.Observations(spec), gensql.Traces(spec), gensql.Scores(spec)} {
+		for _, st := range []string{gensql.LLMCalls(spec), gensql.Observations(spec), gensql.Traces(spec), gensql.Scores(spec), gensql.Findings(spec)} {
 			if err := s.Conn().Exec(context.Background(), st); err != nil {
 				t.Fatal(err)
 			}
@@ -107,6 +107,7 @@ func TestRetentionDeletesOldDaysOfItsProjectOnly(t *testing.T) {
 		{"scores", "toDate(timestamp)"}, {"llm_calls_hourly", "toDate(hour)"}, {"llm_calls_days", "day"},
 		{"observations_hourly", "toDate(hour)"}, {"observations_days", "day"},
 		{"llm_calls_models_hourly", "toDate(hour)"}, {"llm_calls_models_days", "day"}, {"trace_index", "day"},
+		{"findings", "toDate(timestamp)"}, {"findings_hourly", "toDate(hour)"}, {"findings_days", "day"},
 	} {
 		if n := old(tc.table, tc.day, "short"); n != 0 {
 			t.Errorf("%s: %d old rows of the project left", tc.table, n)
@@ -122,10 +123,16 @@ func TestRetentionDeletesOldDaysOfItsProjectOnly(t *testing.T) {
 	if raw == 0 || raw != rolled || raw != days || raw != 9000-wantOld {
 		t.Fatalf("left: %d raw, %d in the rollup, %d in the days table, want %d", raw, rolled, days, 9000-wantOld)
 	}
+	rawF := count(t, s, "SELECT count() FROM trustplane.findings WHERE tenant_id = 'ret' AND project_id = 'short'")
+	rolledF := count(t, s, "SELECT countMerge(findings) FROM trustplane.findings_hourly WHERE tenant_id = 'ret' AND project_id = 'short'")
+	daysF := count(t, s, "SELECT countMerge(rows) FROM trustplane.findings_days WHERE tenant_id = 'ret' AND project_id = 'short'")
+	if rawF == 0 || rawF != rolledF || rawF != daysF || rawF >= 9000 {
+		t.Fatalf("findings left: %d raw, %d in the rollup, %d in the days table", rawF, rolledF, daysF)
+	}
 	if got := testutil.ToFloat64(ret.deleted.WithLabelValues("llm_calls")); got != float64(wantOld) {
 		t.Fatalf("deleted_rows_total{table=llm_calls} = %g, want %d", got, wantOld)
 	}
-	if n := logs.Count("retention deleted rows"); n != 11 {
+	if n := logs.Count("retention deleted rows"); n != len(tables) {
 		t.Fatalf("%d lines say what was deleted, want one per table: %v", n, logs.Lines())
 	}
 	// Again: nothing left to delete.

@@ -210,9 +210,11 @@ func TestRetentionTTLOnClickHouse26(t *testing.T) {
 		days := c.count(t, "SELECT countMerge(rows) FROM trustplane.llm_calls_days WHERE tenant_id = 'ret' AND project_id = 'short'")
 		obs := c.count(t, "SELECT count() FROM trustplane.observations FINAL WHERE tenant_id = 'ret' AND project_id = 'short'")
 		obsRolled := c.count(t, "SELECT countMerge(observations) FROM trustplane.observations_hourly WHERE tenant_id = 'ret' AND project_id = 'short'")
-		if raw != before["llm_calls"].shortNew || rolled != raw || days != raw || obsRolled != obs {
-			t.Fatalf("left: %d llm calls, %d in the rollup, %d in the days table (want %d); %d observations, %d in the rollup",
-				raw, rolled, days, before["llm_calls"].shortNew, obs, obsRolled)
+		finds := c.count(t, "SELECT count() FROM trustplane.findings FINAL WHERE tenant_id = 'ret' AND project_id = 'short'")
+		findsRolled := c.count(t, "SELECT countMerge(findings) FROM trustplane.findings_hourly WHERE tenant_id = 'ret' AND project_id = 'short'")
+		if raw != before["llm_calls"].shortNew || rolled != raw || days != raw || obsRolled != obs || findsRolled != finds {
+			t.Fatalf("left: %d llm calls, %d in the rollup, %d in the days table (want %d); %d observations, %d in the rollup; %d findings, %d in the rollup",
+				raw, rolled, days, before["llm_calls"].shortNew, obs, obsRolled, finds, findsRolled)
 		}
 	}
 	rollupEqualsRaw()

@@ -37,7 +37,8 @@ var tables = []table{
 	{"traces", "toDate(timestamp)"}, {"observations", "toDate(start_time)"}, {"scores", "toDate(timestamp)"},
 	{"llm_calls", "toDate(timestamp)"}, {"findings", "toDate(timestamp)"},
 	{"llm_calls_hourly", "toDate(hour)"}, {"llm_calls_models_hourly", "toDate(hour)"}, {"observations_hourly", "toDate(hour)"},
-	{"llm_calls_days", "day"}, {"llm_calls_models_days", "day"}, {"observations_days", "day"},
+	{"findings_hourly", "toDate(hour)"},
+	{"llm_calls_days", "day"}, {"llm_calls_models_days", "day"}, {"observations_days", "day"}, {"findings_days", "day"},
 	{"trace_index", "day"},
 }
 

@@ -334,6 +334,16 @@ func TestTenantsSeeOnlyTheirRows(t *testing.T) {
 			t.Fatalf("%s: %s", m, body)
 		}
 	}
+	// Histograms: B's user is in none of A's rows, so A's histogram of them has no bins, and
+	// A's edges are A's (B's latencies are the same: its rows count twice if they leak).
+	q := fmt.Sprintf(`{"view":"llm_calls","fromTimestamp":%q,"toTimestamp":%q,"filters":[{"column":"user_id","operator":"=","value":"B-secret"}],"metrics":[{"measure":"latency","aggregation":"histogram"}]}`, a.start.Format(time.RFC3339), a.end.Format(time.RFC3339))
+	if _, body := a.do("POST", "/v1/metrics", a.keyA, q); !bytes.Contains(body, []byte(`"histogram_latency":[]`)) {
+		t.Fatalf("%s: %s", q, body)
+	}
+	q = fmt.Sprintf(`{"view":"llm_calls","fromTimestamp":%q,"toTimestamp":%q,"metrics":[{"measure":"latency","aggregation":"histogram"}],"config":{"bins":1}}`, a.start.Format(time.RFC3339), a.end.Format(time.RFC3339))
+	if _, body := a.do("POST", "/v1/metrics", a.keyA, q); !bytes.Contains(body, []byte(`"count":300}`)) {
+		t.Fatalf("%s: %s", q, body)
+	}
 	// And B sees its own: the leak check could fail.
 	if _, body := a.do("GET", "/v1/traces/trace-3", a.keyB, ""); !bytes.Contains(body, []byte("B-secret")) {
 		t.Fatalf("tenant B does not see its own trace: %s", body)

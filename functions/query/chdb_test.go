@@ -37,6 +37,10 @@ func literal(v any) (string, error) {
 		return strconv.FormatInt(v, 10), nil
 	case uint64:
 		return strconv.FormatUint(v, 10), nil
+	case float64:
+		// As clickhouse-go binds a float (Go's shortest text reads back to the same bits on
+		// both servers).
+		return "cast(" + strconv.FormatFloat(v, 'g', -1, 64) + ", 'Float64')", nil
 	case []string:
 		parts := make([]string, len(v))
 		for i, s := range v {
@@ -146,6 +150,20 @@ func (r *chdbRows) Scan(dest ...any) error {
 		case *[]string:
 			if err := json.Unmarshal(raw, d); err != nil {
 				return fmt.Errorf("column %d: %w", i, err)
+			}
+		case *[]uint64:
+			// Numbers, or strings where 64-bit integers are quoted.
+			var elems []json.RawMessage
+			if err := json.Unmarshal(raw, &elems); err != nil {
+				return fmt.Errorf("column %d: %w", i, err)
+			}
+			*d = make([]uint64, len(elems))
+			for j, e := range elems {
+				u, err := strconv.ParseUint(strings.Trim(string(e), `"`), 10, 64)
+				if err != nil {
+					return fmt.Errorf("column %d: %w", i, err)
+				}
+				(*d)[j] = u
 			}
 		default:
 			return fmt.Errorf("chdbRows: no scan into %T", d)
@@ -261,6 +279,7 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 	ctx := context.Background()
 	p := tv.principal
 	r := fmt.Sprintf(`"fromTimestamp":%q,"toTimestamp":%q`, tv.from.Format(time.RFC3339), tv.to.Format(time.RFC3339))
+	vs := views(tv.cur.features)
 	rawOnly := []string{
 		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"model_requested"}],"timeDimension":{"granularity":"minute"},"metrics":[{"measure":"count","aggregation":"count"}],"config":{"row_limit":50}}`,
 		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"endpoint"}],"metrics":[{"measure":"cost","aggregation":"max"},{"measure":"latency","aggregation":"min"},{"measure":"cost","aggregation":"p90"},{"measure":"ttft","aggregation":"avg"}]}`,
@@ -269,9 +288,20 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		`{"view":"findings",` + r + `,"dimensions":[{"field":"severity"},{"field":"category"}],"timeDimension":{"granularity":"day"},"metrics":[{"measure":"count","aggregation":"count"},{"measure":"score","aggregation":"p90"}]}`,
 		`{"view":"scores",` + r + `,"dimensions":[{"field":"name"},{"field":"source"}],"metrics":[{"measure":"value","aggregation":"avg"},{"measure":"value","aggregation":"p50"},{"measure":"count","aggregation":"count"}]}`,
 		`{"view":"llm_calls","fromTimestamp":"2026-09-01T00:30:00Z","toTimestamp":"2026-09-02T10:00:00Z","dimensions":[{"field":"model"}],"timeDimension":{"granularity":"hour"},"metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"p95"}]}`,
+		// Histograms: the range statement, then the bins, beside other metrics; one bin (one
+		// value), and none (no rows).
+		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"model"}],"timeDimension":{"granularity":"day"},"metrics":[{"measure":"latency","aggregation":"histogram"},{"measure":"ttft","aggregation":"histogram"},{"measure":"cost","aggregation":"histogram"},{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"p95"}],"config":{"bins":20}}`,
+		`{"view":"observations",` + r + `,"dimensions":[{"field":"type"}],"metrics":[{"measure":"latency","aggregation":"histogram"},{"measure":"prompt_tokens","aggregation":"histogram"}],"config":{"bins":100}}`,
+		// The longest statement: every measure's histogram in 100 bins.
+		`{"view":"llm_calls",` + r + `,"dimensions":[{"field":"provider"}],"timeDimension":{"granularity":"day"},"metrics":[` + everyHistogram(vs["llm_calls"]) + `],"config":{"bins":100}}`,
+		`{"view":"scores",` + r + `,"dimensions":[{"field":"name"}],"metrics":[{"measure":"value","aggregation":"histogram"}],"config":{"bins":1}}`,
+		`{"view":"findings",` + r + `,"dimensions":[{"field":"severity"}],"metrics":[{"measure":"score","aggregation":"histogram"}],"orderBy":[{"field":"severity","direction":"desc"}]}`,
+		`{"view":"llm_calls",` + r + `,"filters":[{"column":"status","operator":"=","value":"success"}],"metrics":[{"measure":"errors","aggregation":"histogram"}]}`,
+		`{"view":"llm_calls","fromTimestamp":"2026-08-01T00:00:00Z","toTimestamp":"2026-08-02T00:00:00Z","metrics":[{"measure":"count","aggregation":"count"},{"measure":"latency","aggregation":"histogram"}]}`,
 	}
-	vs := views(tv.cur.features)
-	for _, q := range append(append(metricQueries("llm_calls", tv.from, tv.to), metricQueries("observations", tv.from, tv.to)...), rawOnly...) {
+	rollupServed := append(metricQueries("llm_calls", tv.from, tv.to), metricQueries("observations", tv.from, tv.to)...)
+	rollupServed = append(rollupServed, metricQueries("findings", tv.from, tv.to)...)
+	for _, q := range append(rollupServed, rawOnly...) {
 		plan, bad := decodeMetrics([]byte(q), vs, time.Now(), defaultLimits())
 		if bad != nil {
 			t.Fatalf("%s: %v", q, bad)
@@ -359,4 +389,13 @@ func TestSameAnswersOnClickHouse18And26(t *testing.T) {
 		}
 	}
 	t.Logf("%d statements ran on ClickHouse 26.9", len(tv.seen))
+}
+
+// everyHistogram is a metrics list with a histogram of each of v's measures.
+func everyHistogram(v *view) string {
+	var ms []string
+	for _, m := range sortedKeys(v.measures) {
+		ms = append(ms, `{"measure":"`+m+`","aggregation":"histogram"}`)
+	}
+	return strings.Join(ms, ",")
 }

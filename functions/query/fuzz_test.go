@@ -2,6 +2,7 @@ package query
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ func FuzzMetricsRequest(f *testing.F) {
 	}
 	f.Add([]byte(`{"view":"llm_calls","fromTimestamp":"2026-01-01T00:00:00Z","toTimestamp":"2026-01-02T00:00:00Z","filters":[{"column":"model","operator":"in","value":["a'; DROP TABLE x"]}],"metrics":[{"measure":"count","aggregation":"count"}]}`))
 	f.Add([]byte(`{"view":"scores","fromTimestamp":"2026-01-01T00:00:00Z","toTimestamp":"2026-01-02T00:00:00Z","metrics":[{"measure":"value","aggregation":"p99"}],"orderBy":[{"field":"p99_value"}]}`))
+	f.Add([]byte(`{"view":"llm_calls","fromTimestamp":"2026-01-01T00:00:00Z","toTimestamp":"2026-01-02T00:00:00Z","dimensions":[{"field":"model"}],"metrics":[{"measure":"ttft","aggregation":"histogram"},{"measure":"count","aggregation":"count"}],"orderBy":[{"field":"count_count"}],"config":{"bins":25,"row_limit":3}}`))
 	vs := views(clickhouse.Features{})
 	now := time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -61,8 +63,13 @@ func FuzzMetricsRequest(f *testing.F) {
 				t.Fatalf("filter column %q", f.column)
 			}
 		}
-		if !p.from.Before(p.to) || p.limit < 1 || p.limit > defaultLimits().MaxMetricRows {
-			t.Fatalf("range %s..%s, limit %d", p.from, p.to, p.limit)
+		if !p.from.Before(p.to) || p.limit < 1 || p.limit > defaultLimits().MaxMetricRows || p.bins < 1 || p.bins > maxBins {
+			t.Fatalf("range %s..%s, limit %d, bins %d", p.from, p.to, p.limit, p.bins)
+		}
+		for _, m := range p.metrics {
+			if m.expr.hist != nil && (p.rollupFits || slices.ContainsFunc(p.orderBy, func(o string) bool { return strings.HasPrefix(o, m.alias+" ") })) {
+				t.Fatalf("histogram %s: rollup %v, order %v", m.alias, p.rollupFits, p.orderBy)
+			}
 		}
 	})
 }

@@ -66,3 +66,31 @@ func genObservations(rng *rand.Rand, tenant, project string, start time.Time, ho
 	}
 	return out
 }
+
+// genFindings makes n findings as guard writes them: a few per scanned entity (their spans
+// apart), every dimension varied, scores in [0, 1] with more digits than millionths.
+func genFindings(rng *rand.Rand, tenant, project string, start time.Time, hours, n int) []clickhouse.Finding {
+	type det struct{ detector, category, entity, severity string }
+	dets := []det{{"pii.email", "pii", "EMAIL", "medium"}, {"pii.credit_card", "pii", "CREDIT_CARD", "high"},
+		{"secret.aws_access_key", "secret", "AWS_ACCESS_KEY", "high"}, {"injection.prompt", "injection", "PROMPT_INJECTION", "high"},
+		{"pii.ip_address", "pii", "IP_ADDRESS", "low"}}
+	sides := []string{"input", "output", "request", "response"}
+	actions := []string{"observe", "observe", "mask", "block"}
+	sources := []string{"io.trustplane.telemetry.observation.v1", "io.trustplane.llm.call.v1"}
+	out := make([]clickhouse.Finding, n)
+	var ts time.Time
+	for i := range out {
+		if i%3 == 0 { // a new scanned entity
+			ts = start.Add(time.Duration(rng.Int64N(int64(hours) * int64(time.Hour)))).Truncate(time.Millisecond)
+		}
+		d := dets[rng.IntN(len(dets))]
+		span := uint32(i%3) * 100
+		out[i] = clickhouse.Finding{TenantID: tenant, ProjectID: project, SourceType: sources[(i/3)%2], SourceID: fmt.Sprintf("src-%d", i/3),
+			SourceEventID: fmt.Sprintf("ev-s-%d", i/3), TraceID: fmt.Sprintf("trace-%d", i/9), Timestamp: ts,
+			Side: sides[rng.IntN(len(sides))], Detector: d.detector, Category: d.category, Entity: d.entity, Severity: d.severity,
+			Score: rng.Float64(), SpanStart: span, SpanEnd: span + uint32(1+rng.IntN(60)), Preview: "****",
+			Action: actions[rng.IntN(len(actions))], Reasons: []string{"pattern"}, EventSource: "/test", EventID: fmt.Sprintf("ev-f-%d", i),
+			Version: 1_000_000}
+	}
+	return out
+}

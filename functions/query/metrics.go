@@ -57,7 +57,8 @@ type metricsOrderBy struct {
 }
 
 type metricsConfig struct {
-	RowLimit int `json:"row_limit"`
+	RowLimit *int `json:"row_limit"`
+	Bins     *int `json:"bins"`
 }
 
 // Bounds of a metrics query beyond the configured ones.
@@ -103,6 +104,7 @@ type metricsPlan struct {
 	filters     []plannedFilter
 	orderBy     []string // SQL ORDER BY terms, over aliases
 	limit       int
+	bins        int // of each histogram metric
 	rollupFits  bool
 	rollupWhy   string // why not, when it does not
 	// rollup and days are the rollup tables the plan reads when it fits: the view's, or its
@@ -148,7 +150,7 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 		b.add("view", "unknown view %.64q (known: %s)", req.View, strings.Join(sortedKeys(vs), ", "))
 		return nil, b
 	}
-	p := &metricsPlan{view: v, limit: defaultMetricRows, rollupFits: v.hasRollup()}
+	p := &metricsPlan{view: v, limit: defaultMetricRows, bins: defaultBins, rollupFits: v.hasRollup()}
 	if !v.hasRollup() {
 		p.rollupWhy = "the view has no rollup"
 	}
@@ -197,7 +199,10 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 			continue
 		}
 		p.metrics = append(p.metrics, plannedMetric{alias: alias, expr: expr})
-		if !expr.rollupOK {
+		switch {
+		case expr.hist != nil:
+			noRollup("metric " + alias + " is not in the rollup (a histogram needs each row's value, which the rollup does not keep)")
+		case !expr.rollupOK:
 			noRollup("metric " + alias + " is not in the rollup")
 		}
 	}
@@ -236,11 +241,18 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 	if !p.from.Equal(p.from.Truncate(time.Hour)) || !p.to.Equal(p.to.Truncate(time.Hour)) {
 		noRollup("the range does not start and end on whole hours")
 	}
-	if req.Config != nil {
-		if req.Config.RowLimit < 1 || req.Config.RowLimit > l.MaxMetricRows {
-			b.add("config.row_limit", "must be between 1 and %d, got %d", l.MaxMetricRows, req.Config.RowLimit)
+	if c := req.Config; c != nil && c.RowLimit != nil {
+		if *c.RowLimit < 1 || *c.RowLimit > l.MaxMetricRows {
+			b.add("config.row_limit", "must be between 1 and %d, got %d", l.MaxMetricRows, *c.RowLimit)
 		} else {
-			p.limit = req.Config.RowLimit
+			p.limit = *c.RowLimit
+		}
+	}
+	if c := req.Config; c != nil && c.Bins != nil {
+		if *c.Bins < 1 || *c.Bins > maxBins {
+			b.add("config.bins", "a histogram's number of bins must be between 1 and %d, got %d", maxBins, *c.Bins)
+		} else {
+			p.bins = *c.Bins
 		}
 	}
 	for i, o := range req.OrderBy {
@@ -253,10 +265,14 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 			b.add(field+".direction", "must be asc or desc, got %.16q", o.Direction)
 			continue
 		}
+		m := slices.IndexFunc(p.metrics, func(pm plannedMetric) bool { return pm.alias == o.Field })
 		switch {
 		case o.Field == "time" && p.granularity != "":
 		case slices.Contains(p.dims, o.Field):
-		case slices.ContainsFunc(p.metrics, func(pm plannedMetric) bool { return pm.alias == o.Field }):
+		case m >= 0 && p.metrics[m].expr.hist != nil:
+			b.add(field+".field", "%s is a histogram (a list of bins), which has no order; order by another metric", o.Field)
+			continue
+		case m >= 0:
 		default:
 			b.add(field+".field", "%.64q is neither time (with a timeDimension), a requested dimension, nor a requested metric (<aggregation>_<measure>)", o.Field)
 			continue
@@ -385,9 +401,11 @@ func (r *reader) metrics(ctx context.Context, pr authclient.Principal, p *metric
 		return metricsAnswer{}, errNotFound
 	}
 	var (
-		sql  string
-		args []any
-		meta = metricsMeta{Granularity: p.granularity}
+		sql   string
+		args  []any
+		hists map[string]histBins
+		err   error
+		meta  = metricsMeta{Granularity: p.granularity}
 	)
 	if p.rollupFits && !raw {
 		dirty, err := r.rawDays(ctx, pr, p)
@@ -397,13 +415,16 @@ func (r *reader) metrics(ctx context.Context, pr authclient.Principal, p *metric
 		sql, args = r.rollupSQL(pr, p, dirty)
 		meta.Source, meta.RawDays = "rollup", len(dirty)
 	} else {
-		sql, args = r.rawSQL(pr, p)
+		if hists, err = r.histograms(ctx, pr, p); err != nil {
+			return metricsAnswer{}, err
+		}
+		sql, args = r.rawSQL(pr, p, hists)
 		meta.Source, meta.Why = "raw", p.rollupWhy
 		if raw && p.rollupFits {
 			meta.Why = "asked for raw rows"
 		}
 	}
-	rows, err := r.metricRows(ctx, p, sql, args)
+	rows, err := r.metricRows(ctx, p, sql, args, hists)
 	if err != nil {
 		return metricsAnswer{}, err
 	}
@@ -572,13 +593,22 @@ func dimAs(expr, name string) string {
 	return expr + " AS " + name
 }
 
-func (r *reader) rawSQL(pr authclient.Principal, p *metricsPlan) (string, []any) {
-	from, args := r.rawFrom(pr, p, nil)
+// rawSQL reads a plan from raw rows; hists are the bins of its histogram metrics.
+func (r *reader) rawSQL(pr authclient.Principal, p *metricsPlan, hists map[string]histBins) (string, []any) {
+	var args []any
 	sel := p.selectList("toDateTime("+p.view.timeCol+", 'UTC')",
 		func(d string) string { return dimAs(p.view.dims[d].raw, d) },
-		func(m plannedMetric) string { return m.expr.raw })
+		func(m plannedMetric) string {
+			if m.expr.hist == nil {
+				return m.expr.raw
+			}
+			sql, binArgs := m.expr.hist.countsSQL(m.alias, hists[m.alias])
+			args = append(args, binArgs...)
+			return sql
+		})
+	from, fromArgs := r.rawFrom(pr, p, nil)
 	sql := "SELECT " + strings.Join(sel, ", ") + " FROM " + from + p.groupBy() + p.orderTail()
-	return sql, append(args, p.limit+1)
+	return sql, append(append(args, fromArgs...), p.limit+1)
 }
 
 // rollupSQL reads the hourly rollup for the clean days of the range and the raw rows (FINAL)
@@ -636,8 +666,9 @@ func daySet(days []uint16) ch.GroupSet {
 	return g
 }
 
-// metricRows scans a metrics statement: time, dimensions (strings), metrics (Float64).
-func (r *reader) metricRows(ctx context.Context, p *metricsPlan, sql string, args []any) ([]map[string]any, error) {
+// metricRows scans a metrics statement: time, dimensions (strings), metrics (Float64, or for a
+// histogram its counts per bin of hists, Array(UInt64)).
+func (r *reader) metricRows(ctx context.Context, p *metricsPlan, sql string, args []any, hists map[string]histBins) ([]map[string]any, error) {
 	rs, err := r.conn.Query(r.ctx(ctx), sql, args...)
 	if err != nil {
 		return nil, classify(err)
@@ -655,8 +686,13 @@ func (r *reader) metricRows(ctx context.Context, p *metricsPlan, sql string, arg
 			targets = append(targets, &dims[i])
 		}
 		vals := make([]float64, len(p.metrics))
-		for i := range vals {
-			targets = append(targets, &vals[i])
+		counts := make([][]uint64, len(p.metrics))
+		for i, m := range p.metrics {
+			if m.expr.hist != nil {
+				targets = append(targets, &counts[i])
+			} else {
+				targets = append(targets, &vals[i])
+			}
 		}
 		if err := rs.Scan(targets...); err != nil {
 			return nil, err
@@ -669,6 +705,10 @@ func (r *reader) metricRows(ctx context.Context, p *metricsPlan, sql string, arg
 			row[d] = dims[i]
 		}
 		for i, m := range p.metrics {
+			if m.expr.hist != nil {
+				row[m.alias] = hists[m.alias].bins(counts[i])
+				continue
+			}
 			if math.IsNaN(vals[i]) || math.IsInf(vals[i], 0) {
 				row[m.alias] = nil
 			} else {

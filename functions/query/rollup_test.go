@@ -18,6 +18,18 @@ import (
 // limits.
 func metricQueries(view string, from, to time.Time) []string {
 	r := fmt.Sprintf(`"fromTimestamp":%q,"toTimestamp":%q`, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	if view == "findings" {
+		return []string{
+			`{"view":"findings",` + r + `,"metrics":[{"measure":"count","aggregation":"count"},{"measure":"score","aggregation":"sum"},{"measure":"score","aggregation":"avg"}]}`,
+			`{"view":"findings",` + r + `,"dimensions":[{"field":"detector"},{"field":"category"},{"field":"severity"}],"timeDimension":{"granularity":"hour"},
+			 "metrics":[{"measure":"count","aggregation":"count"},{"measure":"score","aggregation":"avg"}]}`,
+			`{"view":"findings",` + r + `,"dimensions":[{"field":"entity"},{"field":"side"},{"field":"action"},{"field":"source_type"}],"timeDimension":{"granularity":"day"},
+			 "metrics":[{"measure":"count","aggregation":"count"},{"measure":"score","aggregation":"sum"}]}`,
+			`{"view":"findings",` + r + `,"dimensions":[{"field":"detector"}],"timeDimension":{"granularity":"week"},
+			 "filters":[{"column":"side","operator":"!=","value":"output"},{"column":"severity","operator":"in","value":["high","medium"]}],
+			 "metrics":[{"measure":"count","aggregation":"count"},{"measure":"score","aggregation":"avg"}],"orderBy":[{"field":"count_count","direction":"desc"}],"config":{"row_limit":3}}`,
+		}
+	}
 	if view == "observations" {
 		return []string{
 			`{"view":"observations",` + r + `,"metrics":[{"measure":"count","aggregation":"count"}]}`,
@@ -90,8 +102,8 @@ func write(t *testing.T, s *clickhouse.Store, b clickhouse.Batch) {
 	}
 }
 
-// TestRollupEqualsFinal writes llm calls and observations, then redelivers, updates and moves
-// some of them, and checks after every step that each metrics query answers the same from the
+// TestRollupEqualsFinal writes llm calls, observations and findings, then redelivers, updates
+// and moves some of them, and checks after every step that each metrics query answers the same from the
 // rollup as from the raw rows under FINAL; and that the rollup serves every clean day itself.
 func TestRollupEqualsFinal(t *testing.T) {
 	s := store(t)
@@ -102,18 +114,20 @@ func TestRollupEqualsFinal(t *testing.T) {
 	const hours = 72
 	calls := genCalls(rng, p.Tenant, p.Project, start, hours, 6000)
 	obs := genObservations(rng, p.Tenant, p.Project, start, hours, 3000)
+	finds := genFindings(rng, p.Tenant, p.Project, start, hours, 3000)
 	// The same rows under another project and tenant must change nothing.
 	other := genCalls(rand.New(rand.NewPCG(1, 2)), p.Tenant, "p2", start, hours, 500)
 	stranger := genCalls(rand.New(rand.NewPCG(3, 4)), "rollup-eq-other", p.Project, start, hours, 500)
 	for i := 0; i < len(calls); i += 1000 {
-		write(t, s, clickhouse.Batch{LLMCalls: calls[i : i+1000], Observations: obs[i/2 : i/2+500]})
+		write(t, s, clickhouse.Batch{LLMCalls: calls[i : i+1000], Observations: obs[i/2 : i/2+500], Findings: finds[i/2 : i/2+500]})
 	}
 	write(t, s, clickhouse.Batch{LLMCalls: append(other, stranger...)})
+	write(t, s, clickhouse.Batch{Findings: genFindings(rand.New(rand.NewPCG(5, 6)), p.Tenant, "p2", start, hours, 300)})
 	from, to := start, start.Add(hours*time.Hour)
 
 	check := func(step string, wantRawDays func(int) bool) {
 		t.Helper()
-		for _, view := range []string{"llm_calls", "observations"} {
+		for _, view := range []string{"llm_calls", "observations", "findings"} {
 			for _, q := range metricQueries(view, from, to) {
 				meta := answerBothWays(t, r, p, q)
 				if !wantRawDays(meta.RawDays) {
@@ -123,20 +137,28 @@ func TestRollupEqualsFinal(t *testing.T) {
 		}
 	}
 	check("written once", func(n int) bool { return n == 0 })
+	// Findings of a project that sees updates and moves only, no redelivery: each must dirty
+	// its day on its own.
+	pu := p
+	pu.Project = "p-upd"
+	onlyUpdated := genFindings(rand.New(rand.NewPCG(7, 8)), pu.Tenant, pu.Project, start, hours, 900)
+	write(t, s, clickhouse.Batch{Findings: onlyUpdated})
+	checkFindings := func(step string, wantRawDays func(int) bool) {
+		t.Helper()
+		for _, q := range metricQueries("findings", from, to) {
+			if meta := answerBothWays(t, r, pu, q); !wantRawDays(meta.RawDays) {
+				t.Fatalf("%s: %s: %d days read from raw rows", step, q, meta.RawDays)
+			}
+		}
+	}
+	checkFindings("findings written once", func(n int) bool { return n == 0 })
 
 	// Redelivery: the same rows again, same version, in another insert.
-	write(t, s, clickhouse.Batch{LLMCalls: calls[100:300], Observations: obs[50:120]})
+	write(t, s, clickhouse.Batch{LLMCalls: calls[100:300], Observations: obs[50:120], Findings: finds[30:90]})
 	check("redelivered", func(n int) bool { return n > 0 })
+	naiveDiffers(t, r, p, metricQueries("findings", from, to)[0])
 	// Without the days check the rollup would count the copies: the test can tell.
-	plan, _ := decodeMetrics([]byte(metricQueries("llm_calls", from, to)[0]), views(r.features), time.Now(), defaultLimits())
-	sql, args := r.rollupSQL(p, plan, nil)
-	naive, err := r.metricRows(context.Background(), plan, sql, args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if raw, _ := r.metrics(context.Background(), p, plan, true); reflect.DeepEqual(naive, raw.Data) {
-		t.Fatal("the rollup read without its days check answers like FINAL after a redelivery: the test would not notice copies")
-	}
+	naiveDiffers(t, r, p, metricQueries("llm_calls", from, to)[0])
 
 	// Updates: another status, model and cost, a later version (a client's retry with more
 	// fields); moves within the day (another hour: one row) and to the next day (two rows).
@@ -160,15 +182,52 @@ func TestRollupEqualsFinal(t *testing.T) {
 		o.Version, o.Level, o.Type = 2_000_000, "ERROR", "GENERATION"
 		updObs = append(updObs, o)
 	}
-	write(t, s, clickhouse.Batch{LLMCalls: upd, Observations: updObs})
+	// Findings: another action, severity and score at a later version (a policy changed and
+	// the event was scanned again), moved within the day and to the next day.
+	updateFindings := func(fs []clickhouse.Finding) []clickhouse.Finding {
+		var out []clickhouse.Finding
+		for i, f := range fs {
+			f.Version, f.Action, f.Severity, f.Score = 2_000_000, "block", "critical", 1-f.Score
+			switch i % 3 {
+			case 1:
+				f.Timestamp = f.Timestamp.Truncate(24 * time.Hour).Add(time.Duration(rng.Int64N(int64(24 * time.Hour)))).Truncate(time.Millisecond)
+			case 2:
+				f.Timestamp = f.Timestamp.Add(24 * time.Hour)
+			}
+			out = append(out, f)
+		}
+		return out
+	}
+	write(t, s, clickhouse.Batch{LLMCalls: upd, Observations: updObs, Findings: updateFindings(finds[1500:1650])})
+	// The other project's findings see only updates and moves (a move to the next day is a
+	// second row under FINAL too, which the rollup counts alike).
+	write(t, s, clickhouse.Batch{Findings: updateFindings(onlyUpdated[300:450])})
+	checkFindings("findings updated", func(n int) bool { return n > 0 })
+	naiveDiffers(t, r, pu, metricQueries("findings", from, to)[0])
 	check("updated", func(n int) bool { return n > 0 })
 
 	// Merges collapse the raw copies; the rollup keeps what it counted, and the answers still
 	// agree.
-	for _, tbl := range []string{"llm_calls", "observations", "llm_calls_hourly", "observations_hourly", "llm_calls_days", "observations_days"} {
+	for _, tbl := range []string{"llm_calls", "observations", "findings", "llm_calls_hourly", "observations_hourly", "findings_hourly",
+		"llm_calls_days", "observations_days", "findings_days"} {
 		if err := s.Conn().Exec(context.Background(), "OPTIMIZE TABLE trustplane."+tbl+" FINAL"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	check("merged", func(n int) bool { return n > 0 })
+}
+
+// naiveDiffers fails unless q, read from the rollup without the days check, answers otherwise
+// than raw rows under FINAL: after a redelivery, the test would not notice copies otherwise.
+func naiveDiffers(t *testing.T, r *reader, p authclient.Principal, q string) {
+	t.Helper()
+	plan, _ := decodeMetrics([]byte(q), views(r.features), time.Now(), defaultLimits())
+	sql, args := r.rollupSQL(p, plan, nil)
+	naive, err := r.metricRows(context.Background(), plan, sql, args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := r.metrics(context.Background(), p, plan, true); reflect.DeepEqual(naive, raw.Data) {
+		t.Fatalf("%s: the rollup read without its days check answers like FINAL after a redelivery", q)
+	}
 }

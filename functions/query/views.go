@@ -19,7 +19,8 @@ type dimension struct {
 
 // measure is a numeric field and how each aggregation of it is computed.
 type measure struct {
-	// raw is the value per source row, for min, max, avg and exact percentiles over raw rows.
+	// raw is the value per source row, for min, max, avg, exact percentiles and histograms
+	// over raw rows.
 	raw string
 	// sumInt is an integer per row that sums the same in any order, divided by scale after
 	// summing (cost in nano-USD, latency in microseconds); sumState is its rollup column.
@@ -162,19 +163,21 @@ func views(f clickhouse.Features) map[string]*view {
 		"findings": {
 			name: "findings", table: "findings", timeCol: "timestamp",
 			columns: "timestamp, trace_id, source_id, source_type, detector, category, severity, entity, side, action, score",
+			rollup:  "findings_hourly", days: "findings_days", countState: "findings",
 			dims: map[string]dimension{
-				"detector":    {raw: "detector"},
-				"category":    {raw: "category"},
-				"severity":    {raw: "severity"},
-				"entity":      {raw: "entity"},
-				"side":        {raw: "side"},
-				"action":      {raw: "action"},
-				"source_type": {raw: "source_type"},
+				"detector":    {raw: "detector", rollup: "detector"},
+				"category":    {raw: "category", rollup: "category"},
+				"severity":    {raw: "severity", rollup: "severity"},
+				"entity":      {raw: "entity", rollup: "entity"},
+				"side":        {raw: "side", rollup: "side"},
+				"action":      {raw: "action", rollup: "action"},
+				"source_type": {raw: "source_type", rollup: "source_type"},
 				"trace_id":    {raw: "trace_id", highCard: true},
 				"source_id":   {raw: "source_id", highCard: true},
 			},
 			measures: map[string]measure{
-				"score": {raw: "score"},
+				// Scores lie in [0, 1]; sums and averages add them in millionths.
+				"score": {raw: "score", sumInt: "toUInt64(round(score * 1000000))", sumState: "score_millionths", scale: 1e6, avgFromSum: true},
 			},
 		},
 	}
@@ -186,6 +189,8 @@ func views(f clickhouse.Features) map[string]*view {
 type metricExpr struct {
 	raw, state, stateCol, merge string
 	rollupOK                    bool
+	// hist is set for a histogram, whose SQL depends on the answer's bins (see histogram).
+	hist *histogram
 }
 
 func (v *view) metricSQL(measureName, agg string) (metricExpr, error) {
@@ -224,6 +229,8 @@ func (v *view) metricSQL(measureName, agg string) (metricExpr, error) {
 			return metricExpr{raw: "avgIf(toFloat64(" + m.raw + "), " + m.timingCond + ")"}, nil
 		}
 		return metricExpr{raw: "avg(toFloat64(" + m.raw + "))"}, nil
+	case "histogram":
+		return metricExpr{hist: &histogram{value: "toFloat64(" + m.raw + ")", cond: m.timingCond}}, nil
 	case "min", "max":
 		if m.timingCond != "" {
 			return metricExpr{raw: agg + "If(toFloat64(" + m.raw + "), " + m.timingCond + ")"}, nil
@@ -232,7 +239,7 @@ func (v *view) metricSQL(measureName, agg string) (metricExpr, error) {
 	}
 	level, idx, ok := percentileLevel(agg)
 	if !ok {
-		return metricExpr{}, fmt.Errorf("unknown aggregation %.32q (known: count, sum, avg, min, max, p50, p75, p90, p95, p99)", agg)
+		return metricExpr{}, fmt.Errorf("unknown aggregation %.32q (known: count, sum, avg, min, max, p50, p75, p90, p95, p99, histogram)", agg)
 	}
 	if m.timingArg != "" {
 		fn, args := "quantilesTiming", m.timingArg
