@@ -66,16 +66,20 @@ func newHistBins(lo, hi float64, rows uint64, bins int) histBins {
 // edge is the lower edge of bin i (the same arithmetic as countsSQL's).
 func (b histBins) edge(i int) float64 { return b.lower + float64(i)*b.width }
 
-// bins are the answer's bins with counts.
-func (b histBins) bins(counts []uint64) []histBin {
+// bins are the answer's bins with counts. byBin is what countsSQL answers: the indexes of the
+// bins that have rows, then their counts; index n holds the rows without the measure.
+func (b histBins) bins(byBin []uint64) []histBin {
 	out := make([]histBin, b.n)
 	for i := range out {
 		out[i] = histBin{Lower: b.edge(i), Upper: b.upper}
 		if i+1 < b.n {
 			out[i].Upper = b.edge(i + 1)
 		}
-		if i < len(counts) {
-			out[i].Count = counts[i]
+	}
+	k := len(byBin) / 2
+	for j, bin := range byBin[:k] {
+		if bin < uint64(b.n) {
+			out[bin].Count = byBin[k+j]
 		}
 	}
 	return out
@@ -89,34 +93,31 @@ func (h *histogram) rangeSQL() []string {
 	return []string{"toFloat64(minIf(" + h.value + ", " + h.cond + "))", "toFloat64(maxIf(" + h.value + ", " + h.cond + "))", "countIf(" + h.cond + ")"}
 }
 
-// countsSQL counts a group's rows per bin of b, as one Array(UInt64). A row's bin is computed
-// once (under the alias <alias>_bin): b.n for a row without the measure or outside the edges
-// (one inserted after the range was read), else floor((v - lower) / width), moved by one where
-// the edges, computed as edge does, say so: with bins at least 4 units in the last place wide
-// the quotient is off by less than one, so each value is counted in the bin whose edges hold
-// it. The last bin takes the maximum. With no rows (b.n 0) it counts one bin that nothing
-// falls in, so that the statement still aggregates.
+// countsSQL counts a group's rows per bin of b, as one Array(UInt64): the bins that have rows,
+// then their counts (see bins). A row's
+// bin is b.n for a row without the measure or outside the edges (one inserted after the range
+// was read), else floor((v - lower) / width), moved by one where the edges, computed as edge
+// does, say so: with bins at least 4 units in the last place wide the quotient is off by less
+// than one, so each value is counted in the bin whose edges hold it. The last bin takes the
+// maximum. The rows are counted by bin with one sumMap: one pass whatever the number of bins
+// (a countIf per bin costs three times as much at 100 bins on 18.16).
 func (h *histogram) countsSQL(alias string, b histBins) (string, []any) {
 	in := "? <= " + h.value + " AND " + h.value + " <= ?"
 	if h.cond != "" {
 		in = h.cond + " AND " + in
 	}
-	n, bin, args := b.n, alias+"_bin", []any{b.lower, b.upper}
+	n, args := b.n, []any{b.lower, b.upper}
 	idx := "0"
 	switch {
 	case n == 0:
-		n, args = 1, []any{1.0, 0.0}
+		n, args = 1, []any{1.0, 0.0} // no row is in [1, 0]: one bin that nothing falls in
 	case n > 1:
 		q := "floor((" + h.value + " - ?) / ?)"
 		idx = fmt.Sprintf("least((%s AS %s_q) - (%s < ? + %s_q * ?) + (%s >= ? + (%s_q + 1) * ?), %d)", q, alias, h.value, alias, h.value, alias, n-1)
 		args = append(args, b.lower, b.width, b.lower, b.width, b.lower, b.width)
 	}
-	counts := make([]string, n)
-	for i := range counts {
-		counts[i] = fmt.Sprintf("countIf(%s = %d)", bin, i)
-	}
-	counts[0] = fmt.Sprintf("countIf((if(%s, %s, %d) AS %s) = 0)", in, idx, n, bin)
-	return "[" + strings.Join(counts, ", ") + "]", args
+	byBin := fmt.Sprintf("sumMap([toUInt64(if(%s, %s, %d))], [toUInt64(1)]) AS %s_bins", in, idx, n, alias)
+	return fmt.Sprintf("arrayConcat(tupleElement((%s), 1), tupleElement(%s_bins, 2))", byBin, alias), args
 }
 
 // histograms reads the range of each histogram metric of p over the rows the answer reads, in
