@@ -27,7 +27,8 @@ import (
 // traces over 30 days in the test ClickHouse 18.16, generated inside it; query and auth run as
 // processes of their own. It reports, in one run: the dashboard metric (the last 24 h, hourly,
 // by model: count, p95 latency, cost) served from the rollup over HTTP, and the same answer
-// from the rollup and from raw rows through the reader; a trace list page; a trace detail;
+// from the rollup and from raw rows through the reader; the same with a 100-bin latency
+// histogram (raw rows); a trace list page; a trace detail;
 // and query's peak RSS under 50 concurrent dashboard requests.
 func BenchmarkQuery(b *testing.B) {
 	const (
@@ -159,6 +160,11 @@ func BenchmarkQuery(b *testing.B) {
 	if !sameJSON(fromRollup.Data, fromRaw.Data) || len(fromRaw.Data) < 24 {
 		b.Fatalf("the rollup and raw rows answer differently (%d and %d rows)", len(fromRollup.Data), len(fromRaw.Data))
 	}
+	// A 100-bin latency histogram by model over the same 24 h (raw rows: the rollup keeps no
+	// row's value).
+	histogram := p50(func() {
+		do("POST", "/v1/metrics", strings.Replace(dashboard, `"metrics":[`, `"config":{"bins":100},"metrics":[{"measure":"latency","aggregation":"histogram"},`, 1))
+	})
 	list := p50(func() { do("GET", "/v1/traces?limit=50", "") })
 	rng := rand.New(rand.NewPCG(15, 15))
 	detail := p50(func() { do("GET", "/v1/traces/trace-"+strconv.Itoa(rng.IntN(obs/10)), "") })
@@ -183,6 +189,7 @@ func BenchmarkQuery(b *testing.B) {
 	b.ReportMetric(float64(rollupDash.Microseconds())/1000, "dashboard-rollup-p50-ms")
 	b.ReportMetric(float64(rawDash.Microseconds())/1000, "dashboard-raw-p50-ms")
 	b.ReportMetric(float64(rawDash)/float64(rollupDash), "raw/rollup")
+	b.ReportMetric(float64(histogram.Microseconds())/1000, "histogram-100-bins-http-p50-ms")
 	b.ReportMetric(float64(list.Microseconds())/1000, "trace-list-p50-ms")
 	b.ReportMetric(float64(detail.Microseconds())/1000, "trace-detail-p50-ms")
 	b.ReportMetric(1000/concurrent.Seconds(), "dashboards/s@50")
