@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // ClusterConfig describes a sharded, replicated cluster on this machine: one ZooKeeper and
@@ -39,7 +40,7 @@ type LocalCluster struct {
 
 // StartCluster starts ZooKeeper and every server, each with the whole cluster in its
 // remote_servers, and waits until all answer.
-func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *LocalCluster, err error) {
+func StartCluster(ctx context.Context, cfg ClusterConfig) (*LocalCluster, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("localserver: cluster Dir is required")
 	}
@@ -58,6 +59,20 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *LocalCluster, err 
 	if cfg.Macros == nil {
 		cfg.Macros = DefaultMacros
 	}
+	// Every server's ports are chosen before any starts (each lists the others), so a port that
+	// another process took meanwhile fails a server's start; the whole cluster then starts
+	// again on new ports, in a directory of its own.
+	dir := cfg.Dir
+	for attempt := 1; ; attempt++ {
+		c, err := startCluster(ctx, cfg)
+		if err == nil || attempt == 3 || ctx.Err() != nil || !strings.Contains(err.Error(), "Address already in use") {
+			return c, err
+		}
+		cfg.Dir = filepath.Join(dir, fmt.Sprintf("attempt%d", attempt+1))
+	}
+}
+
+func startCluster(ctx context.Context, cfg ClusterConfig) (_ *LocalCluster, err error) {
 	zk, err := StartZooKeeper(ctx, ZooKeeperConfig{Dir: filepath.Join(cfg.Dir, "zookeeper")})
 	if err != nil {
 		return nil, err
