@@ -558,3 +558,76 @@ func TestTraceDetailShowsLatestVersions(t *testing.T) {
 		t.Fatalf("trace row: %v %v", d.Trace, err)
 	}
 }
+
+// A range whose ends fall between two of the column's ticks keeps the rows a reader expects:
+// not the row one second before from, and, when to is left out, the rows stored in the
+// current second (a trace posted just now is in the list).
+func TestRangeEndsBetweenTicks(t *testing.T) {
+	s := store(t)
+	tenant := fmt.Sprintf("ticks-%d", time.Now().UnixNano())
+	t0 := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	var b clickhouse.Batch
+	for i := 0; i < 3; i++ {
+		b.Traces = append(b.Traces, clickhouse.Trace{
+			Envelope:  clickhouse.Envelope{TenantID: tenant, ProjectID: apiProject, ID: fmt.Sprintf("tick-%d", i), Version: 1},
+			Timestamp: t0.Add(time.Duration(i) * time.Second), Name: "tick",
+		})
+	}
+	write(t, s, b)
+	keys := authtest.New(t)
+	key, _ := keys.Add(auth.NewKey{Tenant: tenant, Project: apiProject, Scopes: []authclient.Scope{authclient.ScopeQuery}})
+	now := t0.Add(2500 * time.Millisecond)
+	h := NewHandler(keys.Store(), testReader(t, s), HandlerOptions{Limits: defaultLimits(), Now: func() time.Time { return now }})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ids := func(q url.Values) []string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/traces?"+q.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var pg page
+		if err := json.NewDecoder(resp.Body).Decode(&pg); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", q.Encode(), resp.StatusCode, err)
+		}
+		var out []string
+		for _, row := range pg.Data {
+			out = append(out, row["id"].(string))
+		}
+		return out
+	}
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+	if got := ids(url.Values{"from": {at(500 * time.Millisecond)}}); !slices.Equal(got, []string{"tick-2", "tick-1"}) {
+		t.Errorf("from 0.5 s to now (2.5 s): %v, want tick-2 and tick-1", got)
+	}
+	if got := ids(url.Values{"from": {at(-time.Second)}, "to": {at(1500 * time.Millisecond)}}); !slices.Equal(got, []string{"tick-1", "tick-0"}) {
+		t.Errorf("from -1 s to 1.5 s: %v, want tick-1 and tick-0", got)
+	}
+	if got := ids(url.Values{"from": {at(-time.Second)}, "to": {at(2 * time.Second)}}); !slices.Equal(got, []string{"tick-1", "tick-0"}) {
+		t.Errorf("from -1 s to 2 s, exclusive: %v, want tick-1 and tick-0", got)
+	}
+}
+
+func TestTimeParamMovesUpToTheNextTick(t *testing.T) {
+	t0 := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		dt64 bool
+		at   time.Time
+		want int64
+	}{
+		{false, t0, t0.Unix()},
+		{false, t0.Add(time.Nanosecond), t0.Unix() + 1},
+		{false, t0.Add(999 * time.Millisecond), t0.Unix() + 1},
+		{true, t0, t0.UnixMilli()},
+		{true, t0.Add(time.Microsecond), t0.UnixMilli() + 1},
+		{true, t0.Add(time.Millisecond), t0.UnixMilli() + 1},
+	} {
+		r := &reader{features: clickhouse.Features{DateTime64: c.dt64}}
+		if _, got := r.timeParam(c.at); got != c.want {
+			t.Errorf("DateTime64 %v, %s: bound %v, want %d", c.dt64, c.at.Format(time.RFC3339Nano), got, c.want)
+		}
+	}
+}

@@ -261,6 +261,7 @@ func TestHistogramProblems(t *testing.T) {
 		{`{"view":"traces",` + r + `,"metrics":[{"measure":"duration","aggregation":"histogram"}]}`, "unknown measure"},
 		{`{"view":"llm_calls",` + r + `,` + hist + `,"orderBy":[{"field":"histogram_latency"}]}`, "histogram_latency is a histogram"},
 		{`{"view":"llm_calls",` + r + `,"metrics":[{"measure":"latency","aggregation":"histogram"},{"measure":"latency","aggregation":"histogram"}]}`, "given twice"},
+		{`{"view":"llm_calls",` + r + `,"metrics":[{"measure":"latency","aggregation":"p95"}],"config":{"bins":5}}`, "no metric is a histogram"},
 	} {
 		status, body := a.do("POST", "/v1/metrics", a.keyA, tc.body)
 		if status != 400 || !strings.Contains(string(body), tc.mention) {

@@ -249,9 +249,12 @@ func decodeMetrics(body []byte, vs map[string]*view, now time.Time, l Limits) (*
 		}
 	}
 	if c := req.Config; c != nil && c.Bins != nil {
-		if *c.Bins < 1 || *c.Bins > maxBins {
+		switch {
+		case !slices.ContainsFunc(p.metrics, func(m plannedMetric) bool { return m.expr.hist != nil }):
+			b.add("config.bins", "sets a histogram's number of bins, and no metric is a histogram")
+		case *c.Bins < 1 || *c.Bins > maxBins:
 			b.add("config.bins", "a histogram's number of bins must be between 1 and %d, got %d", maxBins, *c.Bins)
-		} else {
+		default:
 			p.bins = *c.Bins
 		}
 	}

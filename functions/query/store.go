@@ -73,12 +73,23 @@ func (r *reader) ctx(ctx context.Context) context.Context {
 func (r *reader) table(name string) string { return r.db + "." + name }
 
 // timeParam is the SQL of a bound time and the value to bind: whole seconds for DateTime
-// columns, milliseconds for DateTime64(3).
+// columns, milliseconds for DateTime64(3). A time between two of the column's ticks binds the
+// next tick: the column holds whole ticks, so ">= t" and "< t" keep the same rows with t
+// moved up, while cutting it down would keep the row one tick before from, and drop the rows
+// of the current second from a range that ends now.
 func (r *reader) timeParam(t time.Time) (string, any) {
 	if r.features.DateTime64 {
-		return "fromUnixTimestamp64Milli(toInt64(?), 'UTC')", t.UnixMilli()
+		return "fromUnixTimestamp64Milli(toInt64(?), 'UTC')", ceilTick(t, time.Millisecond).UnixMilli()
 	}
-	return "toDateTime(?, 'UTC')", t.Unix()
+	return "toDateTime(?, 'UTC')", ceilTick(t, time.Second).Unix()
+}
+
+// ceilTick is t moved up to a whole multiple of tick.
+func ceilTick(t time.Time, tick time.Duration) time.Time {
+	if c := t.Truncate(tick); !c.Equal(t) {
+		return c.Add(tick)
+	}
+	return t
 }
 
 // refreshFindings checks whether guard's findings table exists (the route answers 404 until
